@@ -1,0 +1,1 @@
+"""wrmil Dagster layer."""

@@ -1,0 +1,1 @@
+"""wrmil core: plain-Python maths and I/O (never imports Dagster)."""
