@@ -58,3 +58,8 @@ class WrmilSettings(dg.ConfigurableResource):
         p = Path(self.artifact_dir).joinpath(*parts)
         p.mkdir(parents=True, exist_ok=True)
         return p
+
+
+def default_preset() -> str:
+    """Preset used by every stage's config unless the launchpad says otherwise (``WRMIL_PRESET``)."""
+    return _env("WRMIL_PRESET", "demo")

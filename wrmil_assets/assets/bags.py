@@ -1,0 +1,45 @@
+"""Stage 2: windows of consecutive words and contaminated/genuine document bags, per split."""
+
+
+import dagster as dg
+import polars as pl
+
+from wrmil_core import bag_checks
+from wrmil_core.bags import PRESETS, BagConfig, build_bags
+from wrmil_core.windows import make_windows
+
+from ..config import preset_config_class, resolve
+from ..metadata import check_result, to_metadata
+from ..partitions import split_partitions
+from ..resources import default_preset
+
+BagsConfig = preset_config_class("BagsConfig", BagConfig, PRESETS, default_preset())
+
+
+@dg.asset(group_name="bags", io_manager_key="parquet_io", partitions_def=split_partitions, kinds={"polars", "parquet"})
+def instance_windows(context: dg.AssetExecutionContext, config: BagsConfig, word_embeddings: pl.DataFrame) -> dg.Output[pl.DataFrame]:
+    """Windows of ``window_size`` consecutive words per document (word ids, not vectors)."""
+    cfg = resolve(config, BagConfig, PRESETS)
+    res = make_windows(word_embeddings, window_size=cfg.window_size, stride=cfg.window_stride)
+    return dg.Output(res.windows, metadata={"split": context.partition_key, **to_metadata(res.metadata)})
+
+
+BLOCKING = ("bag_shape", "labels_match_fractions", "donors_valid", "word_ids_in_split")
+WARNING = ("balance_1_to_2", "equal_count_per_ratio", "foreign_fraction_near_nominal")
+
+
+@dg.asset(
+    group_name="bags", io_manager_key="parquet_io", partitions_def=split_partitions, kinds={"polars", "parquet"},
+    check_specs=[dg.AssetCheckSpec(n, asset="bags_by_difficulty", blocking=True) for n in BLOCKING]
+    + [dg.AssetCheckSpec(n, asset="bags_by_difficulty") for n in WARNING],
+)
+def bags_by_difficulty(context: dg.AssetExecutionContext, config: BagsConfig, instance_windows: pl.DataFrame,
+                       word_embeddings: pl.DataFrame):
+    """Genuine (one writer) and contaminated (two writers) bags at every difficulty, 1:2 balanced."""
+    cfg = resolve(config, BagConfig, PRESETS)
+    split = context.partition_key
+    res = build_bags(word_embeddings, split, cfg, windows=instance_windows, log=context.log.info)
+    yield dg.Output(res.bags, metadata={"split": split, **to_metadata(res.metadata)})
+    for name, (passed, meta) in bag_checks.run_all(res.bags, word_embeddings, cfg).items():
+        sev = dg.AssetCheckSeverity.ERROR if name in BLOCKING else dg.AssetCheckSeverity.WARN
+        yield check_result(name, passed, meta, asset="bags_by_difficulty", severity=sev)

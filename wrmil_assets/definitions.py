@@ -1,0 +1,36 @@
+"""The single Dagster ``Definitions`` of wrmil: assets, checks, resources, jobs, schedules, sensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from .assets import embeddings, raw
+from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
+from .resources import WrmilSettings
+
+ASSET_MODULES = [raw, embeddings]
+
+
+def all_assets() -> list[dg.AssetsDefinition]:
+    """Every asset (with its in-asset checks) in graph order."""
+    return list(dg.load_assets_from_modules(ASSET_MODULES))
+
+
+def build_resources(settings: WrmilSettings | None = None) -> dict[str, object]:
+    """Resources for a settings object (defaults: ``WRMIL_*`` environment variables)."""
+    settings = settings or WrmilSettings.from_env()
+    io_dir = str(Path(settings.artifact_dir) / "assets")
+    return {
+        "settings": settings,
+        "parquet_io": ParquetIOManagerFactory(base_dir=io_dir),
+        "json_io": JsonIOManagerFactory(base_dir=io_dir),
+    }
+
+
+defs = dg.Definitions(
+    assets=all_assets(),
+    resources=build_resources(),
+    executor=dg.in_process_executor,  # torch imports once per run, not once per step
+)

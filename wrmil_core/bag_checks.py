@@ -1,0 +1,380 @@
+"""Checks on a split's bags table against its embeddings table (``bags_by_difficulty[split]``).
+
+Every check is a pure function ``check_*(bags, emb, **options) -> (passed, metadata)`` that never
+raises on a broken table: an unexpected error becomes a failed check whose metadata says why.
+
+Blocking (a bad bag table must not reach a model):
+    check_bag_shapes             every bag holds exactly bag_size windows of window_size words
+    check_labels_match_fractions labels, ratios, donors and recorded foreign fractions agree with
+                                 what the word ids say (writer of each word vs the base writer)
+    check_donors                 donors come from the split and differ from the base writer
+    check_word_ids_in_split      every word id is in the split's embedding table (same model)
+
+Non-blocking (figures to watch):
+    check_balance                genuine : contaminated within tolerance of 1 : 2
+    check_equal_per_ratio        the same number of contaminated bags per ratio
+    check_fraction_near_nominal  mean foreign word fraction per ratio close to the nominal ratio
+
+About ``instance`` mode and ``check_fraction_near_nominal``: the check compares the recorded
+``foreign_word_frac`` (the donor's share of the bag's distinct words, the same definition in both
+modes) with the nominal ratio and reports the window fraction beside it. The original rule's
+fractions are not the nominal ones (5% and 10% both replace one window of ten: 10% of the windows,
+about 27% of the 14 distinct words), so on an ``instance``-mode table this check *fails on
+purpose*, and its metadata shows the real fractions and which ratios are indistinguishable. It is
+non-blocking so that such a table can still be built for comparison with published numbers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from wrmil_core.bags import distinct_foreign_frac, index_word_ids
+from wrmil_core.schema import BAG_COLUMNS
+
+Meta = dict[str, int | float | str]
+CheckResult = tuple[bool, Meta]
+
+_EXAMPLES = 5
+
+
+class _Broken(Exception):
+    """The table is too broken for this check to evaluate; the message says how."""
+
+
+def _never_raises(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs) -> CheckResult:
+        try:
+            return fn(*args, **kwargs)
+        except _Broken as e:
+            return False, {"reason": str(e)}
+        except Exception as e:  # a check reports a broken table, it does not crash the run
+            return False, {"reason": f"check could not evaluate the table: {type(e).__name__}: {e}"}
+    return wrapper
+
+
+def _examples(values: np.ndarray | list) -> str:
+    v = list(np.asarray(values).tolist())
+    return ", ".join(map(str, v[:_EXAMPLES])) + (" ..." if len(v) > _EXAMPLES else "")
+
+
+def _need_columns(df: pl.DataFrame, cols: tuple[str, ...] | list[str], what: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise _Broken(f"{what} lacks column(s) {missing}")
+
+
+def _lengths(col: pl.Series) -> np.ndarray:
+    """Per-row element count of an Array/List column (-1 for a null row)."""
+    if isinstance(col.dtype, pl.Array):
+        col = col.cast(pl.List(col.dtype.inner))
+    if not isinstance(col.dtype, pl.List):
+        raise _Broken(f"column {col.name!r} has dtype {col.dtype}, expected an Array")
+    return col.list.len().fill_null(-1).to_numpy().astype(np.int64)
+
+
+def _geometry(bags: pl.DataFrame, bag_size: int | None, window_size: int | None) -> tuple[int, int]:
+    """Expected (bag_size, window_size): given, else the most common lengths in the table."""
+    if bag_size is None:
+        wf = _lengths(bags["window_foreign"])
+        bag_size = int(np.bincount(wf[wf > 0]).argmax()) if (wf > 0).any() else 0
+    if window_size is None:
+        wl = _lengths(bags["word_ids"])
+        n = int(np.bincount(wl[wl > 0]).argmax()) if (wl > 0).any() else 0
+        window_size = n // bag_size if bag_size and n % bag_size == 0 else 0
+    if bag_size < 1 or window_size < 1:
+        raise _Broken("cannot tell bag_size/window_size from the table (empty or inconsistent word_ids/window_foreign)")
+    return bag_size, window_size
+
+
+def _matrices(bags: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(word ids (B, L) int64, window_foreign (B, bag_size) bool, bag_size, window_size) of a
+    table whose shapes are sound; raises ``_Broken`` otherwise (see check_bag_shapes)."""
+    ok, meta = check_bag_shapes(bags)
+    if not ok:
+        raise _Broken(f"bag shapes are invalid, see check_bag_shapes: {meta.get('reason', '')}")
+    bag_size, window_size = int(meta["bag_size"]), int(meta["window_size"])
+    ids = np.asarray(bags["word_ids"].cast(pl.List(pl.Int64)).list.to_array(bag_size * window_size).to_numpy(), np.int64)
+    wf = np.asarray(bags["window_foreign"].cast(pl.List(pl.Boolean)).list.to_array(bag_size).to_numpy(), bool)
+    return ids.reshape(-1, bag_size * window_size), wf.reshape(-1, bag_size), bag_size, window_size
+
+
+def _writers_of(ids: np.ndarray, emb: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    _need_columns(emb, ("word_id", "writer"), "embeddings table")
+    rows, found = index_word_ids(emb["word_id"].cast(pl.Int64).to_numpy(), ids.reshape(-1))
+    writer = emb["writer"].cast(pl.Int64).to_numpy()[rows].reshape(ids.shape)
+    return writer, found.reshape(ids.shape)
+
+
+# ----------------------------------------------------------------------------------- blocking
+
+@_never_raises
+def check_bag_shapes(
+    bags: pl.DataFrame, emb: pl.DataFrame | None = None, *, bag_size: int | None = None,
+    window_size: int | None = None,
+) -> CheckResult:
+    """Every bag holds exactly ``bag_size`` windows of ``window_size`` word ids, no nulls, unique
+    bag ids, all schema columns present. Geometry defaults to the table's most common lengths."""
+    _need_columns(bags, BAG_COLUMNS, "bags table")
+    if bags.height == 0:
+        return False, {"reason": "the bags table is empty", "n_bags": 0}
+    bs, ws = _geometry(bags, bag_size, window_size)
+    wl, fl = _lengths(bags["word_ids"]), _lengths(bags["window_foreign"])
+    bad = (wl != bs * ws) | (fl != bs)
+    null_ids = bags.select(
+        pl.col("word_ids").cast(pl.List(pl.Int64)).list.eval(pl.element().is_null().any()).list.first().fill_null(False)
+    ).to_series().to_numpy()
+    null_wf = bags.select(
+        pl.col("window_foreign").cast(pl.List(pl.Boolean)).list.eval(pl.element().is_null().any()).list.first().fill_null(False)
+    ).to_series().to_numpy()
+    bad |= null_ids.astype(bool) | null_wf.astype(bool)
+    dup_ids = int(bags.height - bags["bag_id"].n_unique())
+    meta: Meta = {
+        "n_bags": bags.height, "bag_size": bs, "window_size": ws, "words_per_bag": bs * ws,
+        "n_bad_bags": int(bad.sum()), "n_duplicate_bag_ids": dup_ids,
+        "word_ids_dtype": str(bags.schema["word_ids"]), "window_foreign_dtype": str(bags.schema["window_foreign"]),
+    }
+    passed = not bad.any() and dup_ids == 0
+    if bad.any():
+        meta["bad_bag_ids"] = _examples(bags["bag_id"].to_numpy()[bad])
+        meta["reason"] = (f"{int(bad.sum())} bag(s) do not hold {bs} windows x {ws} word ids "
+                          f"(word_ids length {bs * ws}, window_foreign length {bs}, no nulls)")
+    elif dup_ids:
+        meta["reason"] = f"{dup_ids} repeated bag_id(s)"
+    return passed, meta
+
+
+@_never_raises
+def check_labels_match_fractions(bags: pl.DataFrame, emb: pl.DataFrame, *, atol: float = 1e-9) -> CheckResult:
+    """Labels agree with the contamination the word ids show.
+
+    From the writer of every word id (looked up in ``emb``) versus the bag's base writer, recompute
+    the foreign share of distinct words and which windows hold a foreign word, and require:
+    label 1 <=> foreign_word_frac > 0; recorded foreign_word_frac, window_foreign and
+    foreign_window_frac equal the recomputed ones; genuine bags have ratio 0 and no donor,
+    contaminated ones a ratio > 0 and a donor who wrote every foreign word.
+    """
+    ids, wf, bs, ws = _matrices(bags)
+    writer, found = _writers_of(ids, emb)
+    if not found.all():
+        raise _Broken(f"{int((~found).sum())} word id(s) are not in the embeddings table (see check_word_ids_in_split), "
+                      f"e.g. {_examples(np.unique(ids[~found]))}")
+    base = bags["base_writer"].cast(pl.Int64).to_numpy()
+    label = bags["label"].cast(pl.Int64).to_numpy()
+    ratio = bags["ratio"].cast(pl.Float64).to_numpy()
+    donor = bags["donor_writer"].cast(pl.Int64)
+    has_donor = donor.is_not_null().to_numpy()
+    donor_np = donor.fill_null(-(2**62)).to_numpy()
+    rec_word = bags["foreign_word_frac"].cast(pl.Float64).to_numpy()
+    rec_win = bags["foreign_window_frac"].cast(pl.Float64).to_numpy()
+
+    foreign = writer != base[:, None]
+    word_frac = distinct_foreign_frac(ids, foreign)
+    win = foreign.reshape(-1, bs, ws).any(-1)
+    bag_ids = bags["bag_id"].to_numpy()
+    problems = {
+        "label_not_0_or_1": ~np.isin(label, (0, 1)),
+        "label_vs_recorded_fraction": (label == 1) != (np.nan_to_num(rec_word, nan=-1.0) > 0),
+        "recorded_word_frac_wrong": ~np.isclose(rec_word, word_frac, rtol=0, atol=atol),
+        "label_vs_word_ids": (label == 1) != (word_frac > 0),
+        "window_foreign_wrong": (wf != win).any(1),
+        "window_frac_wrong": ~np.isclose(rec_win, win.mean(1), rtol=0, atol=atol),
+        "genuine_with_ratio_or_donor": (label == 0) & ((ratio != 0) | has_donor),
+        "contaminated_without_ratio_or_donor": (label == 1) & (~(ratio > 0) | ~has_donor),
+        "foreign_word_not_by_donor": (foreign & (writer != donor_np[:, None])).any(1),
+    }
+    meta: Meta = {"n_bags": int(ids.shape[0]), "n_contaminated": int((label == 1).sum())}
+    failing = []
+    for name, mask in problems.items():
+        meta[f"n_{name}"] = int(mask.sum())
+        if mask.any():
+            failing.append(f"{name} in {int(mask.sum())} bag(s) (bag ids {_examples(bag_ids[mask])})")
+    if failing:
+        meta["reason"] = "; ".join(failing)
+    return not failing, meta
+
+
+@_never_raises
+def check_donors(bags: pl.DataFrame, emb: pl.DataFrame, *, split: str | None = None) -> CheckResult:
+    """Bags belong to one split (``split`` when given) and every donor is a writer of that split's
+    embedding table other than the base writer; base writer and document also come from the table."""
+    _need_columns(bags, ("bag_id", "split", "doc_id", "base_writer", "donor_writer", "label"), "bags table")
+    _need_columns(emb, ("writer", "doc_id"), "embeddings table")
+    splits = bags["split"].unique().drop_nulls().sort().to_list()
+    split_ok = len(splits) == 1 and bags["split"].null_count() == 0 and (split is None or splits[0] == split)
+    writers = np.unique(emb["writer"].cast(pl.Int64).to_numpy())
+    doc_writer = emb.group_by("doc_id").agg(pl.col("writer").first().cast(pl.Int64).alias("_doc_writer"))
+    t = bags.select("bag_id", "doc_id", "label", pl.col("base_writer").cast(pl.Int64),
+                    pl.col("donor_writer").cast(pl.Int64)).join(doc_writer, on="doc_id", how="left")
+    contaminated = (t["label"] == 1).to_numpy()
+    donor_null = t["donor_writer"].is_null().to_numpy()
+    donor = t["donor_writer"].fill_null(-(2**62)).to_numpy()
+    base = t["base_writer"].to_numpy()
+    problems = {
+        "donor_missing": contaminated & donor_null,
+        "donor_is_base_writer": contaminated & ~donor_null & (donor == base),
+        "donor_outside_split": contaminated & ~donor_null & ~np.isin(donor, writers),
+        "base_writer_outside_split": ~np.isin(base, writers),
+        "doc_not_by_base_writer": t["_doc_writer"].fill_null(-(2**62)).to_numpy() != base,
+    }
+    bag_ids = t["bag_id"].to_numpy()
+    meta: Meta = {"split": "/".join(map(str, splits)), "expected_split": split or "", "n_contaminated": int(contaminated.sum()),
+                  "n_split_writers": int(writers.shape[0]),
+                  "n_donor_writers": int(np.unique(donor[contaminated & ~donor_null]).shape[0])}
+    failing = [] if split_ok else [f"bags carry split(s) {splits}, expected one split{f' {split!r}' if split else ''}"]
+    for name, mask in problems.items():
+        meta[f"n_{name}"] = int(mask.sum())
+        if mask.any():
+            failing.append(f"{name} in {int(mask.sum())} bag(s) (bag ids {_examples(bag_ids[mask])})")
+    if failing:
+        meta["reason"] = "; ".join(failing)
+    return not failing, meta
+
+
+@_never_raises
+def check_word_ids_in_split(bags: pl.DataFrame, emb: pl.DataFrame) -> CheckResult:
+    """Every word id of every bag is a row of the split's embedding table, and the bags were built
+    against the same embedding model (``model_id``) as that table."""
+    _need_columns(bags, ("bag_id", "word_ids", "model_id"), "bags table")
+    _need_columns(emb, ("word_id",), "embeddings table")
+    flat = bags.select(pl.col("bag_id"), pl.col("word_ids").cast(pl.List(pl.Int64))).explode("word_ids")
+    ids = flat["word_ids"].to_numpy()
+    null = np.isnan(ids) if ids.dtype.kind == "f" else np.zeros(ids.shape, bool)
+    ids_i = np.where(null, -1, ids).astype(np.int64)
+    _, found = index_word_ids(emb["word_id"].cast(pl.Int64).to_numpy(), ids_i)
+    found &= ~null
+    bag_models = bags["model_id"].unique().sort().to_list()
+    emb_models = emb["model_id"].unique().sort().to_list() if "model_id" in emb.columns else [None]
+    model_ok = len(bag_models) == 1 and bag_models == emb_models
+    meta: Meta = {"n_word_ids": int(ids.shape[0]), "n_missing": int((~found).sum()),
+                  "bags_model_id": "/".join(map(str, bag_models)), "embeddings_model_id": "/".join(map(str, emb_models))}
+    failing = []
+    if not found.all():
+        meta["missing_word_ids"] = _examples(np.unique(ids_i[~found]))
+        meta["bags_with_missing"] = _examples(np.unique(flat["bag_id"].to_numpy()[~found]))
+        failing.append(f"{int((~found).sum())} word id(s) are not in the split's embeddings table "
+                       f"(e.g. {meta['missing_word_ids']})")
+    if not model_ok:
+        failing.append(f"bags were built against model(s) {bag_models}, embeddings are from {emb_models}: "
+                       "re-materialise bags_by_difficulty for this split")
+    if failing:
+        meta["reason"] = "; ".join(failing)
+    return not failing, meta
+
+
+# ------------------------------------------------------------------------------- non-blocking
+
+def _ratio_counts(bags: pl.DataFrame) -> dict[float, int]:
+    c = bags.filter(pl.col("label") == 1).group_by("ratio").len().sort("ratio")
+    return dict(zip(c["ratio"].to_list(), c["len"].to_list()))
+
+
+@_never_raises
+def check_balance(bags: pl.DataFrame, emb: pl.DataFrame | None = None, *, target: float = 2.0,
+                  tol: float = 0.01) -> CheckResult:
+    """Contaminated : genuine within ``tol`` (relative) of ``target`` (2, i.e. 1 : 2), allowing the
+    half bag per ratio that rounding the per-ratio count can add or remove."""
+    _need_columns(bags, ("label", "ratio"), "bags table")
+    n_gen = int((bags["label"] == 0).sum())
+    n_con = int((bags["label"] == 1).sum())
+    n_ratios = max(1, len(_ratio_counts(bags)))
+    allowed = max(tol * target * n_gen, math.ceil(n_ratios / 2))
+    dev = abs(n_con - target * n_gen)
+    meta: Meta = {"n_genuine": n_gen, "n_contaminated": n_con, "target_contaminated_per_genuine": target,
+                  "contaminated_per_genuine": float(n_con / n_gen) if n_gen else float("nan"),
+                  "allowed_deviation_bags": float(allowed), "deviation_bags": float(dev)}
+    passed = n_gen > 0 and dev <= allowed
+    if not passed:
+        meta["reason"] = (f"{n_gen} genuine : {n_con} contaminated is not within {allowed:g} bags of 1 : {target:g}")
+    return passed, meta
+
+
+@_never_raises
+def check_equal_per_ratio(bags: pl.DataFrame, emb: pl.DataFrame | None = None) -> CheckResult:
+    """The same number of contaminated bags at every ratio (difficulty)."""
+    _need_columns(bags, ("label", "ratio"), "bags table")
+    counts = _ratio_counts(bags)
+    meta: Meta = {"n_ratios": len(counts)}
+    meta.update({f"n_bags@{r:g}": n for r, n in counts.items()})
+    passed = len(counts) > 0 and len(set(counts.values())) == 1
+    if not passed:
+        meta["reason"] = ("no contaminated bags" if not counts else
+                          "unequal counts per ratio: " + ", ".join(f"{r:g}: {n}" for r, n in counts.items()))
+    return passed, meta
+
+
+@_never_raises
+def check_fraction_near_nominal(bags: pl.DataFrame, emb: pl.DataFrame | None = None, *,
+                                tol: float = 0.02) -> CheckResult:
+    """Mean recorded foreign word fraction per ratio within ``max(tol, 0.5 / words_per_bag)`` of the
+    nominal ratio (half a word is the rounding a bag's geometry forces), and no two ratios with
+    the same contamination. Fails by design on ``instance``-mode tables (see module docstring);
+    the metadata carries the real word and window fractions per ratio either way."""
+    _need_columns(bags, ("label", "ratio", "foreign_word_frac", "foreign_window_frac", "word_ids", "mode"), "bags table")
+    ids, _, _, _ = _matrices(bags)
+    genuine = (bags["label"] == 0).to_numpy()
+    s = np.sort(ids[genuine] if genuine.any() else ids, axis=1)
+    # a genuine bag's distinct words are its span in the document (instance-mode contaminated
+    # bags hold more: the replaced windows' base words survive in their overlapping neighbours)
+    n_words = float(np.median(1 + (s[:, 1:] != s[:, :-1]).sum(1)))
+    allowed = max(tol, 0.5 / n_words)
+    t = (bags.filter(pl.col("label") == 1).group_by("ratio")
+         .agg(pl.col("foreign_word_frac").mean().alias("w"), pl.col("foreign_window_frac").mean().alias("win"))
+         .sort("ratio"))
+    ratios, w, win = t["ratio"].to_list(), t["w"].to_list(), t["win"].to_list()
+    modes = bags["mode"].unique().sort().to_list()
+    meta: Meta = {"mode": "/".join(map(str, modes)), "words_per_bag": n_words, "allowed_deviation": allowed}
+    far = []
+    for r, a, b in zip(ratios, w, win):
+        meta[f"mean_foreign_word_frac@{r:g}"] = float(a)
+        meta[f"mean_foreign_window_frac@{r:g}"] = float(b)
+        if abs(a - r) > allowed:
+            far.append(f"{r:g} -> {a:.3f}")
+    same = [f"{ratios[i]:g}={ratios[j]:g}" for i in range(len(ratios)) for j in range(i + 1, len(ratios))
+            if abs(w[i] - w[j]) < 0.5 / n_words and abs(win[i] - win[j]) < 0.5 / n_words]
+    meta["max_abs_deviation"] = float(max((abs(a - r) for r, a in zip(ratios, w)), default=float("nan")))
+    meta["indistinct_ratios"] = ", ".join(same) or "none"
+    failing = []
+    if not ratios:
+        failing.append("no contaminated bags")
+    if far:
+        failing.append(f"mean foreign word fraction far from nominal (> {allowed:.3f}): " + ", ".join(far))
+    if same:
+        failing.append(f"ratios with the same contamination: {meta['indistinct_ratios']}")
+    if failing:
+        if "instance" in modes:
+            failing.append("expected for mode='instance': the original rule replaces max(1, int(bag_size*r)) windows, "
+                           "so its fractions are not the nominal ones")
+        meta["reason"] = "; ".join(failing)
+    return not failing, meta
+
+
+BLOCKING_CHECKS: dict[str, Callable[..., CheckResult]] = {
+    "bag_shapes": check_bag_shapes,
+    "labels_match_fractions": check_labels_match_fractions,
+    "donors_from_split": check_donors,
+    "word_ids_in_split": check_word_ids_in_split,
+}
+NON_BLOCKING_CHECKS: dict[str, Callable[..., CheckResult]] = {
+    "balance_1_to_2": check_balance,
+    "equal_count_per_ratio": check_equal_per_ratio,
+    "fraction_near_nominal": check_fraction_near_nominal,
+}
+
+
+def run_bag_checks(bags: pl.DataFrame, emb: pl.DataFrame, *, split: str | None = None,
+                   bag_size: int | None = None, window_size: int | None = None) -> dict[str, CheckResult]:
+    """All checks by name (blocking first); convenient for tests and scripts."""
+    out: dict[str, CheckResult] = {
+        "bag_shapes": check_bag_shapes(bags, emb, bag_size=bag_size, window_size=window_size),
+        "labels_match_fractions": check_labels_match_fractions(bags, emb),
+        "donors_from_split": check_donors(bags, emb, split=split),
+        "word_ids_in_split": check_word_ids_in_split(bags, emb),
+    }
+    out.update({name: fn(bags, emb) for name, fn in NON_BLOCKING_CHECKS.items()})
+    return out

@@ -1,0 +1,74 @@
+"""Turn a split's bags table plus its embeddings table into :class:`BagTensors` by one gather."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import torch
+
+from wrmil_core.bag_tensors import BagTensors
+from wrmil_core.bags import index_word_ids
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.windows import single_model_id
+
+
+def _split_name(bags: pl.DataFrame) -> str:
+    if "split" in bags.columns and bags.height:
+        names = bags["split"].unique().sort().to_list()
+        return names[0] if len(names) == 1 else "/".join(map(str, names))
+    return "<split>"
+
+
+def gather_bags(bags: pl.DataFrame, emb: pl.DataFrame) -> BagTensors:
+    """Gather the word vectors of every bag: ``x`` is (B, bag_size, window_size, dim) float32.
+
+    Word ids are mapped to rows of ``emb`` by one sorted lookup and ``x`` is built by one index
+    into the (N, dim) embedding matrix. Refuses (``WrmilInputError``) bags built against another
+    embedding model than ``emb`` (stale upstream), word ids missing from ``emb``, duplicate word
+    ids in ``emb``, and an empty bag table.
+    """
+    split = _split_name(bags)
+    if bags.height == 0:
+        raise WrmilInputError(f"bags of split {split!r} are empty: re-materialise bags_by_difficulty[{split}].")
+    emb_model = single_model_id(emb, f"embeddings of split {split!r}")
+    bag_model = single_model_id(bags, f"bags of split {split!r}")
+    if bag_model != emb_model:
+        raise WrmilInputError(
+            f"bags of split {split!r} were built against embedding model {bag_model!r}, but the embeddings "
+            f"table is from model {emb_model!r}: the bags are stale. Re-materialise "
+            f"instance_windows[{split}] and bags_by_difficulty[{split}] from the current word_embeddings[{split}]."
+        )
+    table_ids = emb["word_id"].cast(pl.Int64).to_numpy()
+    if np.unique(table_ids).shape[0] != table_ids.shape[0]:
+        raise WrmilInputError(
+            f"embeddings of split {split!r} repeat word ids; each word must have one vector. "
+            f"Re-materialise word_embeddings[{split}]."
+        )
+    bag_size = bags.schema["window_foreign"].size  # Array(Boolean, bag_size)
+    ids = bags["word_ids"].to_numpy()              # (B, bag_size * window_size) int32
+    B, L = ids.shape
+    if L % bag_size:
+        raise WrmilInputError(
+            f"bags of split {split!r}: {L} word ids per bag do not split into {bag_size} windows; "
+            f"re-materialise bags_by_difficulty[{split}]."
+        )
+    rows, found = index_word_ids(table_ids, ids.reshape(-1))
+    if not found.all():
+        missing = np.unique(ids.reshape(-1)[~found])
+        raise WrmilInputError(
+            f"bags of split {split!r} reference {missing.shape[0]} word id(s) absent from the embeddings "
+            f"table, e.g. {missing[:5].tolist()}: the bags and embeddings are out of step. Re-materialise "
+            f"bags_by_difficulty[{split}] from the current word_embeddings[{split}]."
+        )
+    matrix = np.asarray(emb["emb"].to_numpy(), dtype=np.float32)  # (N, dim), zero-copy when possible
+    # one fancy-index gather; numpy returns a fresh writable array, so torch can own it
+    x = torch.from_numpy(matrix[rows].reshape(B, bag_size, L // bag_size, matrix.shape[1]))
+    return BagTensors(
+        x=x,
+        label=torch.from_numpy(bags["label"].cast(pl.Int64).to_numpy().copy()),
+        window_foreign=torch.from_numpy(bags["window_foreign"].to_numpy().astype(bool)),
+        ratio=bags["ratio"].cast(pl.Float64).to_numpy().copy(),
+        foreign_word_frac=bags["foreign_word_frac"].cast(pl.Float64).to_numpy().copy(),
+        bag_id=bags["bag_id"].cast(pl.Int64).to_numpy().copy(),
+        model_id=emb_model or "",
+    )
