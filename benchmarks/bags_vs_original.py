@@ -51,7 +51,7 @@ def synthetic_embeddings(n_words: int, n_writers: int, docs_per_writer: int, dim
     return pl.DataFrame({
         "word_id": pl.Series(np.arange(n_words), dtype=pl.Int64),
         "writer": pl.Series(writer, dtype=pl.Int64),
-        "doc_id": pl.Series([f"{w}_s{d % docs_per_writer}" for w, d in zip(writer[np.cumsum(lengths) - 1], range(n_docs))],
+        "doc_id": pl.Series([f"{d // docs_per_writer}_s{d % docs_per_writer}" for d in range(n_docs)],
                             dtype=pl.Utf8).gather(doc),
         "position": pl.Series(pos, dtype=pl.Int32),
         "emb": pl.Series(e, dtype=pl.Array(pl.Float32, dim)),
@@ -115,10 +115,11 @@ def main() -> None:
     ap.add_argument("--docs-per-writer", type=int, default=3)
     ap.add_argument("--dim", type=int, default=128)
     ap.add_argument("--n-genuine", type=int, default=4321)
-    ap.add_argument("--quick", action="store_true", help="1/10 of the words and genuine bags")
+    ap.add_argument("--quick", action="store_true", help="1/10 of the words, writers and genuine bags")
     args = ap.parse_args()
     if args.quick:
         args.words //= 10
+        args.writers //= 10
         args.n_genuine //= 10
 
     emb = synthetic_embeddings(args.words, args.writers, args.docs_per_writer, args.dim)

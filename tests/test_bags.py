@@ -171,6 +171,9 @@ def test_default_word_mode_gives_each_ratio_its_own_fraction():
     assert res.metadata["n_contaminated"] == 2 * res.metadata["n_genuine"]
     ok, m = check_fraction_near_nominal(res.bags, emb)
     assert ok, m
+    # metadata is plain int/float/str (what Dagster metadata accepts)
+    assert all(type(v) in (int, float, str) for v in res.metadata.values())
+    assert all(type(v) in (int, float, str) for _, md in run_bag_checks(res.bags, emb).values() for v in md.values())
 
 
 def test_instance_mode_shows_that_5_and_10_percent_are_the_same_bag():

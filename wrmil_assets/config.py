@@ -36,6 +36,8 @@ def preset_config_class(name: str, dc: type, presets: dict[str, Any], default_pr
         "preset": (str, pydantic.Field(default=default_preset, description=f"one of {sorted(presets)}")),
     }
     for f in dataclasses.fields(dc):
+        if not f.init:
+            continue
         fields[f.name] = (Optional[_launchpad_type(hints[f.name])], pydantic.Field(default=None))
     cls = pydantic.create_model(name, __base__=dg.Config, **fields)
     cls.__doc__ = f"Hyper-parameters of {dc.__name__}: a preset plus per-field overrides."
@@ -50,6 +52,8 @@ def resolve(config: dg.Config, dc: type, presets: dict[str, Any]) -> Any:
     hints = typing.get_type_hints(dc)
     overrides = {}
     for f in dataclasses.fields(dc):
+        if not f.init:
+            continue
         value = getattr(config, f.name)
         if value is None:
             continue

@@ -193,8 +193,8 @@ class BagsResult:
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
-    # One independent stream per stage, so changing e.g. n_genuine does not reshuffle donors of
-    # an unrelated ratio more than necessary, and results depend on the seed only.
+    # one independent stream per stage (genuine pick, each ratio): results depend on the seed and
+    # the input only, never on the order in which stages draw
     return np.random.default_rng(np.random.SeedSequence([int(seed), *stream]))
 
 
@@ -207,8 +207,7 @@ def draw_donor_docs(
     Vectorised without rejection: eligible docs are grouped by writer, and a draw ``u`` over the
     docs of the other writers skips the base writer's own block.
     """
-    n_other = np.zeros(base_writer.shape, np.int64)
-    c = s = n_other
+    c = s = np.zeros(base_writer.shape, np.int64)   # own eligible docs: count and first index
     if eligible.shape[0]:
         ew = doc_writer[eligible]
         order = np.argsort(ew, kind="stable")
@@ -415,3 +414,11 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
         f"{n_words} words per bag, from {n_base} base bags in {lay.n_docs - skipped_docs}/{lay.n_docs} documents; "
         + ", ".join(f"{r:g}->{meta[f'mean_foreign_word_frac@{r:g}']:.3f}" for r in cfg.ratios))
     return BagsResult(bags=bags, metadata=meta)
+
+
+# Named presets: "demo" is the default, exact word-level contamination (50-word bags); "paper" is
+# the original rule (stride-1 windows, whole windows replaced), for comparison with published numbers.
+PRESETS: dict[str, BagConfig] = {
+    "demo": BagConfig(),
+    "paper": BagConfig(mode="instance"),
+}

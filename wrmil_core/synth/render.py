@@ -47,7 +47,7 @@ def _warp(p: np.ndarray, box: tuple[float, float, float, float], field: np.ndarr
 def _layout(text: str, style: WriterStyle, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     """Letter-level placement in font units; returns all points and the start index of every stroke."""
     v = style.variability
-    spacing = style.spacing + rng.normal(0.0, 0.6 * v)
+    spacing = style.spacing + rng.normal(0.0, 0.8 * v)
     pieces: list[np.ndarray] = []
     starts: list[int] = []
     n = 0
@@ -75,7 +75,7 @@ def _layout(text: str, style: WriterStyle, rng: np.random.Generator) -> tuple[np
         starts.extend(int(s) + n for s in g.stroke_starts)
         n += len(q)
         advance = g.advance * style.letter_affine[ci][0, 0]
-        cursor += advance + spacing + style.letter_gap[ci] + rng.normal(0.0, 0.45 * v)
+        cursor += advance + spacing + style.letter_gap[ci] + rng.normal(0.0, 0.6 * v)
     return np.concatenate(pieces), starts
 
 
@@ -102,15 +102,15 @@ def render_word(
     phase = rng.uniform(0.0, 2 * np.pi)
     y = y + style.baseline_amp * np.sin(2 * np.pi * x / style.baseline_period + phase)
     y = y + rng.normal(0.0, 0.02 * v) * x
-    x = x * style.aspect * np.exp(rng.normal(0.0, 0.06 * v))
-    x = x + (style.slant + rng.normal(0.0, 0.06 * v)) * (BASELINE - y)
+    x = x * style.aspect * np.exp(rng.normal(0.0, 0.08 * v))
+    x = x + (style.slant + rng.normal(0.0, 0.08 * v)) * (BASELINE - y)
     tilt = np.deg2rad(style.word_tilt + rng.normal(0.0, 1.2 * v))
     c, s = np.cos(tilt), np.sin(tilt)
     yb = y - BASELINE
     x, y = c * x + s * yb, -s * x + c * yb + BASELINE
 
     ss = SUPERSAMPLE
-    scale = height / UNITS_PER_HEIGHT * style.size * np.exp(rng.normal(0.0, 0.06 * v)) * ss
+    scale = height / UNITS_PER_HEIGHT * style.size * np.exp(rng.normal(0.0, 0.08 * v)) * ss
     width_px = max(1.0, (style.stroke_width + rng.normal(0.0, 0.25 * v)) * height / NOMINAL_HEIGHT * style.size)
     ink = int(np.clip(style.ink + rng.normal(0.0, 14.0 * v), 0.0, 140.0))
     margins = rng.uniform([2.0, 2.0, 2.0, 2.0], [8.0, 8.0, 6.0, 6.0]) * ss  # left, right, top, bottom
