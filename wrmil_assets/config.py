@@ -29,14 +29,16 @@ def _launchpad_type(tp: Any) -> Any:
     return tp
 
 
-def preset_config_class(name: str, dc: type, presets: dict[str, Any], default_preset: str) -> type[dg.Config]:
-    """A ``dg.Config`` subclass with ``preset`` + optional overrides for every field of ``dc``."""
+def preset_config_class(name: str, dc: type, presets: dict[str, Any], default_preset: str,
+                        exclude: tuple[str, ...] = ()) -> type[dg.Config]:
+    """A ``dg.Config`` subclass with ``preset`` + optional overrides for every field of ``dc``
+    (``exclude``: fields that stay at the preset value, e.g. nested dicts the launchpad cannot type)."""
     hints = typing.get_type_hints(dc)
     fields: dict[str, Any] = {
         "preset": (str, pydantic.Field(default=default_preset, description=f"one of {sorted(presets)}")),
     }
     for f in dataclasses.fields(dc):
-        if not f.init:
+        if not f.init or f.name in exclude:
             continue
         fields[f.name] = (Optional[_launchpad_type(hints[f.name])], pydantic.Field(default=None))
     cls = pydantic.create_model(name, __base__=dg.Config, **fields)
@@ -44,15 +46,18 @@ def preset_config_class(name: str, dc: type, presets: dict[str, Any], default_pr
     return cls
 
 
-def resolve(config: dg.Config, dc: type, presets: dict[str, Any]) -> Any:
-    """The preset named in ``config`` with every non-empty override applied."""
+def resolve(config: dg.Config, dc: type, presets: dict[str, Any], device: str | None = None) -> Any:
+    """The preset named in ``config`` with every non-empty override applied.
+
+    ``device`` (the settings resource's) replaces a config left at ``"auto"``.
+    """
     if config.preset not in presets:
         raise ValueError(f"unknown preset {config.preset!r}; choose one of {sorted(presets)}")
     base = presets[config.preset]
     hints = typing.get_type_hints(dc)
     overrides = {}
     for f in dataclasses.fields(dc):
-        if not f.init:
+        if not f.init or not hasattr(config, f.name):
             continue
         value = getattr(config, f.name)
         if value is None:
@@ -60,4 +65,7 @@ def resolve(config: dg.Config, dc: type, presets: dict[str, Any]) -> Any:
         if typing.get_origin(hints[f.name]) is tuple and isinstance(value, list):
             value = tuple(value)
         overrides[f.name] = value
-    return dataclasses.replace(base, **overrides)
+    resolved = dataclasses.replace(base, **overrides)
+    if device and device != "auto" and getattr(resolved, "device", None) == "auto":
+        resolved = dataclasses.replace(resolved, device=device)
+    return resolved

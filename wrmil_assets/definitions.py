@@ -6,11 +6,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from .assets import embeddings, raw
+from .assets import bags, embeddings, mil, raw
 from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from .resources import WrmilSettings
 
-ASSET_MODULES = [raw, embeddings]
+ASSET_MODULES = [raw, embeddings, bags, mil]
 
 
 def all_assets() -> list[dg.AssetsDefinition]:

@@ -34,9 +34,7 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
     Weights (safetensors + JSON config), TensorBoard logs and the training curve live under
     ``<artifact_dir>/arcface``; an interrupted training resumes from its last epoch.
     """
-    cfg = resolve(config, EmbeddingConfig, PRESETS)
-    if cfg.device == "auto" and settings.device != "auto":
-        cfg = type(cfg)(**{**cfg.__dict__, "device": settings.device})
+    cfg = resolve(config, EmbeddingConfig, PRESETS, device=settings.device)
     out_dir = settings.artifact_path("arcface")
     res = train_embedding(words_of_split(raw_words, writer_split, "train"),
                           words_of_split(raw_words, writer_split, "val"),

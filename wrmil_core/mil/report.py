@@ -208,7 +208,7 @@ def _plot_main(rows, models, difficulties, thr_names, path: Path) -> Path:
             ax2.plot(*zip(*d), **style)
     ax1.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax1.set(xlabel="contamination (% foreign)", ylabel="ROC AUC vs genuine (95% CI)", title="Separability",
-            xticks=xs, ylim=(0.4, 1.02))
+            xticks=xs, ylim=(min([0.4] + [r["auc_lo"] - 0.03 for r in rows if r["auc_lo"] is not None]), 1.02))
     ax2.set(xlabel="contamination (% foreign)", ylabel="detection rate",
             title=f"Detection at the {THRESHOLD_LABELS.get(det_thr, det_thr)} (fixed on val)", xticks=xs, ylim=(0, 1.02))
     ax1.legend(fontsize=8)

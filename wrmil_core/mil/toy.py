@@ -28,6 +28,7 @@ def make_toy_bags(
     n_writers: int = 40,
     mode: str = "word",
     model_id: str = "toy",
+    writer_seed: int | None = None,
 ) -> BagTensors:
     """Genuine and contaminated bags of toy word embeddings (L2-normalised, float32).
 
@@ -37,6 +38,7 @@ def make_toy_bags(
     so windows at the passage edges are partly foreign. ``mode="instance"`` is the original rule:
     ``max(1, int(bag_size * r))`` whole windows are replaced. By default the contaminated bags
     are twice the genuine ones (the 1:2 balance), split equally over ``ratios``.
+    Writers are drawn from ``writer_seed`` when given (shared across calls), else from ``seed``.
     """
     if mode not in ("word", "instance"):
         raise ValueError(f"mode must be 'word' or 'instance', got {mode!r}")
@@ -46,7 +48,8 @@ def make_toy_bags(
     ratios = [float(r) for r in ratios]
     if n_contaminated_per_ratio is None:
         n_contaminated_per_ratio = (2 * n_genuine) // max(1, len(ratios))
-    centroids = rng.normal(size=(n_writers, dim))
+    wrng = rng if writer_seed is None else np.random.default_rng(writer_seed)
+    centroids = wrng.normal(size=(n_writers, dim))
     centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     n_words = bag_size * window_size
 
