@@ -13,12 +13,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml:
-	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+$(DAGSTER_HOME)/dagster.yaml: $(STAMP)
+	$(PY) -c 'from wrmil_assets.run import ensure_dagster_home; ensure_dagster_home()'
 
 ## Generate the synthetic handwriting set (if missing) and materialise the whole asset graph.
-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+demo: $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/wrmil run --preset demo
 
 ## Run the whole test suite (what .ci/run calls).
@@ -29,7 +28,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m 'not slow and not browser'
 
 ## Dagster web UI on http://127.0.0.1:3000 showing the runs made by `make demo`.
-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+ui: $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 clean-data:

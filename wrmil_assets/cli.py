@@ -10,7 +10,7 @@ from .resources import PROJECT_ROOT, WrmilSettings, default_data_root
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .run import ensure_dagster_home, load_config_file, run_stages
+    from .run import JOB_STAGES, ensure_dagster_home, load_config_file, run_stages
 
     ensure_dagster_home()
     settings = WrmilSettings.from_env()
@@ -30,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             synth.generate_dataset(data_root, cfg, log=print)
         settings = settings.model_copy(update={"reps_per_session": cfg.reps_per_session})
     run_config = load_config_file(args.config) if args.config else None
-    timings = run_stages(settings, preset=args.preset, run_config=run_config)
+    timings = run_stages(settings, preset=args.preset, run_config=run_config, stages=JOB_STAGES[args.job])
     total = sum(timings.values())
     print(f"wrmil: all stages done in {total:.0f} s; artifacts in {settings.artifact_dir}")
     report = Path(settings.artifact_dir) / "report" / "report.html"
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help=f"raw data root (default {default_data_root()}; generated if missing)")
     run.add_argument("--config", help="run-config file (YAML/JSON, Dagster's ops: {asset: {config: ...}} form)")
     run.add_argument("--generate", action="store_true", help="generate the synthetic set into --data-root if missing")
+    run.add_argument("--job", default="full_pipeline", choices=["full_pipeline", "ingest", "retrain", "retrain_mil"],
+                     help="which part of the graph to materialise (default: everything)")
     run.set_defaults(func=_cmd_run)
     return p
 

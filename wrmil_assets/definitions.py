@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from .assets import bags, embeddings, mil, raw
+from .automation import JOBS, raw_data_sensor, weekly_retrain
 from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from .resources import WrmilSettings
 
@@ -32,5 +33,8 @@ def build_resources(settings: WrmilSettings | None = None) -> dict[str, object]:
 defs = dg.Definitions(
     assets=all_assets(),
     resources=build_resources(),
+    jobs=JOBS,
+    schedules=[weekly_retrain],
+    sensors=[raw_data_sensor],
     executor=dg.in_process_executor,  # torch imports once per run, not once per step
 )

@@ -38,6 +38,14 @@ STAGES: tuple[Stage, ...] = (
     Stage("MIL models and report", ("mil_model", "difficulty_report")),
 )
 
+# The stages each Dagster job of ``automation.py`` covers, in order.
+JOB_STAGES: dict[str, tuple[Stage, ...]] = {
+    "full_pipeline": STAGES,
+    "ingest": STAGES[:1],
+    "retrain": STAGES[1:],
+    "retrain_mil": STAGES[3:],
+}
+
 
 def ensure_dagster_home(path: str | Path | None = None) -> Path:
     """An absolute, existing ``DAGSTER_HOME`` with telemetry off (default ``data/dagster_home``)."""
@@ -45,7 +53,9 @@ def ensure_dagster_home(path: str | Path | None = None) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "dagster.yaml"
     if not cfg.exists():
-        cfg.write_text("telemetry:\n  enabled: false\n")
+        # One training step at a time across all runs (the "training" pool): two trainings never
+        # fight over one GPU.
+        cfg.write_text("telemetry:\n  enabled: false\nconcurrency:\n  pools:\n    default_limit: 1\n")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 
