@@ -123,7 +123,8 @@ def main() -> None:
     t0 = time.perf_counter()
     if not dataset_exists(root, config):
         generate_dataset(root, config)
-        print(f"generated {config.n_images} images in {time.perf_counter() - t0:.1f} s ({args.workers} workers)")
+        dt = time.perf_counter() - t0
+        print(f"generated {config.n_images} images in {dt:.1f} s ({args.workers} workers)")
     else:
         print(f"reusing {root}")
     ph, pw = (int(v) for v in args.pix.lower().split("x"))
@@ -137,12 +138,14 @@ def main() -> None:
 
     print(
         f"\nsynthetic set: {config.n_writers} writers, seed {config.seed}, {len(d['writer'])} words; "
-        f"train sessions 0..{test_session - 1} ({tr.sum()} words), test session {test_session} ({te.sum()} words)"
+        f"train sessions 0..{test_session - 1} ({tr.sum()} words), "
+        f"test session {test_session} ({te.sum()} words)"
     )
     print(f"{'chance (1/writers)':58s} {1 / config.n_writers:6.3f}")
     same = d["word"][te][:, None] == d["word"][tr][None, :]
-    print(f"{f'pixel 1-NN, {ph}x{pw}, any training word':58s} {acc(nn1(d['pix'][tr], y_tr, d['pix'][te])):6.3f}")
-    print(f"{f'pixel 1-NN, {ph}x{pw}, same word text only':58s} {acc(nn1(d['pix'][tr], y_tr, d['pix'][te], same)):6.3f}")
+    px_tr, px_te = d["pix"][tr], d["pix"][te]
+    print(f"{f'pixel 1-NN, {ph}x{pw}, any training word':58s} {acc(nn1(px_tr, y_tr, px_te)):6.3f}")
+    print(f"{f'pixel 1-NN, {ph}x{pw}, same word text only':58s} {acc(nn1(px_tr, y_tr, px_te, same)):6.3f}")
 
     feats = {
         "raw": d["stats"],
@@ -155,8 +158,6 @@ def main() -> None:
         ):
             clf = make_pipeline(StandardScaler(), model).fit(x[tr], y_tr)
             print(f"{f'global stats ({fname}), {mname}':58s} {acc(clf.predict(x[te])):6.3f}")
-        for j, name in enumerate(STAT_NAMES):  # one statistic alone, the best single-cue attack
-            pass
     x = feats["z-scored within word"]
     single = []
     for j, name in enumerate(STAT_NAMES):

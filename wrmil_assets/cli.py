@@ -40,6 +40,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    """Score one questioned document; bad input prints the reason and exits with code 2."""
+    from wrmil_core.errors import WrmilInputError
+    from wrmil_core.score import resolve_model_dirs, score_document, write_outputs
+
+    from .resources import default_artifact_dir
+
+    artifact_dir = Path(args.artifact_dir or default_artifact_dir())
+    try:
+        emb_dir, mil_dir = resolve_model_dirs(artifact_dir, args.model, args.embedding_model, args.mil_model)
+        result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
+                                top_k=args.top_k)
+        # Not inside the document folder: an examiner's evidence folder stays untouched.
+        out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
+        paths = write_outputs(result, out_dir)
+    except WrmilInputError as e:
+        print(f"wrmil score: error: {e}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    print(f"wrmil score: JSON  {paths['json']}")
+    print(f"wrmil score: strip {paths['strip']}")
+    print(f"wrmil score: {result.seconds['total']:.1f} s (embedding {result.seconds['embed']:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -51,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--job", default="full_pipeline", choices=["full_pipeline", "ingest", "retrain", "retrain_mil"],
                      help="which part of the graph to materialise (default: everything)")
     run.set_defaults(func=_cmd_run)
+    sc = sub.add_parser("score", help="score a questioned document: P(more than one writer), suspicious words",
+                        description="Score a folder of word images in reading order (natural file-name order, "
+                                    "or --order-csv with columns image_path,order) with the latest materialised "
+                                    "models or the ones given by path. Exit code 2 on bad input.")
+    sc.add_argument("path", help="folder of word images (or a CSV with columns image_path,order)")
+    sc.add_argument("--out", help="output folder for score.json and strip.png (default <artifact-dir>/scores/<folder name>)")
+    sc.add_argument("--model", help="MIL model name (default: the report's best model)")
+    sc.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
+    sc.add_argument("--mil-model", help="MIL model directory (default: the latest mil_model, --model)")
+    sc.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
+                                           "(default $WRMIL_ARTIFACT_DIR or data/artifacts)")
+    sc.add_argument("--order-csv", help="CSV with columns image_path,order (paths relative to PATH)")
+    sc.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    sc.add_argument("--top-k", type=int, default=10, help="how many suspicious words to list (default 10)")
+    sc.set_defaults(func=_cmd_score)
     return p
 
 

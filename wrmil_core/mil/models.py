@@ -161,7 +161,7 @@ class SetTransformerMIL(MILModel):
     name = "set_transformer"
 
     def __init__(self, dim: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
-                 dropout: float = 0.1, inputs: str = "both") -> None:
+                 dropout: float = 0.1, inputs: str = "contrast") -> None:
         super().__init__(dim, d_model=d_model, n_heads=n_heads, n_layers=n_layers, dropout=dropout, inputs=inputs)
         if inputs not in ("embedding", "contrast", "both"):
             raise ValueError(f"inputs must be 'embedding', 'contrast' or 'both', got {inputs!r}")

@@ -211,8 +211,11 @@ def _plot_main(rows, models, difficulties, thr_names, path: Path) -> Path:
             xticks=xs, ylim=(min([0.4] + [r["auc_lo"] - 0.03 for r in rows if r["auc_lo"] is not None]), 1.02))
     ax2.set(xlabel="contamination (% foreign)", ylabel="detection rate",
             title=f"Detection at the {THRESHOLD_LABELS.get(det_thr, det_thr)} (fixed on val)", xticks=xs, ylim=(0, 1.02))
-    ax1.legend(fontsize=8)
-    ax2.legend(fontsize=8)
+    for ax in (ax1, ax2):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "n/a (no contaminated bags)", ha="center", transform=ax.transAxes)
     return _save(fig, path)
 
 

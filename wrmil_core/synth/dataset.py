@@ -76,9 +76,12 @@ class SynthConfig:
     def __post_init__(self) -> None:
         for name in ("n_writers", "n_sessions", "reps_per_session", "workers"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise WrmilInputError(f"SynthConfig.{name}={getattr(self, name)!r}: must be an integer >= 1")
+                value = getattr(self, name)
+                raise WrmilInputError(f"SynthConfig.{name}={value!r}: must be an integer >= 1")
         if not 16 <= self.height <= 512:
-            raise WrmilInputError(f"SynthConfig.height={self.height!r}: use a crop height between 16 and 512 px")
+            raise WrmilInputError(
+                f"SynthConfig.height={self.height!r}: use a crop height between 16 and 512 px"
+            )
         if self.letter_strength < 0 or self.sample_noise < 0:
             raise WrmilInputError("SynthConfig.letter_strength and sample_noise must be >= 0")
         if isinstance(self.prompts, str) or not self.words:

@@ -37,34 +37,41 @@ def _check_text(text: str) -> None:
 
 
 def _warp(p: np.ndarray, box: tuple[float, float, float, float], field: np.ndarray) -> np.ndarray:
-    """Smooth displacement sum_k a_k sin(2 pi (f_k . uv) + phase_k), uv = point in the glyph box."""
+    """Smooth displacement sum_k a_k sin(2 pi (f_k . uv) + phase_k), uv = point in the glyph box.
+
+    Written with broadcasting rather than ``@``: these matrices are tiny, and BLAS worker
+    threads in every process cost more (in system time) than the arithmetic.
+    """
     x0, y0, x1, y1 = box
-    uv = (p - (x0, y0)) / (max(x1 - x0, 4.0), max(y1 - y0, 4.0))
-    arg = 2 * np.pi * (uv @ field[:, 2:4].T) + field[:, 4]  # (n, K)
-    return np.sin(arg) @ field[:, 0:2]
+    u = ((p[:, 0] - x0) / max(x1 - x0, 4.0))[:, None]
+    v = ((p[:, 1] - y0) / max(y1 - y0, 4.0))[:, None]
+    sines = np.sin(2 * np.pi * (u * field[:, 2] + v * field[:, 3]) + field[:, 4])  # (n, K)
+    return np.column_stack([(sines * field[:, 0]).sum(1), (sines * field[:, 1]).sum(1)])
 
 
 def _layout(text: str, style: WriterStyle, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     """Letter-level placement in font units; returns all points and the start index of every stroke."""
     v = style.variability
-    spacing = style.spacing + rng.normal(0.0, 0.8 * v)
+    spacing = style.spacing + rng.normal(0.0, 1.0 * v)
     pieces: list[np.ndarray] = []
     starts: list[int] = []
     n = 0
     cursor = 0.0
     for ch in text:
         ci = ord(ch) - 33
-        g = font_glyphs(style.fonts[ci])[ch]
+        font = style.alt_font if rng.random() < style.alt_prob[ci] else style.base_font
+        g = font_glyphs(font)[ch]
         x0, y0, x1, y1 = g.box
         centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-        a = style.letter_affine[ci] + rng.normal(0.0, 0.03 * v, size=(2, 2))
-        q = (g.points - centre) @ a.T + centre
-        q += style.letter_offset[ci] + rng.normal(0.0, 0.3 * v, size=2)
+        a = style.letter_affine[ci] + rng.normal(0.0, 0.035 * v, size=(2, 2))
+        dx, dy = g.points[:, 0] - centre[0], g.points[:, 1] - centre[1]
+        q = np.column_stack([a[0, 0] * dx + a[0, 1] * dy, a[1, 0] * dx + a[1, 1] * dy]) + centre
+        q += style.letter_offset[ci] + rng.normal(0.0, 0.35 * v, size=2)
         q += _warp(g.points, g.box, style.letter_field[ci])
         # Per-sample shape noise: a fresh, weaker warp of the same kind as the personal one.
         sample_field = np.column_stack(
             [
-                rng.normal(0.0, 0.3 * v, size=(2, 2)),
+                rng.normal(0.0, 0.35 * v, size=(2, 2)),
                 rng.uniform(0.4, 1.8, size=(2, 2)),
                 rng.uniform(0.0, 2 * np.pi, size=2),
             ]
@@ -75,7 +82,7 @@ def _layout(text: str, style: WriterStyle, rng: np.random.Generator) -> tuple[np
         starts.extend(int(s) + n for s in g.stroke_starts)
         n += len(q)
         advance = g.advance * style.letter_affine[ci][0, 0]
-        cursor += advance + spacing + style.letter_gap[ci] + rng.normal(0.0, 0.6 * v)
+        cursor += advance + spacing + style.letter_gap[ci] + rng.normal(0.0, 0.8 * v)
     return np.concatenate(pieces), starts
 
 
@@ -101,18 +108,19 @@ def render_word(
     x, y = pts[:, 0], pts[:, 1]
     phase = rng.uniform(0.0, 2 * np.pi)
     y = y + style.baseline_amp * np.sin(2 * np.pi * x / style.baseline_period + phase)
-    y = y + rng.normal(0.0, 0.02 * v) * x
-    x = x * style.aspect * np.exp(rng.normal(0.0, 0.08 * v))
-    x = x + (style.slant + rng.normal(0.0, 0.08 * v)) * (BASELINE - y)
-    tilt = np.deg2rad(style.word_tilt + rng.normal(0.0, 1.2 * v))
+    y = y + rng.normal(0.0, 0.025 * v) * x
+    x = x * style.aspect * np.exp(rng.normal(0.0, 0.1 * v))
+    x = x + (style.slant + rng.normal(0.0, 0.1 * v)) * (BASELINE - y)
+    tilt = np.deg2rad(style.word_tilt + rng.normal(0.0, 1.5 * v))
     c, s = np.cos(tilt), np.sin(tilt)
     yb = y - BASELINE
     x, y = c * x + s * yb, -s * x + c * yb + BASELINE
 
     ss = SUPERSAMPLE
-    scale = height / UNITS_PER_HEIGHT * style.size * np.exp(rng.normal(0.0, 0.08 * v)) * ss
-    width_px = max(1.0, (style.stroke_width + rng.normal(0.0, 0.25 * v)) * height / NOMINAL_HEIGHT * style.size)
-    ink = int(np.clip(style.ink + rng.normal(0.0, 14.0 * v), 0.0, 140.0))
+    scale = height / UNITS_PER_HEIGHT * style.size * np.exp(rng.normal(0.0, 0.1 * v)) * ss
+    pen = style.stroke_width + rng.normal(0.0, 0.3 * v)
+    width_px = max(1.0, pen * height / NOMINAL_HEIGHT * style.size)
+    ink = int(np.clip(style.ink + rng.normal(0.0, 18.0 * v), 0.0, 120.0))
     margins = rng.uniform([2.0, 2.0, 2.0, 2.0], [8.0, 8.0, 6.0, 6.0]) * ss  # left, right, top, bottom
 
     px = np.column_stack([x, y]) * scale

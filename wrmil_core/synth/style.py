@@ -1,8 +1,9 @@
 """A synthetic writer's personal style, and its slow drift from session to session.
 
-Identity lives mostly in letter shapes: for every character a writer has a fixed choice of
-allograph (which Hershey face the letter comes from), a fixed small affine distortion, a fixed
-offset and a fixed smooth displacement field over the glyph. The global parameters (slant,
+Identity lives mostly in letter shapes: for every character a writer has an allograph habit
+(how often the letter comes from a second Hershey face instead of the writer's main one), a
+fixed small affine distortion, a fixed offset and a fixed smooth displacement field over the
+glyph. The global parameters (slant,
 size, width, spacing, stroke width, ink, baseline drift, tremor) are drawn from narrow
 distributions so that many writers share similar values; on their own they say little about
 who wrote a word. Everything is a pure function of ``(seed, writer_id)``.
@@ -34,7 +35,8 @@ class WriterStyle:
 
     writer_id: int
     base_font: str
-    fonts: tuple[str, ...]  # face used for each character (allographs)
+    alt_font: str
+    alt_prob: np.ndarray  # (C,) probability of drawing each character from ``alt_font`` (allograph habit)
     slant: float  # shear about the baseline, x += slant * height above baseline
     size: float  # multiplicative size factor (1 = nominal)
     aspect: float  # horizontal stretch
@@ -74,8 +76,10 @@ def sample_writer_style(
     other = [f for f in FONTS if f != base_font]
     alt_font = str(rng.choice(other))
     p_alt = float(rng.beta(1.5, 4.0))
-    use_alt = rng.random(c) < p_alt
-    fonts = tuple(alt_font if a else base_font for a in use_alt)
+    # Allograph habits are strong but not absolute: a habitual alternative letter is used most
+    # of the time, any other letter only occasionally.
+    habitual = rng.random(c) < p_alt
+    alt_prob = np.where(habitual, rng.uniform(0.75, 1.0, size=c), rng.uniform(0.0, 0.12, size=c))
 
     s = letter_strength
     affine = np.eye(2)[None] + rng.normal(0.0, 0.06 * s, size=(c, 2, 2))
@@ -83,14 +87,16 @@ def sample_writer_style(
     offset = rng.normal(0.0, 0.4 * s, size=(c, 2))
     field = np.empty((c, N_FIELD, 5))
     field[..., 0:2] = rng.normal(0.0, 0.5 * s, size=(c, N_FIELD, 2))
-    field[..., 2:4] = rng.uniform(0.4, 1.8, size=(c, N_FIELD, 2)) * rng.choice([-1, 1], size=(c, N_FIELD, 2))
+    signs = rng.choice([-1, 1], size=(c, N_FIELD, 2))
+    field[..., 2:4] = rng.uniform(0.4, 1.8, size=(c, N_FIELD, 2)) * signs
     field[..., 4] = rng.uniform(0.0, 2 * np.pi, size=(c, N_FIELD))
     gap = rng.normal(0.0, 0.5 * s, size=c)
 
     return WriterStyle(
         writer_id=int(writer_id),
         base_font=base_font,
-        fonts=fonts,
+        alt_font=alt_font,
+        alt_prob=alt_prob,
         slant=float(np.clip(rng.normal(0.12, 0.1), -0.2, 0.45)),
         size=float(np.exp(rng.normal(0.0, 0.06))),
         aspect=float(np.exp(rng.normal(0.0, 0.06))),
@@ -101,7 +107,7 @@ def sample_writer_style(
         baseline_amp=float(abs(rng.normal(0.0, 0.8))),
         baseline_period=float(rng.uniform(25.0, 60.0)),
         tremor=float(0.05 + rng.exponential(0.1)),
-        variability=float(sample_noise * np.exp(rng.normal(0.0, 0.2))),
+        variability=float(sample_noise * np.clip(np.exp(rng.normal(0.0, 0.2)), 0.75, 1.35)),
         letter_affine=affine,
         letter_offset=offset,
         letter_field=field,

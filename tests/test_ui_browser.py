@@ -1,0 +1,192 @@
+"""The Dagster UI, used the way a person uses it: Debian's chromium driven by Playwright.
+
+Starts ``dagster dev -w workspace.yaml`` on a free loopback port with a temporary
+``DAGSTER_HOME`` and a tiny raw data root, then in the browser: opens the asset lineage and
+finds every asset, finds every asset check on the assets' Checks tabs, materialises the
+``ingest`` group (``raw_words`` -> ``writer_split``) with its "Materialize all" button, follows
+the launched run to success and sees the checks pass. Screenshots land in
+``data/ui_screenshots/`` (git-ignored). Every process it starts is stopped in ``finally``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.fixtures_raw import make_raw_root
+from tests.ui_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOCATIONS_QUERY,
+    REPO_ROOT,
+    asset_checks_from_ui,
+    graphql,
+    list_runs,
+    run_error_messages,
+    start_dagster_dev,
+    stop_process_group,
+    wait_for_run,
+    wait_for_server,
+    write_dagster_home,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# The graph's assets (the product contract); the test also requires every asset the code defines.
+CORE_ASSETS = ("raw_words", "writer_split", "arcface_model", "word_embeddings", "instance_windows",
+               "bags_by_difficulty", "mil_model", "difficulty_report")
+SCREENSHOT_DIR = REPO_ROOT / "data" / "ui_screenshots"
+UI_TIMEOUT_MS = 60_000  # first paint of a page can be slow on a busy 2-core machine
+
+
+def expected_graph() -> dict[str, set[str]]:
+    """``asset name -> check names`` as the code defines them (``wrmil_assets.definitions.defs``)."""
+    from wrmil_assets.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    return {k.to_user_string(): {c.name for c in graph.get_check_keys_for_assets([k])}
+            for k in graph.get_all_asset_keys()}
+
+
+def visible_text(page: Page, text: str):
+    """The first visible element whose whole text is ``text`` (the UI also renders hidden copies
+    of names to measure them for truncation)."""
+    return page.get_by_text(text, exact=True).filter(visible=True).first
+
+
+def expand_all_groups(page: Page) -> None:
+    """Lineage view: graph settings (gear) -> "Expand all groups", so every asset node shows."""
+    page.get_by_role("button", name="settings", exact=True).click()
+    item = page.get_by_role("menuitem", name=re.compile(r"(Expand|Collapse) all groups"))
+    if item.count() and "Expand" in item.inner_text():
+        item.click()
+    page.keyboard.press("Escape")
+
+
+def check_status_row(page: Page, check: str):
+    """On an asset's Checks tab: the list row of ``check`` (its name and its status text)."""
+    return page.locator("span").filter(has=page.get_by_title(check, exact=True)).first
+
+
+def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
+    timings: dict[str, float] = {}
+    t_start = time.monotonic()
+    raw_root = make_raw_root(tmp_path, n_writers=10, n_reps=4, reps_per_session=2)
+    env = {
+        "DAGSTER_HOME": str(write_dagster_home(tmp_path / "dagster_home")),
+        "WRMIL_DATA_ROOT": str(raw_root),
+        "WRMIL_ARTIFACT_DIR": str(tmp_path / "artifacts"),
+        "WRMIL_REPS_PER_SESSION": "2",
+        "WRMIL_DEVICE": "cpu",
+    }
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    shots: list[Path] = []
+    server = start_dagster_dev(tmp_path, env)
+    try:
+        # Loaded in this process while the server starts in its own: what the UI must show.
+        expected = expected_graph()
+        missing_core = set(CORE_ASSETS) - set(expected)
+        assert not missing_core, f"wrmil_assets.definitions lacks assets {sorted(missing_core)}"
+        assert expected["writer_split"], "writer_split defines no asset checks"
+
+        timings["server_ready_s"] = wait_for_server(server, timeout_s=300)
+        url = server.url
+        entries = graphql(url, LOCATIONS_QUERY)["workspaceOrError"]["locationEntries"]
+        assert len(entries) == 1, f"expected one code location from workspace.yaml, got {entries}"
+        location = entries[0]["name"]
+        # The webserver's own view of the graph must match the code (names and checks).
+        assert asset_checks_from_ui(url) == expected, "UI GraphQL asset/check list differs from defs"
+
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                page.set_default_timeout(UI_TIMEOUT_MS)
+                # A fresh instance greets a first visitor with a newsletter dialog; dismiss it
+                # whenever it shows up.
+                page.add_locator_handler(page.get_by_role("button", name="Skip", exact=True),
+                                         lambda skip: skip.click())
+
+                # 1. Asset lineage: every asset node is on the graph.
+                t0 = time.monotonic()
+                page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
+                expect(page.get_by_text("Global asset lineage")).to_be_visible()
+                expand_all_groups(page)
+                for name in sorted(expected):
+                    expect(visible_text(page, name), f"asset {name} not shown on the lineage graph").to_be_visible()
+                shots.append(SCREENSHOT_DIR / "asset_lineage_before.png")
+                page.screenshot(path=shots[-1])
+
+                # 2. Catalog: every asset is listed with a link to its page.
+                page.goto(f"{url}/assets", wait_until="domcontentloaded")
+                for name in sorted(expected):
+                    link = page.get_by_role("link", name=name, exact=True).first
+                    expect(link, f"asset {name} not listed in the catalog").to_be_visible()
+
+                # 3. Each asset's Checks tab lists exactly its checks.
+                for name, checks in sorted(expected.items()):
+                    if not checks:
+                        continue
+                    page.goto(f"{url}/assets/{name}?view=checks", wait_until="domcontentloaded")
+                    expect(page.get_by_text(f"Checks ({len(checks)})", exact=True),
+                           f"{name}: Checks tab does not count {len(checks)} checks").to_be_visible()
+                    for check in sorted(checks):
+                        expect(check_status_row(page, check),
+                               f"{name}: check {check} not on the Checks tab").to_be_visible()
+                timings["browse_graph_and_checks_s"] = time.monotonic() - t0
+
+                # 4. Materialise the ingest group (raw_words, writer_split) from its page.
+                t0 = time.monotonic()
+                page.goto(f"{url}/locations/{location}/asset-groups/ingest", wait_until="domcontentloaded")
+                expect(visible_text(page, "writer_split"), "writer_split not in the ingest group").to_be_visible()
+                runs_before = {r["runId"] for r in list_runs(url)}
+                page.get_by_role("button", name="Materialize all", exact=True).click()
+                toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}"))
+                expect(toast, "no 'Launched run' notice after Materialize all").to_be_visible()
+                page.get_by_role("link", name="View", exact=True).click()
+                page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"))
+                run_id = page.url.rstrip("/").split("/runs/")[1].split("?")[0]
+                assert run_id not in runs_before, f"the View link points to an older run {run_id}"
+                run = next(r for r in list_runs(url) if r["runId"] == run_id)
+                selected = {"/".join(a["path"]) for a in run["assetSelection"] or []}
+                assert {"raw_words", "writer_split"} <= selected, f"run {run_id} selects {selected}"
+
+                # 5. The run page reports success; so does the instance.
+                status = wait_for_run(url, run_id, timeout_s=300)
+                assert status == "SUCCESS", (f"run {run_id} ended {status}: "
+                                             f"{run_error_messages(url, run_id)}\n{server.log_tail()}")
+                expect(page.get_by_text("Success", exact=True).first,
+                       "run page does not show Success").to_be_visible()
+                timings["materialise_ingest_s"] = time.monotonic() - t0
+                shots.append(SCREENSHOT_DIR / "writer_split_run.png")
+                page.screenshot(path=shots[-1])
+
+                # 6. writer_split's checks have run and passed.
+                page.goto(f"{url}/assets/writer_split?view=checks", wait_until="domcontentloaded")
+                for check in sorted(expected["writer_split"]):
+                    expect(check_status_row(page, check),
+                           f"writer_split check {check} did not succeed").to_contain_text("Succeeded")
+                shots.append(SCREENSHOT_DIR / "writer_split_checks.png")
+                page.screenshot(path=shots[-1])
+
+                # 7. Back on the lineage: writer_split is materialised with all checks passed.
+                page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
+                expand_all_groups(page)
+                n = len(expected["writer_split"])
+                checks_badge = page.locator('a[href*="/assets/writer_split?view=checks"]').filter(visible=True).first
+                expect(checks_badge, "lineage graph does not show writer_split's checks as passed"
+                       ).to_have_text(re.compile(rf"{n}\s*/\s*{n}\s*Passed"))
+                shots.append(SCREENSHOT_DIR / "asset_lineage.png")
+                page.screenshot(path=shots[-1])
+            finally:
+                browser.close()
+    finally:
+        stop_process_group(server)
+    timings["total_s"] = time.monotonic() - t_start
+    for p in shots:
+        print(f"screenshot: {p}")
+    print("timings: " + ", ".join(f"{k}={v:.1f}" for k, v in timings.items()))

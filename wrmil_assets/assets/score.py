@@ -1,0 +1,59 @@
+"""Questioned-document scoring as an asset: launch it from the UI with a document path as config.
+
+Not part of the pipeline jobs (it needs a document path); materialise it on its own from the
+launchpad. Its JSON record keeps the last result; ``score.json`` and ``strip.png`` of every
+scored document stay under ``<artifact_dir>/scores/<document folder name>/``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pydantic
+
+from wrmil_core.score import choose_model_name, score_document, write_outputs
+
+from ..metadata import png_md, to_metadata
+from ..resources import WrmilSettings
+
+
+class QuestionedDocumentConfig(dg.Config):
+    """Which document to score and with which MIL model."""
+
+    document_path: str = pydantic.Field(description="folder of word images in reading order (natural file-name "
+                                                    "order), or a CSV with columns image_path,order")
+    order_csv: str = pydantic.Field(default="", description="optional CSV image_path,order (relative to the folder)")
+    model: str = pydantic.Field(default="", description="MIL model name; empty = the report's best model")
+    out_dir: str = pydantic.Field(default="", description="output folder; empty = <artifact_dir>/scores/<folder name>")
+    top_k: int = pydantic.Field(default=10, description="how many suspicious words to list")
+
+
+@dg.asset(group_name="scoring", io_manager_key="json_io", kinds={"pytorch"})
+def questioned_document_score(context: dg.AssetExecutionContext, config: QuestionedDocumentConfig,
+                              settings: WrmilSettings, mil_model: dict, arcface_model: dict) -> dg.Output[dict]:
+    """P(more than one writer) for one questioned document, per-window scores, the most suspicious
+    words and a strip of the word images coloured by score, with the latest materialised models."""
+    report_path = Path(settings.artifact_dir) / "assets" / "difficulty_report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else None
+    name = choose_model_name(mil_model, report, config.model or None)
+    device = settings.device if settings.device != "auto" else "cpu"
+    result = score_document(config.document_path, arcface_model["model_dir"], mil_model["models"][name]["model_dir"],
+                            order_csv=config.order_csv or None, device=device, top_k=config.top_k,
+                            log=context.log.info)
+    out_dir = Path(config.out_dir) if config.out_dir else settings.artifact_path("scores", Path(result.document).name)
+    paths = write_outputs(result, out_dir)
+    context.log.info(result.summary())
+    top = "\n".join(f"| {w['rank']} | {w['index']} | {w['file']} | {w['score']:.3f} |" for w in result.top_words)
+    return dg.Output(
+        result.to_dict(),
+        metadata={
+            **to_metadata(result.metadata),
+            "document": dg.MetadataValue.path(result.document),
+            "top_words": dg.MetadataValue.md("| rank | position | file | score |\n|---|---|---|---|\n" + top),
+            "strip": png_md(paths["strip"], "word images coloured by score"),
+            "score_json": dg.MetadataValue.path(str(paths["json"])),
+            "strip_png": dg.MetadataValue.path(str(paths["strip"])),
+        },
+    )

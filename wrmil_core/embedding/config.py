@@ -1,0 +1,160 @@
+"""Hyper-parameters of the writer-embedding stage, with the ``demo`` and ``paper`` presets.
+
+Every field is a plain scalar (str / int / float / bool / None) so the Dagster layer can mirror
+the dataclass as a launchpad ``Config`` and pass the values straight back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from wrmil_core.errors import WrmilInputError
+
+HEADS = ("arcface", "subcenter", "cosface")
+RESIZE_MODES = ("pad", "squash")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Everything that determines how the embedding network is built, trained and evaluated.
+
+    Model
+        backbone        any timm model name (built with ``num_classes=0``)
+        weights_file    local pretrained weights for the backbone (.safetensors or .pth), or None
+                        for random initialisation; never downloaded
+        in_chans        1 = grayscale stem (timm sums a pretrained RGB stem over its channels),
+                        3 = grayscale repeated to RGB
+        emb_dim, hidden_dim, dropout   the original head: Linear->hidden, BN, ReLU, Dropout,
+                        Linear->emb_dim, BN
+    Input
+        img_h, img_w    network input size
+        resize_mode     "pad" keeps the aspect ratio and pads with the background; "squash" is
+                        the original plain resize to img_h x img_w
+        augment         the original RandomAffine on training images
+    Margin head
+        head            "arcface" | "subcenter" | "cosface"; s = scale, m = margin (radians for
+                        the ArcFace variants, cosine units for CosFace); k_subcenters for subcenter
+    Optimiser (AdamW + OneCycleLR)
+        lr              starting lr of the one-cycle schedule; max_lr its peak; warmup_frac its rise
+        weight_decay, grad_clip (max global grad norm; 0 disables), epochs, batch_size (per process)
+        patience        epochs without a val-AUC gain of more than min_delta before stopping
+    Data
+        max_train_images_per_epoch  random subset drawn afresh each epoch (None = all)
+        max_val_images  writer-stratified subset of val words used for the per-epoch metrics
+        val_pairs, val_queries  caps on verification pairs and retrieval queries
+        num_workers     DataLoader worker processes; seed; device "auto" | "cpu" | "cuda"
+    """
+
+    backbone: str = "resnet18d"
+    weights_file: str | None = None
+    in_chans: int = 1
+    emb_dim: int = 128
+    hidden_dim: int = 512
+    dropout: float = 0.2
+    img_h: int = 64
+    img_w: int = 256
+    resize_mode: str = "pad"
+    augment: bool = True
+    head: str = "arcface"
+    s: float = 30.0
+    m: float = 0.5
+    k_subcenters: int = 3
+    lr: float = 1e-5
+    max_lr: float = 1e-4
+    weight_decay: float = 5e-4
+    warmup_frac: float = 0.1
+    epochs: int = 30
+    batch_size: int = 64
+    patience: int = 5
+    min_delta: float = 1e-4
+    grad_clip: float = 5.0
+    max_train_images_per_epoch: int | None = None
+    max_val_images: int | None = 5000
+    val_pairs: int = 20000
+    val_queries: int = 2000
+    num_workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        def bad(field: str, why: str) -> WrmilInputError:
+            return WrmilInputError(f"EmbeddingConfig.{field}={getattr(self, field)!r}: {why}")
+
+        if self.head not in HEADS:
+            raise bad("head", f"choose one of {HEADS}")
+        if self.resize_mode not in RESIZE_MODES:
+            raise bad("resize_mode", f"choose one of {RESIZE_MODES}")
+        if self.device not in DEVICES:
+            raise bad("device", f"choose one of {DEVICES}")
+        if self.in_chans not in (1, 3):
+            raise bad("in_chans", "use 1 (grayscale stem) or 3 (gray repeated to RGB)")
+        for f in ("img_h", "img_w", "emb_dim", "hidden_dim", "epochs", "batch_size", "k_subcenters",
+                  "val_pairs", "val_queries"):
+            if getattr(self, f) < 1:
+                raise bad(f, "must be >= 1")
+        if self.batch_size < 2:
+            raise bad("batch_size", "BatchNorm needs at least 2 images per batch")
+        for f in ("lr", "max_lr", "s"):
+            if not getattr(self, f) > 0:
+                raise bad(f, "must be > 0")
+        if self.lr > self.max_lr:
+            raise bad("lr", f"the one-cycle start lr must not exceed max_lr={self.max_lr}")
+        if not 0 < self.warmup_frac < 1:
+            raise bad("warmup_frac", "must be in (0, 1)")
+        if not 0 <= self.dropout < 1:
+            raise bad("dropout", "must be in [0, 1)")
+        if self.m < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.patience < 0 or self.num_workers < 0:
+            raise WrmilInputError("EmbeddingConfig: m, weight_decay, grad_clip, patience and num_workers must be >= 0")
+        for f in ("max_train_images_per_epoch", "max_val_images"):
+            v = getattr(self, f)
+            if v is not None and v < 2:
+                raise bad(f, "must be None (all) or >= 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of all fields."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EmbeddingConfig":
+        """Build from a dict, ignoring keys that are not fields (e.g. ``model_id`` in a saved config)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def replace(self, **changes: Any) -> "EmbeddingConfig":
+        """Copy with some fields changed (validated again)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise WrmilInputError(f"EmbeddingConfig has no field(s) {sorted(unknown)}")
+        return dataclasses.replace(self, **changes)
+
+
+# The research pipeline's settings (DESIGN.md stage 1): ViT-B/16, 224x224 squash, ArcFace s=30 m=0.5
+# (the final run used m=0.4), AdamW lr 1e-5 wd 5e-4, OneCycle to 1e-4 with 10 % warm-up, batch 64 per
+# GPU, 30 epochs with early stopping. Pretrained ImageNet weights come from ``weights_file``.
+PAPER = EmbeddingConfig(
+    backbone="vit_base_patch16_224", in_chans=3, img_h=224, img_w=224, resize_mode="squash",
+    head="arcface", s=30.0, m=0.5, lr=1e-5, max_lr=1e-4, weight_decay=5e-4, warmup_frac=0.1,
+    epochs=30, batch_size=64, patience=5, grad_clip=5.0, max_val_images=None, num_workers=4,
+)
+
+# CPU-friendly: a small timm CNN at 64x256 (aspect kept), softer margin for few writers (DESIGN.md
+# recipe notes) and a higher peak lr because it trains from scratch for a handful of epochs.
+# Measured on the synthetic DEMO set: see the module docstring of ``wrmil_core.embedding.train``.
+DEMO = EmbeddingConfig(
+    backbone="lcnet_050", in_chans=1, img_h=64, img_w=256, resize_mode="pad",
+    head="arcface", s=16.0, m=0.3, lr=2e-4, max_lr=4e-3, weight_decay=5e-4, warmup_frac=0.15,
+    epochs=6, batch_size=64, patience=3, grad_clip=5.0, max_train_images_per_epoch=None,
+    max_val_images=2000, val_pairs=20000, val_queries=1000, num_workers=1,
+)
+
+PRESETS: dict[str, EmbeddingConfig] = {"demo": DEMO, "paper": PAPER}
+
+
+def preset(name: str, **overrides: Any) -> EmbeddingConfig:
+    """A named preset with optional field overrides, e.g. ``preset("demo", epochs=3)``."""
+    if name not in PRESETS:
+        raise WrmilInputError(f"unknown embedding preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name].replace(**overrides)

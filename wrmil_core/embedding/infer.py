@@ -1,0 +1,180 @@
+"""Batched inference: words table -> ``embeddings`` table, plus the checks its asset runs.
+
+``embed_words`` loads images through the same pipeline as training (without augmentation), runs
+the network in eval mode (bf16 autocast on CUDA) and returns L2-normalised float32 vectors with
+the columns of ``schema.EMBEDDING_COLUMNS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from wrmil_core.artifacts import load_model
+from wrmil_core.embedding.config import EmbeddingConfig
+from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
+from wrmil_core.embedding.ddp import resolve_device
+from wrmil_core.embedding.evaluate import pixel_features
+from wrmil_core.embedding.model import EmbeddingNet, build_model
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.schema import EMBEDDING_COLUMNS
+
+Log = Callable[[str], None] | None
+_NEEDED = ("word_id", "writer", "doc_id", "position", "path")
+
+
+def load_embedding_model(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[EmbeddingNet, EmbeddingConfig]:
+    """The trained network (eval mode, on ``device``) and its config from a ``save_model`` directory."""
+    state, cfg_dict = load_model(model_dir)
+    config = EmbeddingConfig.from_dict(cfg_dict)
+    model = build_model(config, load_weights=False)  # the state dict already holds the backbone weights
+    model.load_state_dict(state)
+    model.model_id = cfg_dict.get("model_id")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    return model.to(dev).eval(), config
+
+
+@dataclass
+class EmbedOutput:
+    """Result of :func:`embed_images`: rows ``index`` of the input got vectors ``emb``."""
+
+    emb: np.ndarray  # (n_ok, dim) float32, L2-normalised
+    index: np.ndarray  # (n_ok,) int64 positions in the input list
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    pixels: np.ndarray | None = None  # (n_ok, 1024) raw-pixel baseline features when requested
+
+
+@torch.no_grad()
+def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 256, device: torch.device | None = None,
+                 num_workers: int = 0, log: Log = None, with_pixels: bool = False) -> EmbedOutput:
+    """Embed image files in batches; unreadable files are listed in ``skipped``, not raised."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loader = make_loader(WordImageDataset(paths, None, WordTransform(model.config, train=False)),
+                         batch_size, num_workers, pin_memory=device.type == "cuda")
+    embs, idxs, pix, skipped = [], [], [], []
+    n_batches, next_report = len(loader), 0.1
+    for b, batch in enumerate(loader):
+        skipped.extend(batch["skipped"])
+        if batch["x"] is None:
+            continue
+        x = batch["x"].to(device, non_blocking=True)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            embs.append(model.embed(x).cpu())
+        idxs.append(batch["idx"])
+        if with_pixels:
+            pix.append(pixel_features(batch["x"]))
+        if log and (b + 1) / n_batches >= next_report:
+            log(f"embedded {min((b + 1) * batch_size, len(paths))}/{len(paths)} images")
+            next_report += 0.1
+    model.train(was_training)
+    dim = model.config.emb_dim
+    return EmbedOutput(
+        emb=torch.cat(embs).numpy() if embs else np.zeros((0, dim), np.float32),
+        index=torch.cat(idxs).numpy() if idxs else np.zeros(0, np.int64),
+        skipped=skipped,
+        pixels=torch.cat(pix).numpy() if pix else None,
+    )
+
+
+def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFrame, batch_size: int = 256,
+                device: str = "auto", num_workers: int = 0, log: Log = None, on_error: str = "raise") -> pl.DataFrame:
+    """Embed every word of ``words`` (the ``words`` table, any subset) with a trained model.
+
+    Returns ``schema.EMBEDDING_COLUMNS`` in the input's row order: word_id, writer, doc_id, position,
+    emb (Array(Float32, dim), unit L2 norm), model_id. An unreadable image raises
+    ``WrmilInputError`` naming it (``on_error="raise"``) or drops that word (``on_error="skip"``).
+    """
+    missing = [c for c in _NEEDED if c not in words.columns]
+    if missing:
+        raise WrmilInputError(f"words table lacks column(s) {missing}; expected the ingest `words` table")
+    if on_error not in ("raise", "skip"):
+        raise WrmilInputError(f"on_error={on_error!r}: use 'raise' or 'skip'")
+    if isinstance(model_dir_or_model, EmbeddingNet):
+        model = model_dir_or_model
+        dev = next(model.parameters()).device
+    else:
+        model, _ = load_embedding_model(model_dir_or_model, device)
+        dev = next(model.parameters()).device
+    out = embed_images(model, words["path"].to_list(), batch_size, dev, num_workers, log)
+    if out.skipped:
+        first = "; ".join(msg for _, msg in out.skipped[:3])
+        if on_error == "raise":
+            raise WrmilInputError(
+                f"{len(out.skipped)} word image(s) could not be read, e.g. {first}. Replace or remove them "
+                "(re-run ingest with image verification), or embed with on_error='skip'"
+            )
+        if log:
+            log(f"skipped {len(out.skipped)} unreadable image(s), e.g. {first}")
+    dim = model.config.emb_dim
+    rows = words[out.index.tolist()] if out.skipped else words
+    return pl.DataFrame({
+        "word_id": rows["word_id"].cast(pl.Int64),
+        "writer": rows["writer"].cast(pl.Int64),
+        "doc_id": rows["doc_id"].cast(pl.Utf8),
+        "position": rows["position"].cast(pl.Int32),
+        "emb": pl.Series("emb", out.emb.astype(np.float32), dtype=pl.Array(pl.Float32, dim)),
+        "model_id": pl.Series("model_id", [model.model_id or "untrained"] * len(out.index), dtype=pl.Utf8),
+    }).select(EMBEDDING_COLUMNS)
+
+
+def embedding_matrix(df: pl.DataFrame) -> np.ndarray:
+    """The ``emb`` column as a (N, dim) float32 array."""
+    if df.height == 0:
+        dim = df.schema["emb"].size if isinstance(df.schema["emb"], pl.Array) else 0
+        return np.zeros((0, dim), np.float32)
+    return df["emb"].to_numpy().astype(np.float32, copy=False).reshape(df.height, -1)
+
+
+def embedding_stats(df: pl.DataFrame) -> dict[str, float | int]:
+    """Summary of an embeddings table: row count, dim, non-finite values, L2 norms and components.
+
+    The original pipeline's vectors had component mean ~0 and std ~0.088 (about 1/sqrt(128)).
+    """
+    e = embedding_matrix(df).astype(np.float64)
+    finite_rows = np.isfinite(e).all(axis=1)
+    norms = np.linalg.norm(e[finite_rows], axis=1)
+    comp = e[finite_rows]
+    nan = float("nan")
+    return {
+        "n_rows": int(df.height),
+        "dim": int(e.shape[1]),
+        "n_nonfinite": int((~np.isfinite(e)).sum()),
+        "norm_min": float(norms.min()) if len(norms) else nan,
+        "norm_max": float(norms.max()) if len(norms) else nan,
+        "norm_mean": float(norms.mean()) if len(norms) else nan,
+        "norm_std": float(norms.std()) if len(norms) else nan,
+        "component_mean": float(comp.mean()) if comp.size else nan,
+        "component_std": float(comp.std()) if comp.size else nan,
+    }
+
+
+def check_embeddings(df: pl.DataFrame, dim: int, tol: float = 1e-3) -> tuple[bool, dict[str, float | int | str]]:
+    """Blocking-check logic: every value finite, dimension ``dim``, every L2 norm within ``tol`` of 1.
+
+    Returns ``(passed, metadata)``; ``metadata["problem"]`` says what failed.
+    """
+    if "emb" not in df.columns:
+        return False, {"problem": "no 'emb' column"}
+    stats: dict[str, float | int | str] = dict(embedding_stats(df))
+    problems = []
+    if df.height == 0:
+        problems.append("table is empty")
+    if stats["dim"] != dim:
+        problems.append(f"dimension {stats['dim']} != {dim}")
+    if stats["n_nonfinite"]:
+        problems.append(f"{stats['n_nonfinite']} non-finite value(s)")
+    e = embedding_matrix(df).astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        bad_norm = int((~(np.abs(np.linalg.norm(e, axis=1) - 1.0) <= tol)).sum()) if e.size else 0
+    stats["n_bad_norm"] = bad_norm
+    if bad_norm:
+        problems.append(f"{bad_norm} vector(s) with |norm - 1| > {tol}")
+    stats["problem"] = "; ".join(problems) if problems else "none"
+    return not problems, stats
