@@ -41,6 +41,8 @@ CORE_ASSETS = ("raw_words", "writer_split", "arcface_model", "word_embeddings", 
                "bags_by_difficulty", "mil_model", "difficulty_report")
 SCREENSHOT_DIR = REPO_ROOT / "data" / "ui_screenshots"
 UI_TIMEOUT_MS = 60_000  # first paint of a page can be slow on a busy 2-core machine
+# The UI remembers a dismissed "Join the Dagster community" dialog under this localStorage key.
+NUX_DISMISSED_JS = "try { window.localStorage.setItem('communityNux', '\"1\"'); } catch (e) {}"
 
 
 def expected_graph() -> dict[str, set[str]]:
@@ -62,7 +64,8 @@ def expand_all_groups(page: Page) -> None:
     """Lineage view: graph settings (gear) -> "Expand all groups", so every asset node shows."""
     page.get_by_role("button", name="settings", exact=True).click()
     item = page.get_by_role("menuitem", name=re.compile(r"(Expand|Collapse) all groups"))
-    if item.count() and "Expand" in item.inner_text():
+    item.wait_for()
+    if item.inner_text().lstrip("⌥E- \n").startswith("Expand"):
         item.click()
     page.keyboard.press("Escape")
 
@@ -104,10 +107,13 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                page = browser.new_page(viewport={"width": 1920, "height": 1080})
+                context = browser.new_context(viewport={"width": 1920, "height": 1080})
+                # A fresh instance greets a first visitor on localhost with a newsletter dialog
+                # that can pop up over any page: mark it dismissed in this browser, as a returning
+                # user would have it, and click "Skip" should it show anyway.
+                context.add_init_script(NUX_DISMISSED_JS)
+                page = context.new_page()
                 page.set_default_timeout(UI_TIMEOUT_MS)
-                # A fresh instance greets a first visitor with a newsletter dialog; dismiss it
-                # whenever it shows up.
                 page.add_locator_handler(page.get_by_role("button", name="Skip", exact=True),
                                          lambda skip: skip.click())
 
@@ -124,7 +130,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 # 2. Catalog: every asset is listed with a link to its page.
                 page.goto(f"{url}/assets", wait_until="domcontentloaded")
                 for name in sorted(expected):
-                    link = page.get_by_role("link", name=name, exact=True).first
+                    link = page.locator(f'a[href="/assets/{name}"]').filter(visible=True).first
                     expect(link, f"asset {name} not listed in the catalog").to_be_visible()
 
                 # 3. Each asset's Checks tab lists exactly its checks.
@@ -173,13 +179,21 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 shots.append(SCREENSHOT_DIR / "writer_split_checks.png")
                 page.screenshot(path=shots[-1])
 
-                # 7. Back on the lineage: writer_split is materialised with all checks passed.
+                # 7. The ingest group's graph (close enough to show node details): writer_split is
+                #    materialised with every check passed.
+                page.goto(f"{url}/locations/{location}/asset-groups/ingest", wait_until="domcontentloaded")
+                n = len(expected["writer_split"])
+                badge = page.locator('a[href*="/assets/writer_split?view=checks"]').filter(visible=True).first
+                expect(badge, "ingest graph does not show writer_split's checks as passed"
+                       ).to_have_text(re.compile(rf"{n}\s*/\s*{n}\s*Passed"))
+                shots.append(SCREENSHOT_DIR / "ingest_group.png")
+                page.screenshot(path=shots[-1])
+
+                # 8. The whole lineage after the run (the main screenshot).
                 page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
                 expand_all_groups(page)
-                n = len(expected["writer_split"])
-                checks_badge = page.locator('a[href*="/assets/writer_split?view=checks"]').filter(visible=True).first
-                expect(checks_badge, "lineage graph does not show writer_split's checks as passed"
-                       ).to_have_text(re.compile(rf"{n}\s*/\s*{n}\s*Passed"))
+                for name in ("raw_words", "writer_split"):
+                    expect(visible_text(page, name)).to_be_visible()
                 shots.append(SCREENSHOT_DIR / "asset_lineage.png")
                 page.screenshot(path=shots[-1])
             finally:
