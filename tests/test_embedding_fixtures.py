@@ -18,7 +18,7 @@ from wrmil_core.embedding.config import EmbeddingConfig
 # A fast configuration for tests: timm's tiny test network at a small input size.
 TINY_CONFIG = EmbeddingConfig(
     backbone="test_resnet", img_h=32, img_w=96, emb_dim=16, hidden_dim=32, epochs=2, batch_size=16,
-    lr=1e-3, max_lr=1e-2, s=16.0, m=0.3, patience=3, num_workers=0, device="cpu", max_val_images=None,
+    lr=1e-3, max_lr=1e-2, s=16.0, m=0.3, patience=3, num_workers=0, cpu_threads=1, device="cpu", max_val_images=None,
     val_pairs=2000, val_queries=200,
 )
 

@@ -36,10 +36,14 @@ def fast(**kw) -> MILConfig:
     return MILConfig.preset("demo", **{"epochs": 12, "max_lr": 1e-2, "tensorboard": False, "num_threads": 1, **kw})
 
 
-@pytest.mark.parametrize("name,max_lr", [("abmil", 1e-1), ("gated_abmil", 1e-2), ("set_transformer", 1e-2)])
-def test_learns_a_separable_toy_problem(separable, tmp_path: Path, name: str, max_lr: float) -> None:
+@pytest.mark.parametrize("name,max_lr,hparams", [
+    ("abmil", 1e-1, {}), ("gated_abmil", 1e-2, {}),
+    ("set_transformer", 1e-2, {"inputs": "embedding"}),  # from raw embeddings (contrast inputs: trivial here)
+])
+def test_learns_a_separable_toy_problem(separable, tmp_path: Path, name: str, max_lr: float, hparams: dict) -> None:
     train, val = separable
-    res = train_mil(name, train, val, fast(epochs=40, max_lr=max_lr, patience=40), tmp_path)
+    cfg = fast(epochs=40, max_lr=max_lr, patience=40, hparams={name: hparams})
+    res = train_mil(name, train, val, cfg, tmp_path)
     assert res.val_auc > 0.9, res.history
     assert res.history[0]["val_auc"] < res.val_auc
 

@@ -60,14 +60,30 @@ def visible_text(page: Page, text: str):
     return page.get_by_text(text, exact=True).filter(visible=True).first
 
 
-def expand_all_groups(page: Page) -> None:
-    """Lineage view: graph settings (gear) -> "Expand all groups", so every asset node shows."""
-    page.get_by_role("button", name="settings", exact=True).click()
-    item = page.get_by_role("menuitem", name=re.compile(r"(Expand|Collapse) all groups"))
-    item.wait_for()
-    if item.inner_text().lstrip("⌥E- \n").startswith("Expand"):
-        item.click()
-    page.keyboard.press("Escape")
+def expand_all_groups(page: Page, probe: str = "writer_split", attempts: int = 6) -> None:
+    """Lineage view: graph settings (gear) -> "Expand all groups", until asset ``probe`` shows.
+
+    Retried: the graph may still be (re)laying out when the menu is first used, which can undo
+    the expansion.
+    """
+    for _ in range(attempts):
+        if visible_text(page, probe).is_visible():
+            return
+        gear = page.get_by_role("button", name="settings", exact=True)
+        gear.click()
+        item = page.get_by_role("menuitem", name=re.compile(r"(Expand|Collapse) all groups"))
+        item.wait_for(timeout=UI_TIMEOUT_MS)
+        if item.inner_text().startswith("Expand"):
+            item.click()
+        # The menu stays open (and ignores Escape): click outside it, on the page title.
+        page.get_by_text("Global asset lineage", exact=True).click()
+        item.wait_for(state="hidden", timeout=UI_TIMEOUT_MS)
+        try:
+            expect(visible_text(page, probe)).to_be_visible(timeout=10_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"asset {probe} never showed on the lineage graph after 'Expand all groups'")
 
 
 def check_status_row(page: Page, check: str):
@@ -91,7 +107,9 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
     server = start_dagster_dev(tmp_path, env)
     try:
         # Loaded in this process while the server starts in its own: what the UI must show.
+        t0 = time.monotonic()
         expected = expected_graph()
+        timings["load_defs_in_test_s"] = time.monotonic() - t0
         missing_core = set(CORE_ASSETS) - set(expected)
         assert not missing_core, f"wrmil_assets.definitions lacks assets {sorted(missing_core)}"
         assert expected["writer_split"], "writer_split defines no asset checks"
@@ -120,10 +138,10 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 # 1. Asset lineage: every asset node is on the graph.
                 t0 = time.monotonic()
                 page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
-                expect(page.get_by_text("Global asset lineage")).to_be_visible()
+                expect(page.get_by_text("Global asset lineage")).to_be_visible(timeout=UI_TIMEOUT_MS)
                 expand_all_groups(page)
                 for name in sorted(expected):
-                    expect(visible_text(page, name), f"asset {name} not shown on the lineage graph").to_be_visible()
+                    expect(visible_text(page, name), f"asset {name} not shown on the lineage graph").to_be_visible(timeout=UI_TIMEOUT_MS)
                 shots.append(SCREENSHOT_DIR / "asset_lineage_before.png")
                 page.screenshot(path=shots[-1])
 
@@ -131,7 +149,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 page.goto(f"{url}/assets", wait_until="domcontentloaded")
                 for name in sorted(expected):
                     link = page.locator(f'a[href="/assets/{name}"]').filter(visible=True).first
-                    expect(link, f"asset {name} not listed in the catalog").to_be_visible()
+                    expect(link, f"asset {name} not listed in the catalog").to_be_visible(timeout=UI_TIMEOUT_MS)
 
                 # 3. Each asset's Checks tab lists exactly its checks.
                 for name, checks in sorted(expected.items()):
@@ -139,20 +157,21 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                         continue
                     page.goto(f"{url}/assets/{name}?view=checks", wait_until="domcontentloaded")
                     expect(page.get_by_text(f"Checks ({len(checks)})", exact=True),
-                           f"{name}: Checks tab does not count {len(checks)} checks").to_be_visible()
+                           f"{name}: Checks tab does not count {len(checks)} checks").to_be_visible(timeout=UI_TIMEOUT_MS)
                     for check in sorted(checks):
                         expect(check_status_row(page, check),
-                               f"{name}: check {check} not on the Checks tab").to_be_visible()
+                               f"{name}: check {check} not on the Checks tab").to_be_visible(timeout=UI_TIMEOUT_MS)
                 timings["browse_graph_and_checks_s"] = time.monotonic() - t0
 
                 # 4. Materialise the ingest group (raw_words, writer_split) from its page.
                 t0 = time.monotonic()
                 page.goto(f"{url}/locations/{location}/asset-groups/ingest", wait_until="domcontentloaded")
-                expect(visible_text(page, "writer_split"), "writer_split not in the ingest group").to_be_visible()
+                expect(visible_text(page, "writer_split"), "writer_split not in the ingest group").to_be_visible(timeout=UI_TIMEOUT_MS)
                 runs_before = {r["runId"] for r in list_runs(url)}
-                page.get_by_role("button", name="Materialize all", exact=True).click()
+                # "Materialize all" (no ellipsis: no partitions to choose) launches straight away.
+                page.get_by_role("button", name=re.compile(r"Materialize all$")).click()
                 toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}"))
-                expect(toast, "no 'Launched run' notice after Materialize all").to_be_visible()
+                expect(toast, "no 'Launched run' notice after Materialize all").to_be_visible(timeout=UI_TIMEOUT_MS)
                 page.get_by_role("link", name="View", exact=True).click()
                 page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"))
                 run_id = page.url.rstrip("/").split("/runs/")[1].split("?")[0]
@@ -166,7 +185,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 assert status == "SUCCESS", (f"run {run_id} ended {status}: "
                                              f"{run_error_messages(url, run_id)}\n{server.log_tail()}")
                 expect(page.get_by_text("Success", exact=True).first,
-                       "run page does not show Success").to_be_visible()
+                       "run page does not show Success").to_be_visible(timeout=UI_TIMEOUT_MS)
                 timings["materialise_ingest_s"] = time.monotonic() - t0
                 shots.append(SCREENSHOT_DIR / "writer_split_run.png")
                 page.screenshot(path=shots[-1])
@@ -175,7 +194,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 page.goto(f"{url}/assets/writer_split?view=checks", wait_until="domcontentloaded")
                 for check in sorted(expected["writer_split"]):
                     expect(check_status_row(page, check),
-                           f"writer_split check {check} did not succeed").to_contain_text("Succeeded")
+                           f"writer_split check {check} did not succeed").to_contain_text("Succeeded", timeout=UI_TIMEOUT_MS)
                 shots.append(SCREENSHOT_DIR / "writer_split_checks.png")
                 page.screenshot(path=shots[-1])
 
@@ -185,21 +204,29 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 n = len(expected["writer_split"])
                 badge = page.locator('a[href*="/assets/writer_split?view=checks"]').filter(visible=True).first
                 expect(badge, "ingest graph does not show writer_split's checks as passed"
-                       ).to_have_text(re.compile(rf"{n}\s*/\s*{n}\s*Passed"))
-                shots.append(SCREENSHOT_DIR / "ingest_group.png")
+                       ).to_have_text(re.compile(rf"{n}\s*/\s*{n}\s*Passed"), timeout=UI_TIMEOUT_MS)
+                shots.append(SCREENSHOT_DIR / "writer_split_materialized.png")
                 page.screenshot(path=shots[-1])
 
                 # 8. The whole lineage after the run (the main screenshot).
                 page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
                 expand_all_groups(page)
                 for name in ("raw_words", "writer_split"):
-                    expect(visible_text(page, name)).to_be_visible()
+                    expect(visible_text(page, name)).to_be_visible(timeout=UI_TIMEOUT_MS)
                 shots.append(SCREENSHOT_DIR / "asset_lineage.png")
                 page.screenshot(path=shots[-1])
+            except BaseException:
+                # What the browser showed when the test gave up, for the assertion's reader.
+                failure_shot = SCREENSHOT_DIR / "failure.png"
+                page.screenshot(path=failure_shot)
+                print(f"failure screenshot: {failure_shot} (at {page.url})")
+                raise
             finally:
                 browser.close()
     finally:
+        t0 = time.monotonic()
         stop_process_group(server)
+        timings["stop_server_s"] = time.monotonic() - t0
     timings["total_s"] = time.monotonic() - t_start
     for p in shots:
         print(f"screenshot: {p}")

@@ -66,6 +66,10 @@ class DagsterDev:
             return f"<no log: {e}>"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_dagster_dev(tmp: Path, env_overrides: dict[str, str], port: int | None = None,
                       workspace: str = "workspace.yaml") -> DagsterDev:
     """Start ``dagster dev -w <workspace>`` from the repo root on a free loopback port.
@@ -82,6 +86,9 @@ def start_dagster_dev(tmp: Path, env_overrides: dict[str, str], port: int | None
         [str(dagster), "dev", "-w", workspace, "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         start_new_session=True,  # own process group: stop_process_group reaches every child
+        # dagster dev shuts down on SIGTERM by way of SIGINT; a parent started in the background
+        # of a shell may have left SIGINT ignored, which would make it ignore SIGTERM too.
+        preexec_fn=_default_sigint,
     )
     return DagsterDev(proc=proc, port=port, log_path=log_path, _log_file=log_file)
 
@@ -217,7 +224,7 @@ RUN_ERRORS_QUERY = """
 query Logs($runId: ID!) { logsForRun(runId: $runId) { __typename
   ... on EventConnection { events { __typename
     ... on MessageEvent { message level }
-    ... on ExecutionStepFailureEvent { error { message } }
+    ... on ExecutionStepFailureEvent { error { message cause { message } } }
     ... on RunFailureEvent { error { message } } } } } }
 """
 
@@ -227,7 +234,8 @@ def run_error_messages(url: str, run_id: str, limit: int = 10) -> list[str]:
     conn = graphql(url, RUN_ERRORS_QUERY, {"runId": run_id})["logsForRun"]
     out = []
     for e in conn.get("events", []):
-        err = (e.get("error") or {}).get("message")
+        error = e.get("error") or {}
+        err = " ".join(m for m in (error.get("message"), (error.get("cause") or {}).get("message")) if m)
         if err or e.get("level") == "ERROR":
             out.append(f"{e['__typename']}: {e.get('message', '')} {err or ''}".strip())
     return out[-limit:]

@@ -8,13 +8,16 @@ from wrmil_core.ingest import is_partially_written, metadata_fingerprint
 
 from .resources import WrmilSettings
 
+# Scoring a questioned document needs a document path, so it is never part of a pipeline job.
+SCORING = dg.AssetSelection.groups("scoring")
+PIPELINE = dg.AssetSelection.all() - SCORING
 INGEST = dg.AssetSelection.assets("raw_words", "writer_split")
-RETRAIN = dg.AssetSelection.assets("arcface_model").downstream()
+RETRAIN = dg.AssetSelection.assets("arcface_model").downstream() - SCORING
 RETRAIN_MIL = dg.AssetSelection.assets("mil_model", "difficulty_report")
 
 # Launched from the UI as a backfill over the three split partitions (the daemon orders the
 # unpartitioned and per-split steps); `wrmil run` runs the same selection stage by stage.
-full_pipeline = dg.define_asset_job("full_pipeline", selection=dg.AssetSelection.all(),
+full_pipeline = dg.define_asset_job("full_pipeline", selection=PIPELINE,
                                     description="Everything, from raw data to the difficulty report.")
 ingest_job = dg.define_asset_job("ingest", selection=INGEST,
                                  description="Re-read the raw data and re-split the writers.")
@@ -23,7 +26,10 @@ retrain = dg.define_asset_job("retrain", selection=RETRAIN,
 retrain_mil = dg.define_asset_job("retrain_mil", selection=RETRAIN_MIL,
                                   description="The MIL models and the difficulty report only.")
 
-JOBS = [full_pipeline, ingest_job, retrain, retrain_mil]
+score_document = dg.define_asset_job("score_document", selection=SCORING,
+                                     description="Score one questioned document (set its path in the launchpad).")
+
+JOBS = [full_pipeline, ingest_job, retrain, retrain_mil, score_document]
 
 # Off by default: turn on in the UI (Automation -> weekly_retrain) or set default_status=RUNNING.
 weekly_retrain = dg.ScheduleDefinition(

@@ -54,6 +54,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
                                 top_k=args.top_k)
         # Not inside the document folder: an examiner's evidence folder stays untouched.
         out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
+        if out_dir.resolve() == Path(result.document).resolve():
+            raise WrmilInputError(f"--out {out_dir} is the document folder: strip.png would be taken as a word "
+                                  "next time; choose another output folder")
         paths = write_outputs(result, out_dir)
     except WrmilInputError as e:
         print(f"wrmil score: error: {e}", file=sys.stderr)

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from .assets import bags, embeddings, mil, raw
+from .assets import bags, embeddings, mil, raw, score
 from .automation import JOBS, raw_data_sensor, weekly_retrain
 from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from .resources import WrmilSettings
 
-ASSET_MODULES = [raw, embeddings, bags, mil]
+ASSET_MODULES = [raw, embeddings, bags, mil, score]
 
 
 def all_assets() -> list[dg.AssetsDefinition]:

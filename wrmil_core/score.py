@@ -77,7 +77,7 @@ def list_document_images(path: str | Path, order_csv: str | Path | None = None) 
     missing folder, a CSV without those columns, a non-integer or repeated order, or a listed
     file that does not exist, naming the file and row.
     """
-    path = Path(path)
+    path = Path(path).resolve()
     if order_csv is None and path.is_file() and path.suffix.lower() == ".csv":
         order_csv, path = path, path.parent
     folder = _check_folder(path)
@@ -207,12 +207,26 @@ def word_distances(emb: np.ndarray) -> np.ndarray:
 # Models
 
 
+_REQUIRED_KEYS = {"embedding model": ("backbone", "emb_dim"),
+                  "MIL model": ("model_name", "dim", "window_size", "bag_size")}
+
+
 def _read_config(model_dir: Path, what: str) -> dict[str, Any]:
-    cfg = Path(model_dir) / "config.json"
-    if not cfg.is_file():
-        raise WrmilInputError(f"{what} {model_dir} has no config.json; give a model directory written by wrmil "
-                              "(model.safetensors + config.json)")
-    return json.loads(cfg.read_text())
+    """A model directory's config.json, refused when absent or not of the expected kind."""
+    cfg_path = Path(model_dir) / "config.json"
+    if not cfg_path.is_file() or not (Path(model_dir) / "model.safetensors").is_file():
+        raise WrmilInputError(f"{what} {model_dir} has no config.json and model.safetensors; give a model "
+                              "directory written by wrmil")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise WrmilInputError(f"{cfg_path} is not valid JSON ({e}); re-materialise the model") from e
+    missing = [k for k in _REQUIRED_KEYS[what] if k not in cfg]
+    if missing:
+        other = "MIL model" if what == "embedding model" else "embedding model"
+        raise WrmilInputError(f"{model_dir} is not an {what} directory (its config.json lacks {missing}); "
+                              f"is it the {other}? Check --embedding-model and --mil-model")
+    return cfg
 
 
 def check_model_pair(embedding_config: dict[str, Any], mil_config: dict[str, Any],
@@ -410,7 +424,7 @@ def score_document(
     a missing folder, fewer than two windows of words, unreadable images, or a MIL model trained
     on another embedding dimension or embedding model.
     """
-    from wrmil_core.embedding.infer import embed_words, load_embedding_model
+    from wrmil_core.embedding.infer import embed_words, embedding_matrix, load_embedding_model
     from wrmil_core.mil.train import load_mil_model, score_bags
 
     say = log or (lambda _m: None)
@@ -421,6 +435,9 @@ def score_document(
     mil_cfg = _read_config(mil_model_dir, "MIL model")
     check_model_pair(emb_cfg, mil_cfg, embedding_model_dir, mil_model_dir)
     ws, bag_size = int(mil_cfg["window_size"]), int(mil_cfg["bag_size"])
+    thresholds = {k: float(v) for k, v in (mil_cfg.get("thresholds") or {}).items()}
+    if not thresholds:
+        raise WrmilInputError(f"MIL model {mil_model_dir} has no saved thresholds; re-materialise mil_model")
     n = len(images)
     if n < ws:
         raise WrmilInputError(f"questioned document {folder} has {n} word image(s), fewer than one window of "
@@ -440,7 +457,7 @@ def score_document(
     if emb_df.height != n:
         raise WrmilInputError(f"the embedding step returned {emb_df.height} vectors for {n} word images of "
                               f"{folder}; check the images are readable word crops")
-    emb = emb_df["emb"].to_numpy().astype(np.float32)
+    emb = embedding_matrix(emb_df)
     emb_model_id = emb_df["model_id"][0] if "model_id" in emb_df.columns else emb_cfg.get("model_id")
     t_embed = time.perf_counter()
 
@@ -466,9 +483,6 @@ def score_document(
         word_scores[idx] = np.maximum(word_scores[idx], window_scores[w])
     dist = word_distances(emb)
     prob = float(bag_probs.max())
-    thresholds = {k: float(v) for k, v in mil_cfg.get("thresholds", {}).items()}
-    if not thresholds:
-        raise WrmilInputError(f"MIL model {mil_model_dir} has no saved thresholds; re-materialise mil_model")
     t_mil = time.perf_counter()
 
     order = sorted(range(n), key=lambda i: (-word_scores[i], -dist[i], i))
@@ -477,10 +491,10 @@ def score_document(
         for i in idx:
             if i not in window_of or window_scores[w] > window_scores[window_of[i]]:
                 window_of[i] = w
-    top = [{"rank": r + 1, "index": i, "file": images[i].name, "score": float(word_scores[i]),
+    files = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in images]
+    top = [{"rank": r + 1, "index": i, "file": files[i], "score": float(word_scores[i]),
             "word_distance": float(dist[i]), "window": int(window_of[i])}
            for r, i in enumerate(order[:max(0, top_k)])]
-    files = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in images]
     result = DocumentScore(
         document=str(folder), files=files, probability=prob, thresholds=thresholds,
         decisions={k: bool(prob >= v) for k, v in thresholds.items()},

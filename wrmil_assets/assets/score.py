@@ -5,8 +5,6 @@ launchpad. Its JSON record keeps the last result; ``score.json`` and ``strip.png
 scored document stay under ``<artifact_dir>/scores/<document folder name>/``.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

@@ -46,6 +46,8 @@ class EmbeddingConfig:
         max_val_images  writer-stratified subset of val words used for the per-epoch metrics
         val_pairs, val_queries  caps on verification pairs and retrieval queries
         num_workers     DataLoader worker processes; seed; device "auto" | "cpu" | "cuda"
+        cpu_threads     torch threads on CPU; 0 = the cores left after the workers (avoids
+                        oversubscription, which slows a small CPU run several-fold)
     """
 
     backbone: str = "resnet18d"
@@ -76,6 +78,7 @@ class EmbeddingConfig:
     val_pairs: int = 20000
     val_queries: int = 2000
     num_workers: int = 2
+    cpu_threads: int = 0
     seed: int = 0
     device: str = "auto"
 
@@ -106,8 +109,8 @@ class EmbeddingConfig:
             raise bad("warmup_frac", "must be in (0, 1)")
         if not 0 <= self.dropout < 1:
             raise bad("dropout", "must be in [0, 1)")
-        if self.m < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.patience < 0 or self.num_workers < 0:
-            raise WrmilInputError("EmbeddingConfig: m, weight_decay, grad_clip, patience and num_workers must be >= 0")
+        if self.m < 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.patience < 0 or self.num_workers < 0 or self.cpu_threads < 0:
+            raise WrmilInputError("EmbeddingConfig: m, weight_decay, grad_clip, patience, num_workers and cpu_threads must be >= 0")
         for f in ("max_train_images_per_epoch", "max_val_images"):
             v = getattr(self, f)
             if v is not None and v < 2:

@@ -18,7 +18,7 @@ import torch
 from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
-from wrmil_core.embedding.ddp import resolve_device
+from wrmil_core.embedding.ddp import cpu_threads, resolve_device
 from wrmil_core.embedding.evaluate import pixel_features
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
@@ -102,7 +102,8 @@ def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFra
     else:
         model, _ = load_embedding_model(model_dir_or_model, device)
         dev = next(model.parameters()).device
-    out = embed_images(model, words["path"].to_list(), batch_size, dev, num_workers, log)
+    with cpu_threads(dev, 0, num_workers):
+        out = embed_images(model, words["path"].to_list(), batch_size, dev, num_workers, log)
     if out.skipped:
         first = "; ".join(msg for _, msg in out.skipped[:3])
         if on_error == "raise":

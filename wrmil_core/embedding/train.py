@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -36,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from wrmil_core.artifacts import save_model
+from wrmil_core.artifacts import save_model, weights_id
 from wrmil_core.embedding import checkpoint as ckpt
 from wrmil_core.embedding import ddp
 from wrmil_core.embedding.config import EmbeddingConfig, preset
@@ -50,7 +51,7 @@ from wrmil_core.errors import WrmilInputError
 
 Log = Callable[[str], None] | None
 # Fields that may change between an interrupted run and its resumption without changing the maths.
-_RESUME_FREE = ("num_workers", "device")
+_RESUME_FREE = ("num_workers", "device", "cpu_threads")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -173,7 +174,8 @@ def train_embedding(train_words: pl.DataFrame, val_words: pl.DataFrame, config: 
     """
     env = ddp.setup(config.device)
     try:
-        return _train(train_words, val_words, config, Path(out_dir), resume, log, env)
+        with ddp.cpu_threads(env.device, config.cpu_threads, config.num_workers, env.world):
+            return _train(train_words, val_words, config, Path(out_dir), resume, log, env)
     finally:
         ddp.teardown(env)
 
@@ -351,6 +353,14 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
         if stopped:
             say(f"early stopping: val AUC did not improve for {config.patience} epoch(s); best epoch {best_epoch}")
 
+    if env.distributed:  # DDP keeps replicas identical; a mismatch means a broken setup, not bad luck
+        ids: list[str] = [""] * env.world
+        # Parameters only: BN running stats legitimately differ after each rank's last forward.
+        torch.distributed.all_gather_object(ids, weights_id({k: p.data for k, p in net.named_parameters()}))
+        if len(set(ids)) != 1:
+            raise RuntimeError(f"DDP replicas diverged (weight hashes per rank: {ids})")
+        say(f"DDP: all {env.world} replicas hold identical weights ({ids[0]})")
+
     # ---- final artifact: the best epoch's weights (rank 0 writes, everyone gets the id)
     model_id = None
     if env.is_main:
@@ -396,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits", required=True, help="writer split table (Parquet: writer, split)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--preset", default="demo", help="embedding preset: demo | paper")
+    p.add_argument("--config", help="JSON file of config fields applied over the preset (e.g. a saved config.json)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     a = p.parse_args(argv)
@@ -405,13 +416,16 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             p.error(f"--set expects FIELD=VALUE, got {item!r}")
         overrides[k] = _parse_value(v)
+    if a.config:
+        names = set(EmbeddingConfig.__dataclass_fields__)
+        overrides = {**{k: v for k, v in json.loads(Path(a.config).read_text()).items() if k in names}, **overrides}
     config = preset(a.preset, **overrides)
     words, splits = pl.read_parquet(a.words), pl.read_parquet(a.splits)
     part = {s: words.join(splits.filter(pl.col("split") == s).select("writer"), on="writer", how="semi")
             for s in ("train", "val")}
     result = train_embedding(part["train"], part["val"], config, Path(a.out), resume=not a.no_resume,
                              log=lambda m: print(m, flush=True))
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"model_id": result.model_id, "model_dir": str(result.model_dir),
                           "val": result.val_metrics, "untrained": result.baseline_metrics,
                           "pixels": result.pixel_metrics, "epochs_run": result.epochs_run,

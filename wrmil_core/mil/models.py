@@ -90,6 +90,19 @@ class GatedABMIL(MILModel):
         return self.classifier(z).squeeze(-1), a
 
 
+def _full_precision(fn):
+    """Run ``fn`` outside autocast: cosine similarities of near-identical unit vectors need fp32
+    (bf16 keeps ~3 digits, less than the gap a few foreign words make)."""
+
+    def wrapper(x: torch.Tensor, *args, **kwargs):
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return fn(x.float(), *args, **kwargs)
+
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
+
+
+@_full_precision
 def contrast_features(x: torch.Tensor) -> torch.Tensor:
     """Writer-agnostic features of each window relative to the rest of its bag, ``(B, W, 9)``.
 
@@ -143,7 +156,7 @@ class ContrastMIL(MILModel):
             nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats = contrast_features(x.float())
+        feats = contrast_features(x)
         # Relative to the bag: a window is suspicious when it is less similar than its neighbours.
         feats = torch.cat([feats, feats - feats.mean(dim=1, keepdim=True)], dim=-1)
         s = self.mlp(self.norm(feats)).squeeze(-1)
@@ -161,8 +174,12 @@ class SetTransformerMIL(MILModel):
     name = "set_transformer"
 
     def __init__(self, dim: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
-                 dropout: float = 0.1, inputs: str = "contrast") -> None:
-        super().__init__(dim, d_model=d_model, n_heads=n_heads, n_layers=n_layers, dropout=dropout, inputs=inputs)
+                 dropout: float = 0.1, inputs: str = "contrast", pool: str = "max") -> None:
+        super().__init__(dim, d_model=d_model, n_heads=n_heads, n_layers=n_layers, dropout=dropout, inputs=inputs,
+                         pool=pool)
+        if pool not in ("lse", "max", "mean"):
+            raise ValueError(f"pool must be 'lse', 'max' or 'mean', got {pool!r}")
+        self.pool = pool
         if inputs not in ("embedding", "contrast", "both"):
             raise ValueError(f"inputs must be 'embedding', 'contrast' or 'both', got {inputs!r}")
         self.inputs = inputs
@@ -179,10 +196,11 @@ class SetTransformerMIL(MILModel):
             h = F.normalize(x.mean(dim=2), dim=-1, eps=_EPS)
             parts += [h, h - h.mean(dim=1, keepdim=True)]
         if self.inputs in ("contrast", "both"):
-            parts.append(contrast_features(x.float()))
+            parts.append(contrast_features(x))
         z = self.encoder(self.proj(torch.cat(parts, dim=-1)))
         s = self.head(z).squeeze(-1)
-        return _smooth_max(s), s
+        bag = {"lse": _smooth_max, "max": lambda v: v.amax(dim=1), "mean": lambda v: v.mean(dim=1)}[self.pool](s)
+        return bag, s
 
 
 class DistanceMIL(MILModel):
@@ -197,9 +215,14 @@ class DistanceMIL(MILModel):
         super().__init__(dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = x.float().mean(dim=2)
-        s = 1.0 - F.cosine_similarity(h, _loo_mean(h), dim=-1, eps=_EPS)
-        return s.amax(dim=1), s
+        return _distance_scores(x)
+
+
+@_full_precision
+def _distance_scores(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    h = x.mean(dim=2)
+    s = 1.0 - F.cosine_similarity(h, _loo_mean(h), dim=-1, eps=_EPS)
+    return s.amax(dim=1), s
 
 
 MODEL_REGISTRY: dict[str, Callable[..., MILModel]] = {

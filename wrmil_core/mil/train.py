@@ -231,7 +231,10 @@ def _train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig,
     if config.tensorboard:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: slow import
 
-        writer = SummaryWriter(log_dir=str(out_dir / "tb" / name))
+        tb_dir = out_dir / "tb" / name
+        for old in tb_dir.glob("events.out.tfevents.*"):  # a re-run replaces this model's curves
+            old.unlink()
+        writer = SummaryWriter(log_dir=str(tb_dir))
 
     if model.trainable:
         gen = torch.Generator().manual_seed(config.seed)
@@ -240,7 +243,7 @@ def _train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig,
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=config.max_lr, total_steps=config.epochs * steps, pct_start=config.pct_start,
             div_factor=config.max_lr / config.lr)
-        best_auc, best_state, stale, step = -1.0, copy.deepcopy(model.state_dict()), 0, 0
+        best_auc, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
         for epoch in range(1, config.epochs + 1):
             model.train()
             losses = []
@@ -253,10 +256,13 @@ def _train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig,
                 loss.backward()
                 opt.step()
                 sched.step()
-                step += 1
                 losses.append(float(loss.detach()))
             val_probs, _ = score_bags(model, val, config.eval_batch_size)
-            auc = roc_auc(y_val, val_probs)
+            if np.isfinite(val_probs).all():
+                auc = float(roc_auc(y_val, val_probs))
+            else:  # diverged: never the best epoch, so the best earlier weights are kept
+                say(f"[{name}] epoch {epoch}: non-finite scores (training diverged; try a lower max_lr)")
+                auc = 0.0
             rec = {"epoch": epoch, "train_loss": float(np.mean(losses)), "val_auc": float(auc), "lr": sched.get_last_lr()[0]}
             history.append(rec)
             epochs_run = epoch

@@ -119,6 +119,9 @@ class SynthConfig:
 
 DEMO = SynthConfig()
 TINY = SynthConfig(n_writers=6, n_sessions=2, reps_per_session=2, workers=1)
+# CSAFE's writer count (300), so the original fixed split ranges 0-179/180-239/240-299 apply.
+PAPER = SynthConfig(n_writers=300)
+PRESETS: dict[str, SynthConfig] = {"tiny": TINY, "demo": DEMO, "paper": PAPER}
 
 
 def file_stems(words: tuple[str, ...] | list[str]) -> list[str]:

@@ -1,0 +1,121 @@
+"""Training end to end on a tiny fixture: artifacts, embedding, resume, divergence, bad splits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.test_embedding_fixtures import TINY_CONFIG, make_split
+from wrmil_core.embedding import train as train_mod
+from wrmil_core.embedding.heads import MarginHead
+from wrmil_core.embedding.infer import check_embeddings, embed_words, load_embedding_model
+from wrmil_core.embedding.train import TrainingDivergedError, train_embedding
+from wrmil_core.errors import WrmilInputError
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return make_split(tmp_path_factory.mktemp("words"))
+
+
+def test_tiny_end_to_end_train_and_embed(split, tmp_path: Path) -> None:
+    train, val = split
+    broken = Path(train["path"][5]).with_name("broken.png")
+    broken.write_bytes(b"not an image")
+    train = train.with_columns(  # one unreadable file
+        pl.when(pl.int_range(pl.len()) == 5).then(pl.lit(str(broken))).otherwise(pl.col("path")).alias("path"))
+    logs: list[str] = []
+    r = train_embedding(train, val, TINY_CONFIG, tmp_path / "run", log=logs.append)
+
+    assert r.epochs_run == 2 and [h["epoch"] for h in r.history] == [1, 2]
+    assert r.history[-1]["loss"] < r.history[0]["loss"]
+    assert r.skipped_images == 1 and "broken.png" in r.skipped_examples[0]
+    assert {"auc", "eer", "tar_far_1e-2", "tar_far_1e-3", "top1", "map"} <= set(r.val_metrics)
+    assert {"auc", "eer"} <= set(r.baseline_metrics) and {"auc"} <= set(r.pixel_metrics)
+    md = r.metadata
+    assert md["val_auc"] == r.val_metrics["auc"] and md["untrained_auc"] == r.baseline_metrics["auc"]
+    assert all(isinstance(v, (int, float, str)) for v in md.values())
+    # Artifacts for the UI and for resuming.
+    assert r.curve_png.read_bytes()[:4] == b"\x89PNG"
+    assert any(r.tb_dir.glob("events.out.tfevents.*"))
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 2
+    saved = json.loads((r.model_dir / "config.json").read_text())
+    assert saved["backbone"] == "test_resnet" and saved["model_id"] == r.model_id
+    assert not list(r.model_dir.glob("*.pt*")) and not list((tmp_path / "run").rglob("*.pkl"))
+    assert any("epoch 2/2" in m for m in logs)
+
+    model, cfg = load_embedding_model(r.model_dir, "cpu")
+    assert cfg == TINY_CONFIG and model.model_id == r.model_id
+    emb = embed_words(r.model_dir, val, device="cpu")
+    ok, stats = check_embeddings(emb, dim=16)
+    assert ok, stats
+    assert emb["model_id"].unique().to_list() == [r.model_id]
+
+
+def test_resume_after_interruption_replays_the_uninterrupted_run(split, tmp_path: Path, monkeypatch) -> None:
+    train, val = split
+    full = train_embedding(train, val, TINY_CONFIG, tmp_path / "full")
+
+    calls = {"n": 0}
+    real_validate = train_mod._validate
+
+    def crash_on_second_epoch(*a, **k):  # calls: baseline, epoch 1, epoch 2
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated interruption")
+        return real_validate(*a, **k)
+
+    monkeypatch.setattr(train_mod, "_validate", crash_on_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_embedding(train, val, TINY_CONFIG, tmp_path / "resumed")
+    monkeypatch.setattr(train_mod, "_validate", real_validate)
+    state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
+    assert state["epoch"] == 0 and len(state["history"]) == 1
+
+    logs: list[str] = []
+    res = train_embedding(train, val, TINY_CONFIG.replace(num_workers=0), tmp_path / "resumed", log=logs.append)
+    assert any("resuming" in m and "1 of 2 epochs" in m for m in logs)
+    assert not any("baseline:" in m for m in logs)  # baseline comes from the checkpoint
+    assert [h["epoch"] for h in res.history] == [1, 2]
+    assert res.history[0] == state["history"][0]
+    # The last epoch's full state (model, head, optimizer moments) equals the uninterrupted run's.
+    a, b = (load_file(str(d / "checkpoint" / "state_e0001.safetensors")) for d in (tmp_path / "full", tmp_path / "resumed"))
+    assert a.keys() == b.keys() and any(k.startswith("optim.") for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert res.baseline_metrics == full.baseline_metrics
+
+    with pytest.raises(WrmilInputError, match="different training.*lr"):
+        train_embedding(train, val, TINY_CONFIG.replace(lr=2e-3), tmp_path / "resumed")
+    fresh = train_embedding(train, val, TINY_CONFIG.replace(lr=2e-3, epochs=1), tmp_path / "resumed", resume=False)
+    assert fresh.epochs_run == 1
+
+
+def test_nan_loss_names_epoch_and_step(split, tmp_path: Path, monkeypatch) -> None:
+    train, val = split
+    real_forward, calls = MarginHead.forward, {"n": 0}
+
+    def nan_on_third(self, emb, labels):
+        calls["n"] += 1
+        loss = real_forward(self, emb, labels)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(MarginHead, "forward", nan_on_third)
+    with pytest.raises(TrainingDivergedError, match="epoch 1 step 3"):
+        train_embedding(train, val, TINY_CONFIG, tmp_path / "nan")
+
+
+def test_unusable_splits_are_refused(split, tmp_path: Path) -> None:
+    train, val = split
+    one_writer = train.filter(pl.col("writer") == train["writer"][0])
+    with pytest.raises(WrmilInputError, match="train split has 1 writer"):
+        train_embedding(one_writer, val, TINY_CONFIG, tmp_path / "x")
+    with pytest.raises(WrmilInputError, match="val split has no word images"):
+        train_embedding(train, val.head(0), TINY_CONFIG, tmp_path / "x")
+    with pytest.raises(WrmilInputError, match="lower batch_size"):
+        train_embedding(train, val, TINY_CONFIG.replace(batch_size=500), tmp_path / "x")
