@@ -16,6 +16,7 @@ from wrmil_core.synth import (
     CSV_COLUMNS,
     DEMO,
     METADATA_FILE,
+    PRESETS,
     TINY,
     SynthConfig,
     dataset_exists,
@@ -211,3 +212,11 @@ def test_bad_inputs_are_refused_with_clear_errors() -> None:
         SynthConfig(prompts=("   ",))
     with pytest.raises(WrmilInputError, match="cannot draw"):
         render_word("naïve", sample_writer_style(0, 0), np.random.default_rng(0))
+
+
+def test_presets_follow_the_protocol() -> None:
+    """DEMO: 40 writers x 3 sessions x 9 repetitions of ~13 words, about 350 words per writer."""
+    assert (DEMO.n_writers, DEMO.n_sessions, DEMO.reps_per_session) == (40, 3, 9)
+    assert 12 <= len(DEMO.words) <= 15 and 300 <= DEMO.n_repetitions * len(DEMO.words) <= 420
+    assert PRESETS["tiny"] is TINY and PRESETS["demo"] is DEMO and PRESETS["paper"].n_writers == 300
+    assert TINY.fingerprint() == dataclasses.replace(TINY, workers=2).fingerprint()

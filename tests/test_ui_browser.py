@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from tests.fixtures_raw import make_raw_root
 from tests.ui_support import (
@@ -54,7 +54,12 @@ def expected_graph() -> dict[str, set[str]]:
             for k in graph.get_all_asset_keys()}
 
 
-def visible_text(page: Page, text: str):
+def see(locator: Locator, message: str) -> None:
+    """Assert that ``locator`` becomes visible (patiently: a 2-core CI machine is slow)."""
+    expect(locator, message).to_be_visible(timeout=UI_TIMEOUT_MS)
+
+
+def visible_text(page: Page, text: str) -> Locator:
     """The first visible element whose whole text is ``text`` (the UI also renders hidden copies
     of names to measure them for truncation)."""
     return page.get_by_text(text, exact=True).filter(visible=True).first
@@ -86,7 +91,7 @@ def expand_all_groups(page: Page, probe: str = "writer_split", attempts: int = 6
     raise AssertionError(f"asset {probe} never showed on the lineage graph after 'Expand all groups'")
 
 
-def check_status_row(page: Page, check: str):
+def check_status_row(page: Page, check: str) -> Locator:
     """On an asset's Checks tab: the list row of ``check`` (its name and its status text)."""
     return page.locator("span").filter(has=page.get_by_title(check, exact=True)).first
 
@@ -103,6 +108,8 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
         "WRMIL_DEVICE": "cpu",
     }
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    failure_shot = SCREENSHOT_DIR / "failure.png"
+    failure_shot.unlink(missing_ok=True)  # only the latest run's failure, if any
     shots: list[Path] = []
     server = start_dagster_dev(tmp_path, env)
     try:
@@ -124,6 +131,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page: Page | None = None
             try:
                 context = browser.new_context(viewport={"width": 1920, "height": 1080})
                 # A fresh instance greets a first visitor on localhost with a newsletter dialog
@@ -138,10 +146,10 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 # 1. Asset lineage: every asset node is on the graph.
                 t0 = time.monotonic()
                 page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
-                expect(page.get_by_text("Global asset lineage")).to_be_visible(timeout=UI_TIMEOUT_MS)
+                see(page.get_by_text("Global asset lineage"), "the lineage page did not load")
                 expand_all_groups(page)
                 for name in sorted(expected):
-                    expect(visible_text(page, name), f"asset {name} not shown on the lineage graph").to_be_visible(timeout=UI_TIMEOUT_MS)
+                    see(visible_text(page, name), f"asset {name} not shown on the lineage graph")
                 shots.append(SCREENSHOT_DIR / "asset_lineage_before.png")
                 page.screenshot(path=shots[-1])
 
@@ -149,29 +157,28 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 page.goto(f"{url}/assets", wait_until="domcontentloaded")
                 for name in sorted(expected):
                     link = page.locator(f'a[href="/assets/{name}"]').filter(visible=True).first
-                    expect(link, f"asset {name} not listed in the catalog").to_be_visible(timeout=UI_TIMEOUT_MS)
+                    see(link, f"asset {name} not listed in the catalog")
 
                 # 3. Each asset's Checks tab lists exactly its checks.
                 for name, checks in sorted(expected.items()):
                     if not checks:
                         continue
                     page.goto(f"{url}/assets/{name}?view=checks", wait_until="domcontentloaded")
-                    expect(page.get_by_text(f"Checks ({len(checks)})", exact=True),
-                           f"{name}: Checks tab does not count {len(checks)} checks").to_be_visible(timeout=UI_TIMEOUT_MS)
+                    see(page.get_by_text(f"Checks ({len(checks)})", exact=True),
+                        f"{name}: the Checks tab does not count {len(checks)} checks")
                     for check in sorted(checks):
-                        expect(check_status_row(page, check),
-                               f"{name}: check {check} not on the Checks tab").to_be_visible(timeout=UI_TIMEOUT_MS)
+                        see(check_status_row(page, check), f"{name}: check {check} not on the Checks tab")
                 timings["browse_graph_and_checks_s"] = time.monotonic() - t0
 
                 # 4. Materialise the ingest group (raw_words, writer_split) from its page.
                 t0 = time.monotonic()
                 page.goto(f"{url}/locations/{location}/asset-groups/ingest", wait_until="domcontentloaded")
-                expect(visible_text(page, "writer_split"), "writer_split not in the ingest group").to_be_visible(timeout=UI_TIMEOUT_MS)
+                see(visible_text(page, "writer_split"), "writer_split not on the ingest group's graph")
                 runs_before = {r["runId"] for r in list_runs(url)}
                 # "Materialize all" (no ellipsis: no partitions to choose) launches straight away.
                 page.get_by_role("button", name=re.compile(r"Materialize all$")).click()
                 toast = page.get_by_text(re.compile(r"^Launched run [0-9a-f]{8}"))
-                expect(toast, "no 'Launched run' notice after Materialize all").to_be_visible(timeout=UI_TIMEOUT_MS)
+                see(toast, "no 'Launched run' notice after clicking Materialize all")
                 page.get_by_role("link", name="View", exact=True).click()
                 page.wait_for_url(re.compile(r"/runs/[0-9a-f-]{36}"))
                 run_id = page.url.rstrip("/").split("/runs/")[1].split("?")[0]
@@ -184,8 +191,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 status = wait_for_run(url, run_id, timeout_s=300)
                 assert status == "SUCCESS", (f"run {run_id} ended {status}: "
                                              f"{run_error_messages(url, run_id)}\n{server.log_tail()}")
-                expect(page.get_by_text("Success", exact=True).first,
-                       "run page does not show Success").to_be_visible(timeout=UI_TIMEOUT_MS)
+                see(page.get_by_text("Success", exact=True).first, "the run page does not show Success")
                 timings["materialise_ingest_s"] = time.monotonic() - t0
                 shots.append(SCREENSHOT_DIR / "writer_split_run.png")
                 page.screenshot(path=shots[-1])
@@ -193,8 +199,8 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 # 6. writer_split's checks have run and passed.
                 page.goto(f"{url}/assets/writer_split?view=checks", wait_until="domcontentloaded")
                 for check in sorted(expected["writer_split"]):
-                    expect(check_status_row(page, check),
-                           f"writer_split check {check} did not succeed").to_contain_text("Succeeded", timeout=UI_TIMEOUT_MS)
+                    expect(check_status_row(page, check), f"writer_split check {check} did not succeed"
+                           ).to_contain_text("Succeeded", timeout=UI_TIMEOUT_MS)
                 shots.append(SCREENSHOT_DIR / "writer_split_checks.png")
                 page.screenshot(path=shots[-1])
 
@@ -211,15 +217,15 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 # 8. The whole lineage after the run (the main screenshot).
                 page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
                 expand_all_groups(page)
-                for name in ("raw_words", "writer_split"):
-                    expect(visible_text(page, name)).to_be_visible(timeout=UI_TIMEOUT_MS)
+                for name in sorted(expected):
+                    see(visible_text(page, name), f"asset {name} not shown on the lineage graph")
                 shots.append(SCREENSHOT_DIR / "asset_lineage.png")
                 page.screenshot(path=shots[-1])
             except BaseException:
                 # What the browser showed when the test gave up, for the assertion's reader.
-                failure_shot = SCREENSHOT_DIR / "failure.png"
-                page.screenshot(path=failure_shot)
-                print(f"failure screenshot: {failure_shot} (at {page.url})")
+                if page is not None:
+                    page.screenshot(path=failure_shot)
+                    print(f"failure screenshot: {failure_shot} (at {page.url})")
                 raise
             finally:
                 browser.close()

@@ -157,10 +157,11 @@ def wait_for_server(server: DagsterDev, timeout_s: float = 240.0) -> float:
             with urllib.request.urlopen(f"{server.url}/server_info", timeout=5) as r:
                 if r.status == 200 and location_loaded(server.url):
                     return time.monotonic() - t0
-        except (urllib.error.URLError, ConnectionError, TimeoutError, RuntimeError):
-            pass
+        except (urllib.error.URLError, ConnectionError, TimeoutError, RuntimeError, ValueError):
+            pass  # still starting: not listening, or answering before the workspace is ready
         time.sleep(1.0)
-    raise TimeoutError(f"dagster dev did not serve {server.url} within {timeout_s:.0f} s:\n{server.log_tail()}")
+    raise TimeoutError(f"dagster dev did not serve {server.url} within {timeout_s:.0f} s:\n"
+                       f"{server.log_tail()}")
 
 
 LOCATIONS_QUERY = """
@@ -215,7 +216,7 @@ def asset_checks_from_ui(url: str) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for node in graphql(url, ASSET_CHECKS_QUERY)["assetNodes"]:
         checks = node["assetChecksOrError"]
-        names = {c["name"] for c in checks.get("checks", [])} if checks["__typename"] == "AssetChecks" else set()
+        names = {c["name"] for c in checks["checks"]} if checks["__typename"] == "AssetChecks" else set()
         out["/".join(node["assetKey"]["path"])] = names
     return out
 

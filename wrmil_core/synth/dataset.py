@@ -189,17 +189,23 @@ def generate_dataset(
     )
     results: dict[int, list] = {}
     writers = range(config.n_writers)
+
+    def progress() -> None:
+        done = len(results)
+        if done % max(1, config.n_writers // 10) == 0 or done == config.n_writers:
+            say(f"synth: {done}/{config.n_writers} writers done ({time.perf_counter() - t0:.1f} s)")
+
     if config.workers == 1 or config.n_writers == 1:
         for w in writers:
             results[w] = _write_writer(str(root), config, w)
+            progress()
     else:
         ctx = multiprocessing.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=config.workers, mp_context=ctx) as pool:
             futures = {pool.submit(_write_writer, str(root), config, w): w for w in writers}
-            for done, fut in enumerate(cf.as_completed(futures), 1):
+            for fut in cf.as_completed(futures):
                 results[futures[fut]] = fut.result()
-                if done % max(1, config.n_writers // 10) == 0 or done == config.n_writers:
-                    say(f"synth: {done}/{config.n_writers} writers done ({time.perf_counter() - t0:.1f} s)")
+                progress()
 
     (root / CONFIG_FILE).write_text(json.dumps(config.fingerprint(), indent=2, sort_keys=True) + "\n")
     tmp = csv_path.with_suffix(".csv.tmp")
