@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.fixtures_raw import make_raw_root
 from tests.ui_support import (
@@ -63,6 +64,41 @@ def visible_text(page: Page, text: str) -> Locator:
     """The first visible element whose whole text is ``text`` (the UI also renders hidden copies
     of names to measure them for truncation)."""
     return page.get_by_text(text, exact=True).filter(visible=True).first
+
+
+def dismiss_tooltip(page: Page) -> None:
+    """Point away from the graph and press Escape, so no tooltip covers the screenshots."""
+    page.get_by_text("Global asset lineage", exact=True).hover()
+    page.keyboard.press("Escape")
+    try:
+        page.get_by_role("tooltip").first.wait_for(state="detached", timeout=5_000)
+    except PlaywrightTimeoutError:
+        pass  # cosmetic only
+
+
+def see_on_graph(page: Page, name: str) -> None:
+    """Assert asset ``name`` is a node on the (already rendered) lineage graph.
+
+    Zoomed out, the graph middle-truncates long names ("questioned_…_score"); a person reads
+    those from the tooltip shown on hover, and so does this.
+    """
+    if visible_text(page, name).is_visible():
+        return
+    truncated = page.get_by_text(re.compile(r"^\S+…\S+$")).filter(visible=True)
+    for node in truncated.all():
+        head, _, tail = node.inner_text().partition("…")
+        if not (name.startswith(head) and name.endswith(tail)):
+            continue
+        node.hover()
+        tip = page.get_by_role("tooltip").filter(has_text=re.compile(rf"^{re.escape(name)}$"))
+        try:
+            expect(tip).to_be_attached(timeout=5_000)
+            return
+        except AssertionError:
+            continue
+        finally:
+            dismiss_tooltip(page)
+    see(visible_text(page, name), f"asset {name} not shown on the lineage graph")
 
 
 def expand_all_groups(page: Page, probe: str = "writer_split", attempts: int = 6) -> None:
@@ -149,7 +185,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 see(page.get_by_text("Global asset lineage"), "the lineage page did not load")
                 expand_all_groups(page)
                 for name in sorted(expected):
-                    see(visible_text(page, name), f"asset {name} not shown on the lineage graph")
+                    see_on_graph(page, name)
                 shots.append(SCREENSHOT_DIR / "asset_lineage_before.png")
                 page.screenshot(path=shots[-1])
 
@@ -218,7 +254,7 @@ def test_ui_shows_graph_and_materialises_writer_split(tmp_path: Path) -> None:
                 page.goto(f"{url}/asset-groups", wait_until="domcontentloaded")
                 expand_all_groups(page)
                 for name in sorted(expected):
-                    see(visible_text(page, name), f"asset {name} not shown on the lineage graph")
+                    see_on_graph(page, name)
                 shots.append(SCREENSHOT_DIR / "asset_lineage.png")
                 page.screenshot(path=shots[-1])
             except BaseException:
