@@ -94,7 +94,9 @@ def run_stages(
 
     assets = all_assets()
     known = {k.to_user_string() for a in assets for k in a.keys}
-    config = merge_run_config(preset_run_config(preset, assets), run_config or {})
+    # INFO on the terminal: the DEBUG event stream is in the UI's run log anyway.
+    base = {**preset_run_config(preset, assets), "loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    config = merge_run_config(base, run_config or {})
     resources = build_resources(settings)
     instance = instance or dg.DagsterInstance.get()
     timings: dict[str, float] = {}

@@ -45,6 +45,11 @@ def resolve_device(pref: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
+def use_bf16(device: torch.device) -> bool:
+    """bf16 autocast on CUDA devices that support it; fp32 on CPU (CPU bf16 is slow and not needed)."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
 def setup(device_pref: str = "auto") -> DistEnv:
     """Read torchrun's variables; initialise the process group if WORLD_SIZE > 1 and none exists."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -18,7 +18,7 @@ import torch
 from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
-from wrmil_core.embedding.ddp import cpu_threads, resolve_device
+from wrmil_core.embedding.ddp import cpu_threads, resolve_device, use_bf16
 from wrmil_core.embedding.evaluate import pixel_features
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
@@ -65,7 +65,7 @@ def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 256, d
         if batch["x"] is None:
             continue
         x = batch["x"].to(device, non_blocking=True)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16(device)):
             embs.append(model.embed(x).cpu())
         idxs.append(batch["idx"])
         if with_pixels:

@@ -135,7 +135,7 @@ def _plot_curve(history: list[dict[str, float]], baseline: dict[str, float], pix
     ax1.set_xlabel("epoch"), ax1.set_ylabel("margin loss"), ax1.grid(alpha=0.3)
     lr_ax = ax1.twinx()
     lr_ax.plot(ep, [h["lr"] for h in history], "--", color="grey", label="lr (epoch end)")
-    lr_ax.set_ylabel("learning rate")
+    lr_ax.set_ylabel("learning rate (dashed)")
     ax1.legend(loc="upper right", fontsize=8)
     ax2.plot(ep, [h["val_auc"] for h in history], "o-", label="val verification AUC")
     ax2.plot(ep, [1 - h["val_eer"] for h in history], "s-", label="val 1 - EER")
@@ -263,7 +263,7 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
     say(f"training {config.backbone} on {train_words.height} images of {len(classes)} writers: "
         f"{config.epochs} epochs x {steps_per_epoch} steps x {config.batch_size} x {env.world} process(es) on {device}")
 
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=ddp.use_bf16(device))
     for epoch in range(start_epoch, config.epochs):
         if stopped:
             break
