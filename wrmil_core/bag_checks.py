@@ -113,6 +113,19 @@ def _writers_of(ids: np.ndarray, emb: pl.DataFrame) -> tuple[np.ndarray, np.ndar
 
 # ----------------------------------------------------------------------------------- blocking
 
+def _verdict(problems: dict[str, np.ndarray], bag_ids: np.ndarray, meta: Meta,
+             failing: list[str] | None = None) -> CheckResult:
+    """Count each problem mask into ``meta`` (``n_<problem>``); fail naming a few offending bag ids."""
+    failing = list(failing or [])
+    for name, mask in problems.items():
+        meta[f"n_{name}"] = int(mask.sum())
+        if mask.any():
+            failing.append(f"{name} in {int(mask.sum())} bag(s) (bag ids {_examples(bag_ids[mask])})")
+    if failing:
+        meta["reason"] = "; ".join(failing)
+    return not failing, meta
+
+
 @_never_raises
 def check_bag_shapes(
     bags: pl.DataFrame, emb: pl.DataFrame | None = None, *, bag_size: int | None = None,
@@ -189,14 +202,7 @@ def check_labels_match_fractions(bags: pl.DataFrame, emb: pl.DataFrame, *, atol:
         "foreign_word_not_by_donor": (foreign & (writer != donor_np[:, None])).any(1),
     }
     meta: Meta = {"n_bags": int(ids.shape[0]), "n_contaminated": int((label == 1).sum())}
-    failing = []
-    for name, mask in problems.items():
-        meta[f"n_{name}"] = int(mask.sum())
-        if mask.any():
-            failing.append(f"{name} in {int(mask.sum())} bag(s) (bag ids {_examples(bag_ids[mask])})")
-    if failing:
-        meta["reason"] = "; ".join(failing)
-    return not failing, meta
+    return _verdict(problems, bag_ids, meta)
 
 
 @_never_raises
@@ -227,13 +233,7 @@ def check_donors(bags: pl.DataFrame, emb: pl.DataFrame, *, split: str | None = N
                   "n_split_writers": int(writers.shape[0]),
                   "n_donor_writers": int(np.unique(donor[contaminated & ~donor_null]).shape[0])}
     failing = [] if split_ok else [f"bags carry split(s) {splits}, expected one split{f' {split!r}' if split else ''}"]
-    for name, mask in problems.items():
-        meta[f"n_{name}"] = int(mask.sum())
-        if mask.any():
-            failing.append(f"{name} in {int(mask.sum())} bag(s) (bag ids {_examples(bag_ids[mask])})")
-    if failing:
-        meta["reason"] = "; ".join(failing)
-    return not failing, meta
+    return _verdict(problems, bag_ids, meta, failing)
 
 
 @_never_raises
