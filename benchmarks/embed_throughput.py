@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/embed_throughput.py                      # ~1,000 synthetic words
     .venv/bin/python benchmarks/embed_throughput.py --model runs/embedding/model --num-workers 2
 
-* batched: ``wrmil_core.embedding.infer.embed_words`` (DataLoader with worker processes decoding
-  and resizing PNGs, batches of ``--batch-size`` through the network in eval mode)
+* batched: ``wrmil_core.embedding.infer.embed_words`` (DataLoader decoding and resizing PNGs, in
+  process by default or in ``--num-workers`` worker processes, batches of ``--batch-size`` through
+  the network in eval mode)
 * one at a time: open, transform and embed each image in its own forward pass, the way a simple
   script would loop over files
 
@@ -36,8 +37,8 @@ def main() -> None:
     p.add_argument("--data", help="data root in the raw layout (default: generate synthetic words)")
     p.add_argument("--model", help="trained model directory (default: untrained demo network)")
     p.add_argument("--n-images", type=int, default=1000)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--num-workers", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--num-workers", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = cores left after the workers)")
     a = p.parse_args()
 

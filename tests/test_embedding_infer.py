@@ -50,6 +50,12 @@ def test_corrupted_table_fails_check(corrupt, dim: int, what: str) -> None:
     assert not ok and what in md["problem"]
 
 
+def test_list_column_is_refused_not_crashed() -> None:
+    t = table(unit()).with_columns(pl.col("emb").cast(pl.List(pl.Float32)))
+    ok, md = check_embeddings(t, dim=8)
+    assert not ok and "expected Array" in md["problem"]
+
+
 def test_embed_words_schema_order_and_unreadable_images(tmp_path: Path) -> None:
     words = make_words(tmp_path, n_writers=2, per_writer=5).reverse()
     model = build_model(TINY_CONFIG).eval()

@@ -54,7 +54,7 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
 
 
 class EmbedConfig(dg.Config):
-    batch_size: int = 256
+    batch_size: int = 64  # per-image fastest on CPU for the demo network (benchmarks/embed_throughput.py)
     norm_tolerance: float = 1e-3
 
 

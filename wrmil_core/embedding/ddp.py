@@ -16,6 +16,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from wrmil_core.errors import WrmilInputError
+
 
 @dataclass(frozen=True)
 class DistEnv:
@@ -40,7 +42,7 @@ def resolve_device(pref: str, local_rank: int = 0) -> torch.device:
     """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` picks ``cuda:local_rank``."""
     if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise RuntimeError("device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'")
+            raise WrmilInputError("device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'")
         return torch.device("cuda", local_rank)
     return torch.device("cpu")
 

@@ -74,7 +74,7 @@ def verification_metrics(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 20
 def retrieval_metrics(emb: np.ndarray, writers: np.ndarray, n_queries: int = 2000, seed: int = 0,
                       chunk: int = 256) -> dict[str, float]:
     """Top-1 writer accuracy and mAP when each query word ranks all other words by cosine."""
-    emb, writers = torch.from_numpy(_unit(emb)), torch.from_numpy(np.asarray(writers))
+    emb, writers = torch.from_numpy(_unit(emb)), torch.as_tensor(np.array(writers))  # copy: may be read-only
     n = len(writers)
     rng = np.random.default_rng(seed + 1)
     queries = np.sort(rng.choice(n, min(n_queries, n), replace=False))

@@ -50,7 +50,7 @@ class EmbedOutput:
 
 
 @torch.no_grad()
-def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 256, device: torch.device | None = None,
+def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, device: torch.device | None = None,
                  num_workers: int = 0, log: Log = None, with_pixels: bool = False) -> EmbedOutput:
     """Embed image files in batches; unreadable files are listed in ``skipped``, not raised."""
     device = device or next(model.parameters()).device
@@ -83,13 +83,15 @@ def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 256, d
     )
 
 
-def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFrame, batch_size: int = 256,
+def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFrame, batch_size: int = 64,
                 device: str = "auto", num_workers: int = 0, log: Log = None, on_error: str = "raise") -> pl.DataFrame:
     """Embed every word of ``words`` (the ``words`` table, any subset) with a trained model.
 
     Returns ``schema.EMBEDDING_COLUMNS`` in the input's row order: word_id, writer, doc_id, position,
     emb (Array(Float32, dim), unit L2 norm), model_id. An unreadable image raises
     ``WrmilInputError`` naming it (``on_error="raise"``) or drops that word (``on_error="skip"``).
+    On CPU, batches of ~64 ran fastest for the demo network (larger batches fall out of cache:
+    batch 256 was ~2x slower per image); on a GPU pass a larger ``batch_size``.
     """
     missing = [c for c in _NEEDED if c not in words.columns]
     if missing:
@@ -163,6 +165,8 @@ def check_embeddings(df: pl.DataFrame, dim: int, tol: float = 1e-3) -> tuple[boo
     """
     if "emb" not in df.columns:
         return False, {"problem": "no 'emb' column"}
+    if not isinstance(df.schema["emb"], pl.Array):
+        return False, {"problem": f"'emb' column is {df.schema['emb']}, expected Array(Float32, {dim})"}
     stats: dict[str, float | int | str] = dict(embedding_stats(df))
     problems = []
     if df.height == 0:

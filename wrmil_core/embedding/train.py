@@ -17,6 +17,11 @@ Outputs under ``--out``: ``model/`` (``save_model``: model.safetensors + config.
 The loop per epoch: train steps (AdamW, OneCycleLR stepped per batch, bf16 autocast on CUDA, grad
 clipping) -> rank 0 embeds the val words and computes verification/retrieval figures -> early
 stopping on val AUC -> checkpoint. The final model is the best epoch's weights.
+
+Measured (demo preset, synthetic DEMO set: 24 train / 8 val / 8 test writers, 2 CPU cores shared
+with other jobs, load ~1): 2 min 24 s wall for the command above including start-up; val AUC 0.823,
+EER 0.253 (untrained network 0.558 / 0.457, raw pixels 0.568 / 0.460); test writers AUC 0.809,
+EER 0.267 (untrained 0.528 / 0.481). Runs are bit-for-bit reproducible for a given seed.
 """
 
 from __future__ import annotations
@@ -128,6 +133,7 @@ def _plot_curve(history: list[dict[str, float]], baseline: dict[str, float], pix
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     ep = [h["epoch"] for h in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -146,6 +152,8 @@ def _plot_curve(history: list[dict[str, float]], baseline: dict[str, float], pix
         ax2.axhline(pixels["auc"], color="purple", ls="-.", label=f"raw pixels AUC {pixels['auc']:.3f}")
     ax2.set_xlabel("epoch"), ax2.set_ylim(0, 1.01), ax2.grid(alpha=0.3), ax2.legend(fontsize=7, loc="lower right")
     ax2.set_title("unseen (val) writers", fontsize=9)
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -154,8 +162,8 @@ def _plot_curve(history: list[dict[str, float]], baseline: dict[str, float], pix
 def _validate(model: EmbeddingNet, val: pl.DataFrame, config: EmbeddingConfig, env: ddp.DistEnv,
               with_pixels: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """Val metrics of ``model`` (and of raw pixels if asked) on the val words."""
-    out = embed_images(model, val["path"].to_list(), max(64, 2 * config.batch_size), env.device, config.num_workers,
-                       with_pixels=with_pixels)
+    batch = 2 * config.batch_size if env.device.type == "cuda" else 64  # CPU: ~64 is fastest (see embed_words)
+    out = embed_images(model, val["path"].to_list(), batch, env.device, config.num_workers, with_pixels=with_pixels)
     writers = val["writer"].to_numpy()[out.index]
     kw = dict(n_pairs=config.val_pairs, n_queries=config.val_queries, seed=config.seed)
     metrics = evaluate_embeddings(out.emb, writers, **kw)

@@ -1,0 +1,35 @@
+"""Stage 1: ArcFace-family writer embeddings of word images (timm backbone + margin head).
+
+Public API (the Dagster assets ``arcface_model`` and ``word_embeddings[split]`` wrap these):
+
+* :class:`EmbeddingConfig`, :data:`PRESETS` (``demo``, ``paper``), :func:`preset`
+* :func:`train_embedding` -> :class:`TrainResult` (single process, or one rank under torchrun)
+* :func:`load_embedding_model`, :func:`embed_words` -> ``embeddings`` table (schema.EMBEDDING_COLUMNS)
+* :func:`embedding_stats`, :func:`check_embeddings` (asset-check logic)
+* :func:`evaluate_embeddings` (verification AUC/EER/TAR@FAR, retrieval top-1/mAP)
+
+Modules: ``config`` (hyper-parameters), ``model`` (backbone + head), ``heads`` (ArcFace, sub-center,
+CosFace), ``data`` (images -> tensors, loaders), ``train`` (loop + CLI), ``checkpoint`` (resume
+state), ``evaluate`` (metrics), ``infer`` (batched embedding, checks), ``ddp`` (torchrun plumbing).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Lazy exports: ``python -m wrmil_core.embedding.train`` must not find ``train`` already imported by
+# this package (runpy warns), and importing the config alone should not pull in torch's DDP stack.
+_EXPORTS = {
+    "PRESETS": "config", "EmbeddingConfig": "config", "preset": "config",
+    "evaluate_embeddings": "evaluate",
+    "check_embeddings": "infer", "embed_words": "infer", "embedding_stats": "infer", "load_embedding_model": "infer",
+    "TrainResult": "train", "TrainingDivergedError": "train", "train_embedding": "train",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"wrmil_core.embedding.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'wrmil_core.embedding' has no attribute {name!r}")
