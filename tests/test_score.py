@@ -64,7 +64,9 @@ def toy_embedding_model(directory: Path) -> str:
     from wrmil_core.embedding.model import build_model
 
     torch.manual_seed(0)
-    cfg = preset("demo", device="cpu", num_workers=0, emb_dim=EMB_DIM, hidden_dim=64, img_h=32, img_w=128)
+    # pinned backbone: the toy embedding must not change when the demo preset is retuned
+    cfg = preset("demo", backbone="lcnet_050", device="cpu", num_workers=0, emb_dim=EMB_DIM, hidden_dim=64,
+                 img_h=32, img_w=128)
     model = build_model(cfg)
     tf = WordTransform(cfg, train=False)
     styles = [host_style(w) if w % 2 else forger_style(w) for w in range(4)]
