@@ -1,5 +1,6 @@
 """Stage 1: the ArcFace writer-embedding model and one embedding table per split."""
 
+import hashlib
 
 import dagster as dg
 import polars as pl
@@ -26,19 +27,30 @@ def words_of_split(raw_words: pl.DataFrame, writer_split: pl.DataFrame, split: s
     return words
 
 
+def training_set_key(train: pl.DataFrame, val: pl.DataFrame) -> str:
+    """Short content key of the train/val word lists (image paths and writers)."""
+    h = hashlib.sha256()
+    for name, df in (("train", train), ("val", val)):
+        h.update(name.encode())
+        h.update("\n".join(df["path"].to_list()).encode())
+        h.update(df["writer"].to_numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
 @dg.asset(group_name="embedding", io_manager_key="json_io", kinds={"pytorch", "timm"}, pool="training")
 def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, settings: WrmilSettings,
                   raw_words: pl.DataFrame, writer_split: pl.DataFrame) -> dg.Output[dict]:
     """ArcFace writer-embedding network trained on the train writers, validated on the unseen val writers.
 
     Weights (safetensors + JSON config), TensorBoard logs and the training curve live under
-    ``<artifact_dir>/arcface``; an interrupted training resumes from its last epoch.
+    ``<artifact_dir>/arcface/<training-set key>``; an interrupted training resumes from its last epoch.
     """
     cfg = resolve(config, EmbeddingConfig, PRESETS, device=settings.device)
-    out_dir = settings.artifact_path("arcface")
-    res = train_embedding(words_of_split(raw_words, writer_split, "train"),
-                          words_of_split(raw_words, writer_split, "val"),
-                          cfg, out_dir, resume=True, log=context.log.info)
+    train, val = words_of_split(raw_words, writer_split, "train"), words_of_split(raw_words, writer_split, "val")
+    # One training directory per training set: a checkpoint resumes only the training it belongs to,
+    # never one made from other data or another split.
+    out_dir = settings.artifact_path("arcface", training_set_key(train, val))
+    res = train_embedding(train, val, cfg, out_dir, resume=True, log=context.log.info)
     ref = {"model_dir": str(res.model_dir), "model_id": res.model_id, "emb_dim": cfg.emb_dim,
            "val_metrics": res.val_metrics, "baseline_metrics": res.baseline_metrics}
     meta = {
