@@ -296,8 +296,6 @@ def resolve_model_dirs(artifact_dir: str | Path | None = None, model_name: str |
         rec = _load_json(assets / "arcface_model.json") if assets is not None else None
         if rec and rec.get("model_dir"):
             embedding_model_dir = rec["model_dir"]
-        elif base is not None and (base / "arcface" / "model" / "config.json").is_file():
-            embedding_model_dir = base / "arcface" / "model"
         else:
             raise WrmilInputError("no embedding model: pass --embedding-model DIR, or --artifact-dir with a "
                                   "materialised arcface_model")
