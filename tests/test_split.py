@@ -151,3 +151,13 @@ def test_split_summary_reports_unassigned_words(tmp_path):
     summ = split_summary(words, s)
     un = summ.filter(pl.col("split") == "unassigned")
     assert un.height == 1 and un["n_writers"][0] == 1 and un["n_words"][0] == 12
+
+
+def test_words_of_split_keeps_only_that_splits_writers_and_refuses_an_empty_split():
+    from wrmil_core.split import words_of_split
+
+    words = pl.DataFrame({"word_id": [0, 1, 2, 3], "writer": pl.Series([1, 1, 2, 3], dtype=pl.Int64)})
+    splits = pl.DataFrame({"writer": pl.Series([1, 2, 3], dtype=pl.Int64), "split": ["train", "val", "val"]})
+    assert words_of_split(words, splits, "val")["word_id"].to_list() == [2, 3]
+    with pytest.raises(WrmilInputError, match="'test' has no words"):
+        words_of_split(words, splits, "test")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .resources import PROJECT_ROOT, WrmilSettings, default_data_root
+from .resources import WrmilSettings, default_data_root
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -24,7 +24,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.generate or not settings.metadata_path.exists():
         from wrmil_core import synth
 
-        cfg = synth.PRESETS[args.preset] if hasattr(synth, "PRESETS") else synth.DEMO
+        cfg = synth.PRESETS[args.preset]
         if not synth.dataset_exists(data_root, cfg):
             print(f"wrmil: generating synthetic handwriting ({cfg.n_writers} writers) in {data_root}")
             synth.generate_dataset(data_root, cfg, log=print)

@@ -169,6 +169,15 @@ def check_nonempty(splits: pl.DataFrame) -> tuple[bool, dict[str, int | str]]:
     return not empty and not unknown, meta
 
 
+def words_of_split(raw_words: pl.DataFrame, writer_split: pl.DataFrame, split: str) -> pl.DataFrame:
+    """The words of the writers assigned to ``split``."""
+    writers = writer_split.filter(pl.col("split") == split)["writer"]
+    words = raw_words.filter(pl.col("writer").is_in(writers.implode()))
+    if words.is_empty():
+        raise WrmilInputError(f"split {split!r} has no words; check writer_split and the data root")
+    return words
+
+
 def split_summary(words: pl.DataFrame, splits: pl.DataFrame) -> pl.DataFrame:
     """Writers, documents and words per split: columns split, n_writers, n_documents, n_words.
 

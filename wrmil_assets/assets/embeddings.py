@@ -8,7 +8,7 @@ import polars as pl
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
 from wrmil_core.embedding.train import train_embedding
-from wrmil_core.errors import WrmilInputError
+from wrmil_core.split import words_of_split
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata
@@ -16,15 +16,6 @@ from ..partitions import split_partitions
 from ..resources import WrmilSettings, default_preset
 
 ArcFaceConfig = preset_config_class("ArcFaceConfig", EmbeddingConfig, PRESETS, default_preset())
-
-
-def words_of_split(raw_words: pl.DataFrame, writer_split: pl.DataFrame, split: str) -> pl.DataFrame:
-    """The words of the writers assigned to ``split``."""
-    writers = writer_split.filter(pl.col("split") == split)["writer"]
-    words = raw_words.filter(pl.col("writer").is_in(writers.implode()))
-    if words.is_empty():
-        raise WrmilInputError(f"split {split!r} has no words; check writer_split and the data root")
-    return words
 
 
 def training_set_key(train: pl.DataFrame, val: pl.DataFrame) -> str:

@@ -8,7 +8,7 @@ from wrmil_core.mil.report import build_report, check_beats_distance
 from wrmil_core.mil.train import MILConfig, results_metadata, score_saved_models, train_all
 
 from ..config import preset_config_class, resolve
-from ..metadata import png_md, to_metadata
+from ..metadata import check_result, png_md, to_metadata
 from ..partitions import TEST_ONLY, TRAIN_VAL
 from ..resources import WrmilSettings, default_preset
 
@@ -41,8 +41,8 @@ def mil_model(context: dg.AssetExecutionContext, config: MilConfig, settings: Wr
     yield dg.Output(ref, metadata={"n_train_bags": len(train), "n_val_bags": len(val),
                                    "embedding_model_id": train.model_id, **to_metadata(results_metadata(results))})
     passed, meta = check_beats_distance({n: r.val_auc for n, r in results.items()})
-    yield dg.AssetCheckResult(check_name="beats_distance_baseline", passed=passed, metadata=to_metadata(meta),
-                              severity=dg.AssetCheckSeverity.WARN)
+    yield check_result("beats_distance_baseline", passed, meta, asset="mil_model",
+                       severity=dg.AssetCheckSeverity.WARN)
 
 
 @dg.asset(
@@ -55,7 +55,7 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
     """Per-difficulty detection quality of every model on the unseen test writers (HTML, Markdown, JSON)."""
     test = gather_bags(_by_split(bags_by_difficulty, "test"), _by_split(word_embeddings, "test"))
     dirs = {n: m["model_dir"] for n, m in mil_model["models"].items()}
-    scored, val_auc = score_saved_models(dirs, test, device=settings.device if settings.device != "auto" else "cpu")
+    scored, val_auc = score_saved_models(dirs, test, device=settings.device)
     report = build_report(scored, test, settings.artifact_path("report"), val_auc=val_auc)
     context.log.info(f"report written to {report.paths['html']}")
     return dg.Output(

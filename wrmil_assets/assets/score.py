@@ -9,11 +9,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 import pydantic
 
 from wrmil_core.score import choose_model_name, score_document, write_outputs
 
-from ..metadata import png_md, to_metadata
+from ..metadata import png_md, table_md, to_metadata
 from ..resources import WrmilSettings
 
 
@@ -36,20 +37,20 @@ def questioned_document_score(context: dg.AssetExecutionContext, config: Questio
     report_path = Path(settings.artifact_dir) / "assets" / "difficulty_report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else None
     name = choose_model_name(mil_model, report, config.model or None)
-    device = settings.device if settings.device != "auto" else "cpu"
     result = score_document(config.document_path, arcface_model["model_dir"], mil_model["models"][name]["model_dir"],
-                            order_csv=config.order_csv or None, device=device, top_k=config.top_k,
+                            order_csv=config.order_csv or None, device=settings.device, top_k=config.top_k,
                             log=context.log.info)
     out_dir = Path(config.out_dir) if config.out_dir else settings.artifact_path("scores", Path(result.document).name)
     paths = write_outputs(result, out_dir)
     context.log.info(result.summary())
-    top = "\n".join(f"| {w['rank']} | {w['index']} | {w['file']} | {w['score']:.3f} |" for w in result.top_words)
+    top = pl.DataFrame([{"rank": w["rank"], "position": w["index"], "file": w["file"], "score": w["score"]}
+                        for w in result.top_words])
     return dg.Output(
         result.to_dict(),
         metadata={
             **to_metadata(result.metadata),
             "document": dg.MetadataValue.path(result.document),
-            "top_words": dg.MetadataValue.md("| rank | position | file | score |\n|---|---|---|---|\n" + top),
+            "top_words": dg.MetadataValue.md(table_md(top)),
             "strip": png_md(paths["strip"], "word images coloured by score"),
             "score_json": dg.MetadataValue.path(str(paths["json"])),
             "strip_png": dg.MetadataValue.path(str(paths["strip"])),

@@ -53,6 +53,7 @@ from wrmil_core.embedding.heads import build_head
 from wrmil_core.embedding.infer import embed_images
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.split import words_of_split
 
 Log = Callable[[str], None] | None
 # Fields that may change between an interrupted run and its resumption without changing the maths.
@@ -429,9 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {**{k: v for k, v in json.loads(Path(a.config).read_text()).items() if k in names}, **overrides}
     config = preset(a.preset, **overrides)
     words, splits = pl.read_parquet(a.words), pl.read_parquet(a.splits)
-    part = {s: words.join(splits.filter(pl.col("split") == s).select("writer"), on="writer", how="semi")
-            for s in ("train", "val")}
-    result = train_embedding(part["train"], part["val"], config, Path(a.out), resume=not a.no_resume,
+    result = train_embedding(words_of_split(words, splits, "train"), words_of_split(words, splits, "val"), config, Path(a.out), resume=not a.no_resume,
                              log=lambda m: print(m, flush=True))
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"model_id": result.model_id, "model_dir": str(result.model_dir),
