@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from wrmil_core.bag_loader import gather_bags
-from wrmil_core.bags import BagConfig, build_bags
+from wrmil_core.bags.tensors import gather_bags
+from wrmil_core.bags.build import BagConfig, build_bags
 
 RATIOS = (0.05, 0.10, 0.20, 0.30)
 

@@ -28,7 +28,7 @@ from wrmil_core.embedding.config import preset
 from wrmil_core.embedding.data import WordTransform
 from wrmil_core.embedding.infer import embed_words, load_embedding_model
 from wrmil_core.embedding.model import build_model
-from wrmil_core.ingest import ingest
+from wrmil_core.data.ingest import ingest
 from wrmil_core.synth import SynthConfig, generate_dataset
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from wrmil_core.ingest import is_partially_written, metadata_fingerprint
+from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
 
 from .resources import WrmilSettings
 

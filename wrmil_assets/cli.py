@@ -43,7 +43,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score one questioned document; bad input prints the reason and exits with code 2."""
     from wrmil_core.errors import WrmilInputError
-    from wrmil_core.score import resolve_model_dirs, score_document, write_outputs
+    from wrmil_core.scoring.score import resolve_model_dirs, score_document, write_outputs
 
     from .resources import default_artifact_dir
 

@@ -4,10 +4,10 @@
 import dagster as dg
 import polars as pl
 
-from wrmil_core import bag_checks
-from wrmil_core.bags import PRESETS, BagConfig, build_bags
+from wrmil_core.bags import checks as bag_checks
+from wrmil_core.bags.build import PRESETS, BagConfig, build_bags
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.windows import make_windows
+from wrmil_core.bags.windows import make_windows
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, to_metadata

@@ -8,7 +8,7 @@ import polars as pl
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
 from wrmil_core.embedding.train import train_embedding
-from wrmil_core.split import words_of_split
+from wrmil_core.data.split import words_of_split
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from wrmil_core.bag_loader import gather_bags
+from wrmil_core.bags.tensors import gather_bags
 from wrmil_core.mil.report import build_report, check_beats_distance
 from wrmil_core.mil.train import MILConfig, results_metadata, score_saved_models, train_all
 

@@ -6,8 +6,8 @@ from typing import Literal
 import dagster as dg
 import polars as pl
 
-from wrmil_core.ingest import ingest
-from wrmil_core.split import check_disjoint, check_fractions, check_nonempty, split_metadata, split_summary, split_writers
+from wrmil_core.data.ingest import ingest
+from wrmil_core.data.split import check_disjoint, check_fractions, check_nonempty, split_metadata, split_summary, split_writers
 
 from ..metadata import check_result, table_md, to_metadata
 from ..resources import WrmilSettings

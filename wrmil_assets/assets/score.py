@@ -12,7 +12,7 @@ import dagster as dg
 import polars as pl
 import pydantic
 
-from wrmil_core.score import choose_model_name, score_document, write_outputs
+from wrmil_core.scoring.score import choose_model_name, score_document, write_outputs
 
 from ..metadata import png_md, table_md, to_metadata
 from ..resources import WrmilSettings

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from wrmil_core import presets
 from wrmil_core.errors import WrmilInputError
 
 HEADS = ("arcface", "subcenter", "cosface")
@@ -162,6 +163,4 @@ PRESETS: dict[str, EmbeddingConfig] = {"demo": DEMO, "paper": PAPER}
 
 def preset(name: str, **overrides: Any) -> EmbeddingConfig:
     """A named preset with optional field overrides, e.g. ``preset("demo", epochs=3)``."""
-    if name not in PRESETS:
-        raise WrmilInputError(f"unknown embedding preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name].replace(**overrides)
+    return presets.preset(PRESETS, name, **overrides)

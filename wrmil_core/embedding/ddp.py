@@ -7,16 +7,14 @@ rank gets ``cuda:LOCAL_RANK``; without those variables everything runs in this p
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import resolve_device
 
 
 @dataclass(frozen=True)
@@ -36,20 +34,6 @@ class DistEnv:
     @property
     def distributed(self) -> bool:
         return self.world > 1
-
-
-def resolve_device(pref: str, local_rank: int = 0) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` picks ``cuda:local_rank``."""
-    if pref == "cuda" or (pref == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise WrmilInputError("device='cuda' was requested but torch sees no CUDA device; use device='cpu' or 'auto'")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
-
-
-def use_bf16(device: torch.device) -> bool:
-    """bf16 autocast on CUDA devices that support it; fp32 on CPU (CPU bf16 is slow and not needed)."""
-    return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
 def setup(device_pref: str = "auto") -> DistEnv:
@@ -90,32 +74,3 @@ def mean_across(env: DistEnv, value: torch.Tensor) -> torch.Tensor:
     value = value.detach().clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value / env.world
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextlib.contextmanager
-def cpu_threads(device: torch.device, requested: int = 0, num_workers: int = 0, world: int = 1) -> Iterator[int]:
-    """Set torch's intra-op threads for a CPU run and restore them afterwards.
-
-    ``requested`` > 0 is used as given; 0 means the cores left to this process after its DataLoader
-    workers (and the other ranks on the machine). Oversubscribed cores make torch's thread pool spin
-    against the workers and other processes: on a busy 2-core machine a tiny training run took 18-26 s
-    with 2 threads and 4 s with 1.
-    """
-    if device.type != "cpu":
-        yield torch.get_num_threads()
-        return
-    n = requested if requested > 0 else max(1, available_cores() // max(1, world) - num_workers)
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield n
-    finally:
-        torch.set_num_threads(before)

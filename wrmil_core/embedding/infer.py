@@ -18,13 +18,12 @@ import torch
 from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
-from wrmil_core.embedding.ddp import cpu_threads, resolve_device, use_bf16
+from wrmil_core.runtime import Log, cpu_threads, resolve_device, use_bf16
 from wrmil_core.embedding.evaluate import pixel_features
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import EMBEDDING_COLUMNS
 
-Log = Callable[[str], None] | None
 _NEEDED = ("word_id", "writer", "doc_id", "position", "path")
 
 

@@ -44,6 +44,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from wrmil_core.artifacts import save_model, weights_id
 from wrmil_core.embedding import checkpoint as ckpt
+from wrmil_core import runtime
 from wrmil_core.embedding import ddp
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, make_loader,
@@ -53,9 +54,9 @@ from wrmil_core.embedding.heads import build_head
 from wrmil_core.embedding.infer import embed_images
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.split import words_of_split
+from wrmil_core.runtime import Log, speaker
+from wrmil_core.data.split import words_of_split
 
-Log = Callable[[str], None] | None
 # Fields that may change between an interrupted run and its resumption without changing the maths.
 _RESUME_FREE = ("num_workers", "device", "cpu_threads")
 
@@ -183,7 +184,7 @@ def train_embedding(train_words: pl.DataFrame, val_words: pl.DataFrame, config: 
     """
     env = ddp.setup(config.device)
     try:
-        with ddp.cpu_threads(env.device, config.cpu_threads, config.num_workers, env.world):
+        with runtime.cpu_threads(env.device, config.cpu_threads, config.num_workers, env.world):
             return _train(train_words, val_words, config, Path(out_dir), resume, log, env)
     finally:
         ddp.teardown(env)
@@ -192,7 +193,7 @@ def train_embedding(train_words: pl.DataFrame, val_words: pl.DataFrame, config: 
 def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: EmbeddingConfig, out_dir: Path,
            resume: bool, log: Log, env: ddp.DistEnv) -> TrainResult:
     t_start = time.perf_counter()
-    say = (log or (lambda _m: None)) if env.is_main else (lambda _m: None)
+    say = speaker(log if env.is_main else None)
     _check_split(train_words, "train")
     _check_split(val_words, "val")
     device = env.device
@@ -272,7 +273,7 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
     say(f"training {config.backbone} on {train_words.height} images of {len(classes)} writers: "
         f"{config.epochs} epochs x {steps_per_epoch} steps x {config.batch_size} x {env.world} process(es) on {device}")
 
-    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=ddp.use_bf16(device))
+    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=runtime.use_bf16(device))
     for epoch in range(start_epoch, config.epochs):
         if stopped:
             break

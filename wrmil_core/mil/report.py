@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from wrmil_core.bag_tensors import BagTensors
+from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.mil.metrics import (bootstrap_auc_ci, classification_metrics, localisation, rates_at_threshold,
                                     roc_auc, roc_points)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from wrmil_core.bag_tensors import BagTensors
+from wrmil_core.bags.tensors import BagTensors
 
 
 def make_toy_bags(

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from wrmil_core.artifacts import load_model, save_model
-from wrmil_core.bag_tensors import BagTensors
+from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log, resolve_device, speaker
 from wrmil_core.mil.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.models import MODEL_NAMES, MILModel, build_mil_model
 
-Log = Callable[[str], None] | None
 
 DEFAULT_MODELS: tuple[str, ...] = ("abmil", "gated_abmil", "contrast", "set_transformer", "distance")
 
@@ -102,12 +102,6 @@ class MILResult:
             md["val_auc"] = self.val_auc
         md.update({f"threshold_{k}": v for k, v in self.thresholds.items()})
         return md
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def check_bags(bags: BagTensors, what: str, model_id: str | None = None, dim: int | None = None,
@@ -209,7 +203,7 @@ def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, 
 
 def _train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, out_dir: Path,
                log: Log = None) -> MILResult:
-    say = log or (lambda _m: None)
+    say = speaker(log)
     if name not in MODEL_NAMES:
         raise WrmilInputError(f"unknown MIL model {name!r} in the config; choose from {', '.join(MODEL_NAMES)}")
     check_bags(train, "train bags")

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.windows import make_windows
+from wrmil_core.bags.windows import make_windows
 
 
 def synth_table(doc_lengths: list[int], doc_writers: list[int], *, dim: int = 4, seed: int = 0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from tests.fixtures_raw import make_raw_root
+from tests.support.raw_root import make_raw_root
 from wrmil_assets.assets import raw
 from wrmil_assets.io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from wrmil_assets.resources import WrmilSettings

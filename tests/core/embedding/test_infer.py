@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 import torch
 
-from tests.test_embedding_fixtures import TINY_CONFIG, make_words
+from tests.support.embedding import TINY_CONFIG, make_words
 from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
 from wrmil_core.embedding.model import build_model
 from wrmil_core.errors import WrmilInputError

@@ -10,15 +10,14 @@ import time
 import polars as pl
 import pytest
 
-from tests.fixtures_raw import HEADER, make_raw_root, read_rows, write_csv
+from tests.support.raw_root import HEADER, make_raw_root, read_rows, write_csv
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.ingest import (
+from wrmil_core.data.ingest import (
     SKIP_REASONS,
     ingest,
-    is_partially_written,
-    metadata_fingerprint,
     write_words,
 )
+from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
 from wrmil_core.schema import WORD_COLUMNS
 
 EXPECTED_DTYPES = {

@@ -33,7 +33,8 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from wrmil_core.bags import distinct_foreign_frac, index_word_ids
+from wrmil_core.bags.build import distinct_foreign_frac
+from wrmil_core.bags.layout import index_word_ids
 from wrmil_core.schema import BAG_COLUMNS
 
 Meta = dict[str, int | float | str]

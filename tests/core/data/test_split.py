@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from tests.fixtures_raw import make_raw_root
+from tests.support.raw_root import make_raw_root
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.ingest import ingest
+from wrmil_core.data.ingest import ingest
 from wrmil_core.schema import SPLITS
-from wrmil_core.split import (
+from wrmil_core.data.split import (
     check_disjoint,
     check_fractions,
     check_nonempty,
@@ -154,7 +154,7 @@ def test_split_summary_reports_unassigned_words(tmp_path):
 
 
 def test_words_of_split_keeps_only_that_splits_writers_and_refuses_an_empty_split():
-    from wrmil_core.split import words_of_split
+    from wrmil_core.data.split import words_of_split
 
     words = pl.DataFrame({"word_id": [0, 1, 2, 3], "writer": pl.Series([1, 1, 2, 3], dtype=pl.Int64)})
     splits = pl.DataFrame({"writer": pl.Series([1, 2, 3], dtype=pl.Int64), "split": ["train", "val", "val"]})

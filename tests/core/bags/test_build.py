@@ -9,13 +9,13 @@ import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from wrmil_core.bag_checks import (
+from wrmil_core.bags.checks import (
     BLOCKING_CHECKS, NON_BLOCKING_CHECKS, check_balance, check_bag_shapes, check_donors,
     check_equal_per_ratio, check_fraction_near_nominal, check_labels_match_fractions,
     check_word_ids_in_split, run_bag_checks,
 )
-from wrmil_core.bag_loader import gather_bags
-from wrmil_core.bags import BagConfig, build_bags, round_half_up
+from wrmil_core.bags.tensors import gather_bags
+from wrmil_core.bags.build import BagConfig, build_bags, round_half_up
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import BAG_COLUMNS
 

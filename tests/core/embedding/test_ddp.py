@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from tests.test_embedding_fixtures import TINY_CONFIG, make_split
+from tests.support.embedding import TINY_CONFIG, make_split
 from wrmil_core.embedding.infer import check_embeddings, embed_words
 
 
@@ -33,7 +33,7 @@ def test_torchrun_two_process_gloo(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={free_port()}", "-m", "wrmil_core.embedding.train", "--words", str(tmp_path / "words.parquet"),
            "--splits", str(tmp_path / "splits.parquet"), "--out", str(out), "--config", str(tmp_path / "cfg.json")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "x 16 x 2 process(es)" in proc.stdout  # per-process batch, two ranks

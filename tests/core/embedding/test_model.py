@@ -88,5 +88,5 @@ def test_presets_and_config_validation() -> None:
         CFG.replace(head="softmax")
     with pytest.raises(WrmilInputError, match="no field"):
         CFG.replace(bogus=1)
-    with pytest.raises(WrmilInputError, match="unknown embedding preset"):
+    with pytest.raises(WrmilInputError, match="unknown EmbeddingConfig preset"):
         preset("huge")

@@ -18,8 +18,8 @@ import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.fixtures_raw import make_raw_root
-from tests.ui_support import (
+from tests.support.raw_root import make_raw_root
+from tests.support.ui import (
     CHROMIUM,
     CHROMIUM_ARGS,
     LOCATIONS_QUERY,

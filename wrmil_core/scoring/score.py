@@ -37,10 +37,11 @@ import numpy as np
 import polars as pl
 import torch
 
-from wrmil_core.bag_tensors import BagTensors
+from wrmil_core.bags.tensors import BagTensors
+from wrmil_core.data.images import refuse_unreadable
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log, resolve_device, speaker
 
-Log = Callable[[str], None] | None
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 # Models whose bag logit is a (smooth) max of their window scores: sigmoid(window score) is on the
@@ -117,26 +118,6 @@ def _read_order_csv(folder: Path, csv_path: Path) -> list[Path]:
                                   f"(looked for {p}); paths are relative to {folder}")
         entries.append((order, p))
     return [p for _, p in sorted(entries, key=lambda e: e[0])]
-
-
-def check_images_readable(paths: list[Path], max_listed: int = 5) -> None:
-    """Decode every image; refuse (listing the first few) any that Pillow cannot read."""
-    from PIL import Image, UnidentifiedImageError
-
-    bad: list[str] = []
-    for p in paths:
-        try:
-            with Image.open(p) as im:
-                im.load()
-                if im.width < 1 or im.height < 1:
-                    raise ValueError("empty image")
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-            bad.append(f"{p.name} ({type(e).__name__}: {str(e)[:80]})")
-    if bad:
-        more = f" and {len(bad) - max_listed} more" if len(bad) > max_listed else ""
-        raise WrmilInputError(f"{len(bad)} word image(s) cannot be read: {'; '.join(bad[:max_listed])}{more}. "
-                              "Replace or remove them (every file with an image extension in the folder is "
-                              "taken as a word).")
 
 
 def document_words(folder: Path, images: list[Path], doc_id: str | None = None) -> pl.DataFrame:
@@ -401,10 +382,6 @@ class DocumentScore:
 # Scoring
 
 
-def _device(device: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-
-
 def score_document(
     path: str | Path,
     embedding_model_dir: str | Path,
@@ -425,7 +402,7 @@ def score_document(
     from wrmil_core.embedding.infer import embed_words, embedding_matrix, load_embedding_model
     from wrmil_core.mil.train import load_mil_model, score_bags
 
-    say = log or (lambda _m: None)
+    say = speaker(log)
     t0 = time.perf_counter()
     embedding_model_dir, mil_model_dir = Path(embedding_model_dir), Path(mil_model_dir)
     folder, images = list_document_images(path, order_csv)
@@ -443,10 +420,10 @@ def score_document(
     if n < 2 * ws:
         raise WrmilInputError(f"questioned document {folder} has {n} word images, only one window of {ws}; "
                               f"scoring compares windows, so it needs at least {2 * ws} words")
-    check_images_readable(images)
+    refuse_unreadable(images, f"document {folder}")
     t_read = time.perf_counter()
 
-    dev = _device(device)
+    dev = resolve_device(device)
     emb_model, _ = load_embedding_model(embedding_model_dir, dev)
     words = document_words(folder, images)
     say(f"score: embedding {n} words of {folder}")
@@ -594,6 +571,6 @@ def write_outputs(score: DocumentScore, out_dir: str | Path) -> dict[str, Path]:
 
 __all__ = [
     "DocumentScore", "score_document", "write_outputs", "render_strip", "resolve_model_dirs", "choose_model_name",
-    "list_document_images", "check_images_readable", "check_model_pair", "window_starts", "sliding_bags",
+    "list_document_images", "check_model_pair", "window_starts", "sliding_bags",
     "window_probabilities", "natural_key", "document_words",
 ]

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.test_embedding_fixtures import TINY_CONFIG, make_split
+from tests.support.embedding import TINY_CONFIG, make_split
 from wrmil_core.embedding import train as train_mod
 from wrmil_core.embedding.heads import MarginHead
 from wrmil_core.embedding.infer import check_embeddings, embed_words, load_embedding_model

@@ -40,10 +40,10 @@ import numpy as np
 import polars as pl
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import BAG_COLUMNS, DEFAULT_RATIOS
-from wrmil_core.windows import DocLayout, document_layout, window_starts
+from wrmil_core.bags.layout import DocLayout, document_layout, window_starts
 
-Log = Callable[[str], None] | None
 Mode = Literal["word", "instance"]
 MODES: tuple[str, ...] = ("word", "instance")
 
@@ -229,22 +229,6 @@ def draw_donor_docs(
     return eligible[np.where(u < s, u, u + c)]
 
 
-def index_word_ids(table_ids: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``query`` word ids in ``table_ids`` by one sorted lookup: ``(rows, found)``.
-
-    ``rows`` is only meaningful where ``found``; duplicates in the table are the caller's concern.
-    """
-    table_ids = np.asarray(table_ids, dtype=np.int64)
-    q = np.asarray(query, dtype=np.int64)
-    order = np.argsort(table_ids, kind="stable")
-    sorted_ids = table_ids[order]
-    if sorted_ids.shape[0] == 0:
-        return np.zeros(q.shape, np.int64), np.zeros(q.shape, bool)
-    pos = np.clip(np.searchsorted(sorted_ids, q), 0, sorted_ids.shape[0] - 1)
-    found = sorted_ids[pos] == q
-    return order[pos], found
-
-
 def distinct_foreign_frac(rows: np.ndarray, foreign: np.ndarray) -> np.ndarray:
     """Per bag: foreign share of the distinct words. ``rows``/``foreign`` are (B, L) word keys and
     flags (a word's flag must not depend on which slot holds it)."""
@@ -309,7 +293,7 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
     when a writer has no donor in the split.
     """
     cfg = config or BagConfig()
-    say = log or (lambda _m: None)
+    say = speaker(log)
     lay = document_layout(emb, what=f"embeddings of split {split!r}")
     n_words = cfg.words_per_bag
     template = cfg.window_template()

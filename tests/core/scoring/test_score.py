@@ -1,4 +1,4 @@
-"""Questioned-document scoring: ``wrmil_core.score``, ``wrmil score`` and its Dagster asset.
+"""Questioned-document scoring: ``wrmil_core.scoring.score``, ``wrmil score`` and its Dagster asset.
 
 The embedding here is a deterministic toy, not a trained network (training one that separates
 synthetic writers takes minutes on a CPU): a randomly initialised timm CNN whose BatchNorm
@@ -25,7 +25,7 @@ from PIL import Image
 from wrmil_core import synth
 from wrmil_core.artifacts import save_model
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.score import (DocumentScore, list_document_images, natural_key, resolve_model_dirs, score_document,
+from wrmil_core.scoring.score import (DocumentScore, list_document_images, natural_key, resolve_model_dirs, score_document,
                               sliding_bags, window_starts, write_outputs)
 
 WORDS = list(synth.DEMO.words)

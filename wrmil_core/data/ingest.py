@@ -16,19 +16,19 @@ example in ``IngestResult.skipped_examples``; nothing is dropped silently.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import struct
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from wrmil_core.data.fingerprint import metadata_fingerprint
+from wrmil_core.data.images import check_images
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import WORD_COLUMNS
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("image_path", "label", "detected_word", "repetition")
@@ -52,14 +52,11 @@ EXPECTED_LAYOUT = (
 )
 
 #: Sibling suffixes that mark a metadata file still being written by some tool.
-PARTIAL_SUFFIXES: tuple[str, ...] = (".tmp", ".part", ".partial", ".crdownload")
 
 _MAX_EXAMPLES = 10
 _DRIVE = re.compile(r"^[A-Za-z]:")  # Windows drive ("C:\\x.png", "C:x.png"): absolute for our purpose
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-Log = Callable[[str], None] | None
 
 
 @dataclass
@@ -103,43 +100,6 @@ class IngestResult:
         out["metadata_path"] = str(self.metadata_path)
         out["data_root"] = str(self.root)
         return out
-
-
-# --------------------------------------------------------------------------- fingerprints
-
-
-def metadata_fingerprint(metadata_path: str | Path) -> str:
-    """sha256 (hex) of the metadata CSV's bytes.
-
-    Content only, so a copy of the same CSV (other mtime, other directory) has the same
-    fingerprint; a data-change sensor compares this string between ticks. Image files are not
-    hashed (351k files would be too slow); a changed image set is expected to change the CSV.
-    """
-    h = hashlib.sha256()
-    with open(metadata_path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def is_partially_written(metadata_path: str | Path, *, interval: float = 0.25) -> bool:
-    """Heuristic: True if the metadata CSV looks like it is still being written.
-
-    True when a sibling ``<name>.tmp``/``.part``/``.partial``/``.crdownload`` exists, or when the
-    file's size or mtime changes between two ``stat`` calls ``interval`` seconds apart. A missing
-    file returns False (nothing is being written; the caller decides what absence means).
-    Sensors should skip the tick when this returns True and look again on the next one.
-    """
-    p = Path(metadata_path)
-    if any(p.with_name(p.name + s).exists() for s in PARTIAL_SUFFIXES):
-        return True
-    try:
-        a = p.stat()
-        time.sleep(interval)
-        b = p.stat()
-    except FileNotFoundError:
-        return False
-    return (a.st_size, a.st_mtime_ns) != (b.st_size, b.st_mtime_ns)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -263,71 +223,6 @@ def _normalise_paths(raw: Iterable[str | None], path: Path) -> list[str]:
     return out
 
 
-def _image_status(path: str, verify: bool) -> tuple[str, str]:
-    """('ok' | 'missing_image' | 'empty_image' | 'corrupt_image', reason)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return "missing_image", "not found"
-    except OSError as e:
-        return "corrupt_image", f"cannot stat: {e.strerror or e}"
-    if not os.path.isfile(path):
-        return "missing_image", "not a regular file"
-    if st.st_size == 0:
-        return "empty_image", "0 bytes"
-    if not verify:
-        return "ok", ""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError as e:
-        return "corrupt_image", f"cannot read: {e.strerror or e}"
-    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
-        # PIL refuses a 0-pixel PNG as "unidentified"; name the real problem instead.
-        w, h = struct.unpack(">II", head[16:24])
-        if w == 0 or h == 0:
-            return "empty_image", f"size {w}x{h}"
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            # verify() walks the whole file (PNG: every chunk and its CRC) without decoding
-            # pixels: catches truncation and bit rot at a fraction of a full decode's cost.
-            im.verify()
-    except UnidentifiedImageError:
-        return "corrupt_image", "not a recognised image format"
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged files
-        return "corrupt_image", f"{type(e).__name__}: {e}"
-    if w <= 0 or h <= 0:
-        return "empty_image", f"size {w}x{h}"
-    return "ok", ""
-
-
-def check_images(paths: list[str], *, verify: bool = True, workers: int | None = None,
-                 chunk: int = 512, log: Log = None) -> list[tuple[str, str]]:
-    """Status of every image path (see ``_image_status``), in order, checked in a thread pool.
-
-    Opening and reading files release the GIL, so threads overlap I/O latency (cold cache,
-    network disks); paths go to the pool in chunks because one future per file costs more
-    than a stat. With a warm cache the check is CPU-bound at ~13k images/s on this machine.
-    """
-    if workers is None:
-        workers = min(32, (os.cpu_count() or 1) * 4)
-    n = len(paths)
-    chunks = [paths[i:i + chunk] for i in range(0, n, chunk)]
-    out: list[tuple[str, str]] = []
-    t0 = time.perf_counter()
-    every = max(1, len(chunks) // 10)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for i, part in enumerate(pool.map(lambda c: [_image_status(p, verify) for p in c], chunks)):
-            out.extend(part)
-            if log and n >= 10_000 and (i + 1) % every == 0:
-                log(f"checked {len(out)}/{n} images ({time.perf_counter() - t0:.1f} s)")
-    return out
-
-
 # --------------------------------------------------------------------------- ingest
 
 
@@ -354,7 +249,7 @@ def ingest(
         WrmilInputError: layout, header, type, path-escape, conflicting-duplicate errors, or
             when nothing usable is left.
     """
-    say = log or (lambda _m: None)
+    say = speaker(log)
     if reps_per_session < 1:
         raise WrmilInputError(f"reps_per_session must be >= 1, got {reps_per_session}.")
     if min_doc_words < 1:
