@@ -63,3 +63,8 @@ BAG_COLUMNS: tuple[str, ...] = (
 )
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.05, 0.10, 0.20, 0.30)
+
+# The raw layout's defaults (the original CSAFE "naver_ocr" export): one home for every stage,
+# the settings resource and the synthetic generator.
+DEFAULT_METADATA_CSV: str = "naver_ocr.csv"
+DEFAULT_REPS_PER_SESSION: int = 9

@@ -51,7 +51,6 @@ EXPECTED_LAYOUT = (
     "word_index) and one row per word image, image_path relative to <root>"
 )
 
-#: Sibling suffixes that mark a metadata file still being written by some tool.
 
 _MAX_EXAMPLES = 10
 _DRIVE = re.compile(r"^[A-Za-z]:")  # Windows drive ("C:\\x.png", "C:x.png"): absolute for our purpose
