@@ -6,7 +6,7 @@ like-for-like set: ``instance`` mode (stride-1 windows of 5 words, bags of 10 co
 windows, ``k = max(1, int(10 * r))`` windows replaced by another writer's), 4,321 genuine bags and
 the same number of contaminated bags per ratio (1 : 2 balance), then write them to disk.
 
-* ours: ``wrmil_core.bags.build_bags`` (numpy index arithmetic, word ids) -> Parquet
+* ours: ``wrmil_core.bags.build.build_bags`` (numpy index arithmetic, word ids) -> Parquet
 * ORIGINAL-STYLE BASELINE: Python loops, a (5, 128) float copy per window, a (10, 5, 128)
   copy per bag in a list of dicts, one positive and four negatives per base bag then balanced,
   pickled to disk. Pickle is used *only here*, to measure the original approach; wrmil itself
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import pickle  # ORIGINAL-STYLE BASELINE ONLY (see module docstring)
+import pickle  # ORIGINAL-STYLE BASELINE ONLY: dumps, never loads  # nosec B403
 import random
 import tempfile
 import time
@@ -32,7 +32,8 @@ import numpy as np
 import polars as pl
 
 from wrmil_core.bags.tensors import gather_bags
-from wrmil_core.bags.build import BagConfig, build_bags
+from wrmil_core.bags.build import build_bags
+from wrmil_core.bags.config import BagConfig
 
 RATIOS = (0.05, 0.10, 0.20, 0.30)
 

@@ -24,11 +24,12 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from wrmil_core.data.ingest import ingest
 from wrmil_core.embedding.config import preset
 from wrmil_core.embedding.data import WordTransform
 from wrmil_core.embedding.infer import embed_words, load_embedding_model
 from wrmil_core.embedding.model import build_model
-from wrmil_core.data.ingest import ingest
+from wrmil_core.runtime import available_cores
 from wrmil_core.synth import SynthConfig, generate_dataset
 
 
@@ -53,7 +54,7 @@ def main() -> None:
         else:
             config = preset("demo")
             model = build_model(config).eval()
-        n_cores = len(__import__("os").sched_getaffinity(0))
+        n_cores = available_cores()
         threads = a.threads or max(1, n_cores - a.num_workers)
         torch.set_num_threads(threads)
         print(f"{words.height} images, backbone {config.backbone} at {config.img_h}x{config.img_w}, "

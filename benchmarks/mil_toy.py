@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from wrmil_core.mil import DEFAULT_MODELS, MILConfig, build_report, make_toy_bags, score_saved_models, train_all
-from wrmil_core.mil.report import DIFFICULTIES, pct_label
+from wrmil_core.mil import (
+    DEFAULT_MODELS,
+    build_report,
+    make_toy_bags,
+    preset,
+    score_saved_models,
+    train_all,
+)
+from wrmil_core.mil.report import pct_label
 
 
 def main() -> None:
@@ -39,13 +46,14 @@ def main() -> None:
     args = ap.parse_args()
 
     over = {k: v for k, v in dict(max_lr=args.max_lr, epochs=args.epochs).items() if v is not None}
-    aucs: dict[str, list[list[float | None]]] = {m: [] for m in args.models}
+    aucs: dict[str, list[dict[float, float | None]]] = {m: [] for m in args.models}
+    difficulties: set[float] = set()
     secs: dict[str, list[float]] = {m: [] for m in args.models}
     for seed in args.seeds:
         kw = dict(dim=args.dim, separation=args.separation, mode=args.mode, n_writers=args.n_writers)
         # Three writer-disjoint splits (each call draws its own writers).
         train, val, test = (make_toy_bags(n, seed=100 * seed + k, **kw) for k, n in enumerate(args.n_genuine))
-        cfg = MILConfig.preset(args.preset, seed=seed, tensorboard=False, hparams=args.hparams,
+        cfg = preset(args.preset, seed=seed, tensorboard=False, hparams=args.hparams,
                                num_threads=args.threads, **over)
         out = args.out / f"seed{seed}"
         t0 = time.perf_counter()
@@ -54,16 +62,18 @@ def main() -> None:
         scores, val_auc = score_saved_models({m: r.model_dir for m, r in results.items()}, test)
         rep = build_report(scores, test, out / "report", val_auc=val_auc)
         print(f"seed {seed}: trained in {train_s:.1f} s; best {rep.best_model}; report {rep.paths['html']}")
+        difficulties.update(rep.evaluation.difficulties)
         for m in args.models:
-            aucs[m].append([rep.headline.get(f"{m}/auc_{pct_label(r)}") for r in DIFFICULTIES])
+            aucs[m].append({r: rep.evaluation.auc_of(m, r) for r in rep.evaluation.difficulties})
             secs[m].append(results[m].train_seconds)
 
     print(f"\ntest AUC (genuine vs each difficulty), mean over seeds {args.seeds}; toy dim={args.dim} "
           f"separation={args.separation} mode={args.mode}, preset {args.preset} {over or ''}")
-    head = ["model"] + [f"{pct_label(r)}%" for r in DIFFICULTIES] + ["mean", "train s"]
+    cols = sorted(difficulties)
+    head = ["model"] + [f"{pct_label(r)}%" for r in cols] + ["mean", "train s"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for m in args.models:
-        a = np.array([[np.nan if v is None else v for v in row] for row in aucs[m]], dtype=float)
+        a = np.array([[np.nan if row.get(r) is None else row[r] for r in cols] for row in aucs[m]], dtype=float)
         col = np.nanmean(a, axis=0)
         cells = [f"{v:.3f}" for v in col] + [f"{np.nanmean(col):.3f}", f"{np.mean(secs[m]):.1f}"]
         print("| " + " | ".join([m] + cells) + " |")

@@ -1,35 +1,76 @@
-"""Jobs, the weekly retraining schedule and the raw-data sensor."""
+"""Jobs, their stages, the weekly retraining schedule, the raw-data sensor and the dead-run sweeper.
+
+The one home of "which assets does each job materialise, in which order": ``JOB_STAGES``. The
+Dagster jobs (UI, schedule, sensor), ``wrmil run``'s stage runner and the CLI's ``--job`` choices
+all derive from it.
+"""
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 import dagster as dg
 
 from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
 
 from .resources import WrmilSettings
+from .run_health import sweep_dead_runs
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Assets materialised together in one run (``per_split``: one run per split partition)."""
+
+    name: str
+    assets: tuple[str, ...]
+    per_split: bool = False
+
+    @property
+    def job_name(self) -> str:
+        """The name of this stage's runs in the UI, e.g. ``stage_embedding_model``."""
+        return "stage_" + re.sub(r"\W+", "_", self.name).strip("_")
+
+
+INGEST_STAGE = Stage("ingest", ("raw_words", "writer_split"))
+EMBEDDING_STAGE = Stage("embedding model", ("arcface_model",))
+SPLIT_STAGE = Stage("per-split tables", ("word_embeddings", "instance_windows", "bags_by_difficulty"),
+                    per_split=True)
+MIL_STAGE = Stage("MIL models and report", ("mil_model", "difficulty_report"))
+STAGES: tuple[Stage, ...] = (INGEST_STAGE, EMBEDDING_STAGE, SPLIT_STAGE, MIL_STAGE)
+
+# Job name -> its stages, in order; descriptions for the UI.
+JOB_STAGES: dict[str, tuple[Stage, ...]] = {
+    "full_pipeline": STAGES,
+    "ingest": (INGEST_STAGE,),
+    "retrain": (EMBEDDING_STAGE, SPLIT_STAGE, MIL_STAGE),
+    "retrain_mil": (MIL_STAGE,),
+}
+JOB_DESCRIPTIONS: dict[str, str] = {
+    "full_pipeline": "Everything, from raw data to the difficulty report.",
+    "ingest": "Re-read the raw data and re-split the writers.",
+    "retrain": "The embedding model and everything after it.",
+    "retrain_mil": "The MIL models and the difficulty report only.",
+}
+
+
+def job_selection(job: str) -> dg.AssetSelection:
+    """Every asset of ``job``'s stages."""
+    return dg.AssetSelection.assets(*(a for stage in JOB_STAGES[job] for a in stage.assets))
+
+
+# Launched from the UI as a backfill over the three split partitions (the daemon orders the
+# unpartitioned and per-split steps); `wrmil run` runs the same stages one run at a time.
+PIPELINE_JOBS = {name: dg.define_asset_job(name, selection=job_selection(name), description=JOB_DESCRIPTIONS[name])
+                 for name in JOB_STAGES}
+full_pipeline, ingest_job, retrain, retrain_mil = (PIPELINE_JOBS[n] for n in JOB_STAGES)
 
 # Scoring a questioned document needs a document path, so it is never part of a pipeline job.
 SCORING = dg.AssetSelection.groups("scoring")
-PIPELINE = dg.AssetSelection.all() - SCORING
-INGEST = dg.AssetSelection.assets("raw_words", "writer_split")
-RETRAIN = dg.AssetSelection.assets("arcface_model").downstream() - SCORING
-RETRAIN_MIL = dg.AssetSelection.assets("mil_model", "difficulty_report")
-
-# Launched from the UI as a backfill over the three split partitions (the daemon orders the
-# unpartitioned and per-split steps); `wrmil run` runs the same selection stage by stage.
-full_pipeline = dg.define_asset_job("full_pipeline", selection=PIPELINE,
-                                    description="Everything, from raw data to the difficulty report.")
-ingest_job = dg.define_asset_job("ingest", selection=INGEST,
-                                 description="Re-read the raw data and re-split the writers.")
-retrain = dg.define_asset_job("retrain", selection=RETRAIN,
-                              description="The embedding model and everything after it.")
-retrain_mil = dg.define_asset_job("retrain_mil", selection=RETRAIN_MIL,
-                                  description="The MIL models and the difficulty report only.")
-
 score_document = dg.define_asset_job("score_document", selection=SCORING,
                                      description="Score one questioned document (set its path in the launchpad).")
 
-JOBS = [full_pipeline, ingest_job, retrain, retrain_mil, score_document]
+JOBS = [*PIPELINE_JOBS.values(), score_document]
 
 # Off by default: turn on in the UI (Automation -> weekly_retrain) or set default_status=RUNNING.
 weekly_retrain = dg.ScheduleDefinition(
@@ -59,3 +100,14 @@ def raw_data_sensor(context: dg.SensorEvaluationContext, settings: WrmilSettings
         run_requests=[dg.RunRequest(run_key=fingerprint, tags={"wrmil/metadata_fingerprint": fingerprint})],
         cursor=fingerprint,
     )
+
+
+# On by default: runs launched from the UI (`dagster dev`, its daemon) get the same protection as
+# `wrmil run` against a killed run that keeps its "training" slot forever.
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Marks runs whose process is gone (kill -9, out of memory, power loss) as failed "
+                       "and frees their concurrency slots.")
+def dead_run_sweeper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    """Fail the instance's dead runs and free their pool slots; the skip reason says what it did."""
+    notes = sweep_dead_runs(context.instance, log=context.log.info)
+    return dg.SkipReason("; ".join(notes) if notes else "no dead runs")

@@ -6,33 +6,57 @@ import argparse
 import sys
 from pathlib import Path
 
+from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
+from wrmil_core.synth import PRESETS as SYNTH_PRESETS
+
+from .automation import JOB_STAGES
 from .resources import WrmilSettings, default_data_root
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .run import JOB_STAGES, ensure_dagster_home, load_config_file, run_stages
+def _run_settings(args: argparse.Namespace) -> WrmilSettings:
+    """The settings resource for ``wrmil run``: ``WRMIL_*`` defaults with the command's flags applied,
+    generating the synthetic set (``--synth-preset``) when asked or when the data root has none."""
+    from wrmil_core.errors import WrmilInputError
 
-    ensure_dagster_home()
     settings = WrmilSettings.from_env()
     data_root = Path(args.data_root or settings.data_root).resolve()
-    settings = settings.model_copy(update={"data_root": str(data_root)})
-    if not settings.metadata_path.exists():
-        if args.data_root and not args.generate:
-            print(f"wrmil: no metadata file {settings.metadata_path}; point --data-root at a folder with "
-                  f"<writer>/<word>_<rep>.png images and {settings.metadata_csv}, or pass --generate", file=sys.stderr)
-            return 2
-    if args.generate or not settings.metadata_path.exists():
+    changes: dict[str, object] = {"data_root": str(data_root)}
+    metadata = data_root / settings.metadata_csv
+    if not metadata.exists() and args.data_root and not args.generate:
+        raise WrmilInputError(f"no metadata file {metadata}; point --data-root at a folder with "
+                              f"<writer>/<word>_<rep>.png images and {settings.metadata_csv}, or pass --generate")
+    if args.generate or not metadata.exists():
         from wrmil_core import synth
 
-        cfg = synth.PRESETS[args.preset]
+        cfg = synth.preset(args.synth_preset)
         if not synth.dataset_exists(data_root, cfg):
             print(f"wrmil: generating synthetic handwriting ({cfg.n_writers} writers) in {data_root}")
             synth.generate_dataset(data_root, cfg, log=print)
-        settings = settings.model_copy(update={"reps_per_session": cfg.reps_per_session})
-    run_config = load_config_file(args.config) if args.config else None
-    timings = run_stages(settings, preset=args.preset, run_config=run_config, stages=JOB_STAGES[args.job])
-    total = sum(timings.values())
-    print(f"wrmil: all stages done in {total:.0f} s; artifacts in {settings.artifact_dir}")
+        changes.update(metadata_csv=synth.METADATA_FILE, reps_per_session=cfg.reps_per_session)
+    # A new resource, never model_copy: Dagster rebuilds a resource from its construction config.
+    return settings.replace(**changes)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    """Materialise a job's stages. A failure prints one line (cause and fix; the full trace stays in
+    the run log for the UI) and exits 2 for bad input, 1 otherwise."""
+    from wrmil_core.errors import WrmilInputError
+
+    from .automation import JOB_STAGES
+    from .run import StageFailed, ensure_dagster_home, load_config_file, run_stages
+
+    ensure_dagster_home()
+    try:
+        settings = _run_settings(args)
+        run_config = load_config_file(args.config) if args.config else None
+        timings = run_stages(settings, preset=args.preset, run_config=run_config, stages=JOB_STAGES[args.job])
+    except WrmilInputError as e:
+        print(f"wrmil run: error: {e}", file=sys.stderr)
+        return 2
+    except StageFailed as e:
+        print(f"wrmil run: error: {e}", file=sys.stderr)
+        return 2 if e.bad_input else 1
+    print(f"wrmil: all stages done in {sum(timings.values()):.0f} s; artifacts in {settings.artifact_dir}")
     report = Path(settings.artifact_dir) / "report" / "report.html"
     if report.exists():
         print(f"wrmil: report: {report}")
@@ -43,13 +67,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score one questioned document; bad input prints the reason and exits with code 2."""
     from wrmil_core.errors import WrmilInputError
-    from wrmil_core.scoring.score import resolve_model_dirs, score_document, write_outputs
+    from wrmil_core.scoring.score import score_document
+    from wrmil_core.scoring.strip import write_outputs
 
+    from .model_records import latest_models
     from .resources import default_artifact_dir
 
     artifact_dir = Path(args.artifact_dir or default_artifact_dir())
     try:
-        emb_dir, mil_dir = resolve_model_dirs(artifact_dir, args.model, args.embedding_model, args.mil_model)
+        emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
         result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
                                 top_k=args.top_k)
         # Not inside the document folder: an examiner's evidence folder stays untouched.
@@ -68,6 +94,27 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Validate a data root without running anything; one error line and exit code 2 on bad input."""
+    from wrmil_core.data.check import check_data_root
+    from wrmil_core.data.ingest import DEFAULT
+    from wrmil_core.errors import WrmilInputError
+
+    settings = WrmilSettings.from_env()  # the same WRMIL_* defaults `wrmil run` reads
+    try:
+        check = check_data_root(
+            args.data_root, metadata_csv=args.metadata_csv or settings.metadata_csv,
+            reps_per_session=settings.reps_per_session if args.reps_per_session is None else args.reps_per_session,
+            min_doc_words=DEFAULT.min_doc_words if args.min_doc_words is None else args.min_doc_words)
+    except WrmilInputError as e:
+        print(f"wrmil check: error: {e}", file=sys.stderr)
+        return 2
+    print(check.table())
+    verdict = "usable, with skips listed above" if check.n_skipped else "usable"
+    print(f"wrmil check: {verdict}; next: wrmil run --data-root {check.result.root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -76,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-root", help=f"raw data root (default {default_data_root()}; generated if missing)")
     run.add_argument("--config", help="run-config file (YAML/JSON, Dagster's ops: {asset: {config: ...}} form)")
     run.add_argument("--generate", action="store_true", help="generate the synthetic set into --data-root if missing")
-    run.add_argument("--job", default="full_pipeline", choices=["full_pipeline", "ingest", "retrain", "retrain_mil"],
+    run.add_argument("--synth-preset", default="demo", choices=sorted(SYNTH_PRESETS),
+                     help="size of the synthetic set when one is generated (default demo: 40 writers; "
+                          "independent of --preset)")
+    run.add_argument("--job", default="full_pipeline", choices=list(JOB_STAGES),
                      help="which part of the graph to materialise (default: everything)")
     run.set_defaults(func=_cmd_run)
     sc = sub.add_parser("score", help="score a questioned document: P(more than one writer), suspicious words",
@@ -94,10 +144,31 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     sc.add_argument("--top-k", type=int, default=10, help="how many suspicious words to list (default 10)")
     sc.set_defaults(func=_cmd_score)
+    ck = sub.add_parser("check", help="validate a data root (columns, paths, images, documents, writers) "
+                                      "without running anything",
+                        description="Read DATA_ROOT as `wrmil run` would and print what it holds: writers, "
+                                    "documents, words per document and skipped inputs by reason. Exit code 2 "
+                                    "on an error, with one line naming the file, row or value.")
+    ck.add_argument("data_root", metavar="DATA_ROOT", help="folder with <writer>/<word>_<rep>.png and the metadata CSV")
+    ck.add_argument("--metadata-csv", metavar="NAME", help="metadata CSV in DATA_ROOT (default $WRMIL_METADATA_CSV "
+                                                           f"or {DEFAULT_METADATA_CSV})")
+    ck.add_argument("--reps-per-session", type=int, metavar="N", help="repetitions per document when the CSV has no "
+                                                                     f"doc_id (default $WRMIL_REPS_PER_SESSION or {DEFAULT_REPS_PER_SESSION})")
+    ck.add_argument("--min-doc-words", type=int, metavar="N", help="skip documents with fewer usable words "
+                                                                  "(default: the ingest preset's)")
+    ck.set_defaults(func=_cmd_check)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``wrmil`` console script; returns the exit code."""
+    import warnings
+
+    import dagster as dg
+
+    # Dagster's beta/preview notices are for the developers of wrmil, not for its users.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

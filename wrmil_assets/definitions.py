@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from .assets import bags, embeddings, mil, raw, score
-from .automation import JOBS, raw_data_sensor, weekly_retrain
+from .automation import JOBS, dead_run_sweeper, raw_data_sensor, weekly_retrain
 from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from .resources import WrmilSettings
 
@@ -35,6 +35,6 @@ defs = dg.Definitions(
     resources=build_resources(),
     jobs=JOBS,
     schedules=[weekly_retrain],
-    sensors=[raw_data_sensor],
+    sensors=[raw_data_sensor, dead_run_sweeper],
     executor=dg.in_process_executor,  # torch imports once per run, not once per step
 )

@@ -3,7 +3,9 @@
 dagster-polars 0.27 cannot read with polars 2 (``scan_parquet(rechunk=...)`` was removed), so
 the few lines it would give us are written here. Partitioned assets get one file per partition
 (``<asset>/<partition>.parquet``); a downstream asset that maps several partitions receives a
-dict keyed by partition.
+dict keyed by partition. Writes are atomic (temporary sibling, then rename); a file that is
+missing or unreadable anyway (a disk filled up, a hand edit) raises ``UnreadableArtifactError``
+naming the asset, the partition and the command that rebuilds it, instead of a polars traceback.
 """
 
 from __future__ import annotations
@@ -15,6 +17,30 @@ from typing import Any
 import dagster as dg
 import polars as pl
 from upath import UPath
+
+from .automation import JOB_STAGES
+
+
+class UnreadableArtifactError(RuntimeError):
+    """A stored asset value is missing or unreadable (cut short, overwritten, edited by hand)."""
+
+
+def rebuild_hint(asset: str, partition: str | None) -> str:
+    """How to materialise ``asset`` again: the smallest ``wrmil run`` job that covers it, or the UI."""
+    jobs = sorted((sum(len(s.assets) for s in stages), name) for name, stages in JOB_STAGES.items()
+                  if any(asset in s.assets for s in stages))
+    where = f"{asset} (partition {partition})" if partition else asset
+    cli = f"`wrmil run --job {jobs[0][1]}` with the --data-root/--config you used" if jobs else "its job"
+    return f"rebuild it: {cli}, or Materialize {where} in the UI (`make ui`)"
+
+
+def _unreadable(context: dg.InputContext, path: UPath, problem: str) -> UnreadableArtifactError:
+    """The named error for an upstream artifact that cannot be loaded."""
+    asset = context.asset_key.to_user_string()
+    # one file per partition: <base>/<asset>/<partition><ext>
+    partition = path.stem if path.parent.name == context.asset_key.path[-1] else None
+    where = f"asset {asset}" + (f", partition {partition}" if partition else "")
+    return UnreadableArtifactError(f"{where}: {path} {problem}; {rebuild_hint(asset, partition)}")
 
 
 class _AtomicUPathIOManager(dg.UPathIOManager):
@@ -45,8 +71,12 @@ class ParquetIOManager(_AtomicUPathIOManager):
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: materialise the upstream asset {context.asset_key.to_user_string()} first")
-        return pl.read_parquet(str(path))
+            raise _unreadable(context, path, "is missing (never materialised, or deleted)")
+        try:
+            return pl.read_parquet(str(path))
+        except (pl.exceptions.PolarsError, OSError) as e:
+            raise _unreadable(context, path, f"is not a readable Parquet file ({' '.join(str(e).split())[:160]}): "
+                              "it was cut short or overwritten") from e
 
 
 class JsonIOManager(_AtomicUPathIOManager):
@@ -59,11 +89,20 @@ class JsonIOManager(_AtomicUPathIOManager):
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> dict:
         if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: materialise the upstream asset {context.asset_key.to_user_string()} first")
-        return json.loads(path.read_text())
+            raise _unreadable(context, path, "is missing (never materialised, or deleted)")
+        try:
+            record = json.loads(path.read_text())
+        except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise _unreadable(context, path, f"is not a readable JSON record ({e}): it was cut short or "
+                              "overwritten") from e
+        if not isinstance(record, dict):
+            raise _unreadable(context, path, f"holds a JSON {type(record).__name__}, not a record")
+        return record
 
 
 class ParquetIOManagerFactory(dg.ConfigurableIOManagerFactory):
+    """``ParquetIOManager`` under ``base_dir`` (the ``parquet_io`` resource)."""
+
     base_dir: str
 
     def create_io_manager(self, context: dg.InitResourceContext) -> ParquetIOManager:
@@ -71,6 +110,8 @@ class ParquetIOManagerFactory(dg.ConfigurableIOManagerFactory):
 
 
 class JsonIOManagerFactory(dg.ConfigurableIOManagerFactory):
+    """``JsonIOManager`` under ``base_dir`` (the ``json_io`` resource)."""
+
     base_dir: str
 
     def create_io_manager(self, context: dg.InitResourceContext) -> JsonIOManager:

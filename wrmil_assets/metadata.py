@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
 import polars as pl
+
+from wrmil_core.plots import png_data_uri
 
 
 def to_metadata(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -44,8 +45,7 @@ def table_md(df: pl.DataFrame) -> str:
 
 def png_md(path: str | Path, alt: str = "plot") -> dg.MetadataValue:
     """Embed a PNG in Markdown metadata (a base64 data URI renders as an image in the UI)."""
-    data = base64.b64encode(Path(path).read_bytes()).decode()
-    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{data})")
+    return dg.MetadataValue.md(f"![{alt}]({png_data_uri(path)})")
 
 
 def check_result(name: str, passed: bool, meta: Mapping[str, Any], *, asset: str,

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
+
+from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,10 +23,12 @@ def _env(name: str, default: str) -> str:
 
 
 def default_data_root() -> str:
+    """``WRMIL_DATA_ROOT``, else the synthetic set under ``data/synthetic``."""
     return _env("WRMIL_DATA_ROOT", str(PROJECT_ROOT / "data" / "synthetic"))
 
 
 def default_artifact_dir() -> str:
+    """``WRMIL_ARTIFACT_DIR``, else ``data/artifacts``."""
     return _env("WRMIL_ARTIFACT_DIR", str(PROJECT_ROOT / "data" / "artifacts"))
 
 
@@ -31,8 +36,8 @@ class WrmilSettings(dg.ConfigurableResource):
     """Data root, artifact directory and compute device shared by every asset."""
 
     data_root: str
-    metadata_csv: str = "naver_ocr.csv"
-    reps_per_session: int = 9
+    metadata_csv: str = DEFAULT_METADATA_CSV
+    reps_per_session: int = DEFAULT_REPS_PER_SESSION
     artifact_dir: str
     device: str = "auto"
     num_workers: int = 0
@@ -42,15 +47,24 @@ class WrmilSettings(dg.ConfigurableResource):
         """Settings from ``WRMIL_*`` environment variables, with project-local defaults."""
         return cls(
             data_root=default_data_root(),
-            metadata_csv=_env("WRMIL_METADATA_CSV", "naver_ocr.csv"),
-            reps_per_session=int(_env("WRMIL_REPS_PER_SESSION", "9")),
+            metadata_csv=_env("WRMIL_METADATA_CSV", DEFAULT_METADATA_CSV),
+            reps_per_session=int(_env("WRMIL_REPS_PER_SESSION", str(DEFAULT_REPS_PER_SESSION))),
             artifact_dir=default_artifact_dir(),
             device=_env("WRMIL_DEVICE", "auto"),
             num_workers=int(_env("WRMIL_NUM_WORKERS", "0")),
         )
 
+    def replace(self, **changes: Any) -> "WrmilSettings":
+        """A new settings resource with ``changes`` applied.
+
+        Never ``model_copy(update=...)``: Dagster builds a resource again from the config it was
+        constructed with, so a copied object's changes would silently not reach the assets.
+        """
+        return type(self)(**{**self.model_dump(), **changes})
+
     @property
     def metadata_path(self) -> Path:
+        """The metadata CSV under the data root."""
         return Path(self.data_root) / self.metadata_csv
 
     def artifact_path(self, *parts: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from tests.support.raw_root import make_raw_root
+from tests.support.raw_root import HEADER, make_raw_root, read_rows, write_csv
 from wrmil_assets.assets import raw
 from wrmil_assets.io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from wrmil_assets.resources import WrmilSettings
@@ -18,8 +18,17 @@ def _resources(root, tmp_path):
             "json_io": JsonIOManagerFactory(base_dir=io)}
 
 
+def test_launchpad_configs_come_from_the_core_dataclasses():
+    assert set(raw.IngestConfig.model_fields) == {"preset", "min_doc_words", "verify_images"}
+    assert set(raw.SplitConfig.model_fields) == {"preset", "mode", "train_fraction", "val_fraction",
+                                                 "test_fraction", "seed", "tolerance"}
+
+
 def test_writer_split_materialises_with_passing_checks(tmp_path):
     root = make_raw_root(tmp_path, n_writers=10, n_reps=4)
+    # A user's CSV often carries more columns: they are ignored and named in the metadata.
+    rows = [{**r, "transcription": r["detected_word"]} for r in read_rows(root / "naver_ocr.csv")]
+    write_csv(root / "naver_ocr.csv", rows, header=HEADER + ("transcription",))
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize([raw.raw_words, raw.writer_split], instance=instance,
                                 resources=_resources(root, tmp_path))
@@ -33,6 +42,7 @@ def test_writer_split_materialises_with_passing_checks(tmp_path):
     assert meta["train_writers"].value == 6
     raw_meta = mats["raw_words"].materialization.metadata
     assert raw_meta["n_words"].value == 10 * 4 * 6
+    assert raw_meta["ignored_columns"].value == "transcription"
 
 
 def test_fraction_check_fails_on_requested_fractions_it_cannot_meet(tmp_path):

@@ -1,14 +1,13 @@
 """Stage 1: the ArcFace writer-embedding model and one embedding table per split."""
 
-import hashlib
-
 import dagster as dg
 import polars as pl
 
+from wrmil_core.data.split import words_of_split
+from wrmil_core.embedding.checkpoint import training_set_key
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
 from wrmil_core.embedding.train import train_embedding
-from wrmil_core.data.split import words_of_split
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata
@@ -16,16 +15,6 @@ from ..partitions import split_partitions
 from ..resources import WrmilSettings, default_preset
 
 ArcFaceConfig = preset_config_class("ArcFaceConfig", EmbeddingConfig, PRESETS, default_preset())
-
-
-def training_set_key(train: pl.DataFrame, val: pl.DataFrame) -> str:
-    """Short content key of the train/val word lists (image paths and writers)."""
-    h = hashlib.sha256()
-    for name, df in (("train", train), ("val", val)):
-        h.update(name.encode())
-        h.update("\n".join(df["path"].to_list()).encode())
-        h.update(df["writer"].to_numpy().tobytes())
-    return h.hexdigest()[:12]
 
 
 @dg.asset(group_name="embedding", io_manager_key="json_io", kinds={"pytorch", "timm"}, pool="training")

@@ -1,19 +1,19 @@
 """Stage 3 and report: MIL detectors trained on train/val bags, evaluated per difficulty on test bags."""
 
 import dagster as dg
-import polars as pl
 
 from wrmil_core.bags.tensors import gather_bags
+from wrmil_core.mil.config import PRESETS, MILConfig
+from wrmil_core.mil.inference import score_saved_models
 from wrmil_core.mil.report import build_report, check_beats_distance
-from wrmil_core.mil.train import MILConfig, results_metadata, score_saved_models, train_all
+from wrmil_core.mil.train import results_metadata, train_all
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata
 from ..partitions import TEST_ONLY, TRAIN_VAL
 from ..resources import WrmilSettings, default_preset
 
-MIL_PRESETS = {name: MILConfig.preset(name) for name in ("demo", "paper")}
-MilConfig = preset_config_class("MilConfig", MILConfig, MIL_PRESETS, default_preset(), exclude=("hparams",))
+MilConfig = preset_config_class("MilConfig", MILConfig, PRESETS, default_preset(), exclude=("hparams",))
 
 
 def _by_split(value, split: str):
@@ -31,7 +31,7 @@ def _by_split(value, split: str):
 def mil_model(context: dg.AssetExecutionContext, config: MilConfig, settings: WrmilSettings,
               bags_by_difficulty: dict, word_embeddings: dict):
     """Every MIL detector (abmil baseline, gated, set models, training-free distance), thresholds fixed on val."""
-    cfg = resolve(config, MILConfig, MIL_PRESETS, device=settings.device)
+    cfg = resolve(config, MILConfig, PRESETS, device=settings.device)
     train = gather_bags(_by_split(bags_by_difficulty, "train"), _by_split(word_embeddings, "train"))
     val = gather_bags(_by_split(bags_by_difficulty, "val"), _by_split(word_embeddings, "val"))
     results = train_all(None, train, val, cfg, settings.artifact_path("mil"), log=context.log.info)

@@ -5,16 +5,17 @@ launchpad. Its JSON record keeps the last result; ``score.json`` and ``strip.png
 scored document stay under ``<artifact_dir>/scores/<document folder name>/``.
 """
 
-import json
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pydantic
 
-from wrmil_core.scoring.score import choose_model_name, score_document, write_outputs
+from wrmil_core.scoring.score import score_document
+from wrmil_core.scoring.strip import write_outputs
 
 from ..metadata import png_md, table_md, to_metadata
+from ..model_records import report_record, select_models
 from ..resources import WrmilSettings
 
 
@@ -34,12 +35,11 @@ def questioned_document_score(context: dg.AssetExecutionContext, config: Questio
                               settings: WrmilSettings, mil_model: dict, arcface_model: dict) -> dg.Output[dict]:
     """P(more than one writer) for one questioned document, per-window scores, the most suspicious
     words and a strip of the word images coloured by score, with the latest materialised models."""
-    report_path = Path(settings.artifact_dir) / "assets" / "difficulty_report.json"
-    report = json.loads(report_path.read_text()) if report_path.is_file() else None
-    name = choose_model_name(mil_model, report, config.model or None)
-    result = score_document(config.document_path, arcface_model["model_dir"], mil_model["models"][name]["model_dir"],
-                            order_csv=config.order_csv or None, device=settings.device, top_k=config.top_k,
-                            log=context.log.info)
+    # The report only picks the default model and may be absent, so it is read, not an asset input.
+    emb_dir, mil_dir = select_models(arcface_model, mil_model, report_record(settings.artifact_dir),
+                                     config.model or None)
+    result = score_document(config.document_path, emb_dir, mil_dir, order_csv=config.order_csv or None,
+                            device=settings.device, top_k=config.top_k, log=context.log.info)
     out_dir = Path(config.out_dir) if config.out_dir else settings.artifact_path("scores", Path(result.document).name)
     paths = write_outputs(result, out_dir)
     context.log.info(result.summary())

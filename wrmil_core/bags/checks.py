@@ -9,6 +9,9 @@ Blocking (a bad bag table must not reach a model):
                                  what the word ids say (writer of each word vs the base writer)
     check_donors                 donors come from the split and differ from the base writer
     check_word_ids_in_split      every word id is in the split's embedding table (same model)
+    check_windows_match_instance_windows
+                                 every bag is made of rows of the split's instance_windows table
+                                 (base words in place; donor windows or donor passages genuine)
 
 Non-blocking (figures to watch):
     check_balance                genuine : contaminated within tolerance of 1 : 2
@@ -28,12 +31,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
 
-from wrmil_core.bags.build import distinct_foreign_frac
+from wrmil_core.bags.contaminate import distinct_foreign_frac
 from wrmil_core.bags.layout import index_word_ids
 from wrmil_core.schema import BAG_COLUMNS
 
@@ -105,11 +108,17 @@ def _matrices(bags: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, int, int]:
     return ids.reshape(-1, bag_size * window_size), wf.reshape(-1, bag_size), bag_size, window_size
 
 
+def _emb_rows(ids: np.ndarray, emb: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``emb`` holding word ids ``ids`` (any shape), and where they were found."""
+    _need_columns(emb, ("word_id",), "embeddings table")
+    rows, found = index_word_ids(emb["word_id"].cast(pl.Int64).to_numpy(), ids.reshape(-1))
+    return rows.reshape(ids.shape), found.reshape(ids.shape)
+
+
 def _writers_of(ids: np.ndarray, emb: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     _need_columns(emb, ("word_id", "writer"), "embeddings table")
-    rows, found = index_word_ids(emb["word_id"].cast(pl.Int64).to_numpy(), ids.reshape(-1))
-    writer = emb["writer"].cast(pl.Int64).to_numpy()[rows].reshape(ids.shape)
-    return writer, found.reshape(ids.shape)
+    rows, found = _emb_rows(ids, emb)
+    return emb["writer"].cast(pl.Int64).to_numpy()[rows], found
 
 
 # ----------------------------------------------------------------------------------- blocking
@@ -268,6 +277,105 @@ def check_word_ids_in_split(bags: pl.DataFrame, emb: pl.DataFrame) -> CheckResul
     return not failing, meta
 
 
+def _window_matrix(windows: pl.DataFrame, window_size: int) -> tuple[pl.DataFrame, np.ndarray]:
+    """The windows table in window_id order and its (W, window_size) word ids."""
+    _need_columns(windows, ("window_id", "doc_id", "start", "word_ids"), "instance_windows table")
+    w = windows.sort("window_id")
+    dtype = w.schema["word_ids"]
+    width = dtype.size if isinstance(dtype, pl.Array) else None
+    if width != window_size:
+        raise _Broken(f"instance_windows holds windows of {width if width is not None else dtype} words, the bags' "
+                      f"windows have {window_size}: the windows were cut with another window_size")
+    if w.height == 0:
+        raise _Broken("the instance_windows table is empty")
+    return w, np.asarray(w["word_ids"].to_numpy(), np.int64).reshape(-1, window_size)
+
+
+def _codes(values: pl.Series, vocab: list[str]) -> np.ndarray:
+    """Index of each value in ``vocab`` (-1 when absent): document ids as comparable integers."""
+    return values.replace_strict(vocab, list(range(len(vocab))), default=-1, return_dtype=pl.Int64).to_numpy()
+
+
+def _same_where(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row: all ``values`` where ``mask`` holds are equal (True for a row with no such value)."""
+    v = values.astype(np.int64)
+    hi = np.where(mask, v, np.iinfo(np.int64).min).max(1)
+    lo = np.where(mask, v, np.iinfo(np.int64).max).min(1)
+    return ~mask.any(1) | (hi == lo)
+
+
+def _base_window_rows(
+    ids: np.ndarray, base: np.ndarray, w_ids: np.ndarray, bag_size: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per bag, the run of ``bag_size`` consecutive table rows its base words must fill, anchored on
+    its first base word (a word sits at a given slot of at most one window of its document).
+
+    Returns ``(run (B, bag_size), anchored (B,), slot_row (B, L), hit (B, L))``: the run, whether
+    it could be anchored inside the table, and for every word the table row holding it at its slot.
+    """
+    B, L = ids.shape
+    W, ws = w_ids.shape
+    slot = np.tile(np.arange(ws), bag_size)
+    pos, hit = index_word_ids((w_ids * ws + np.arange(ws)).reshape(-1), (ids * ws + slot).reshape(-1))
+    slot_row, hit = (pos // ws).reshape(B, L), hit.reshape(B, L)
+    first = np.argmax(base, axis=1)
+    b = np.arange(B)
+    anchor = slot_row[b, first] - first // ws
+    found = base.any(1) & hit[b, first] & (anchor >= 0) & (anchor + bag_size <= W)
+    rows = np.clip(anchor[:, None] + np.arange(bag_size), 0, W - 1)
+    return rows, found, slot_row, hit
+
+
+@_never_raises
+def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, *, windows: pl.DataFrame) -> CheckResult:
+    """Every bag is made of rows of the split's ``instance_windows`` table (``windows``).
+
+    The base writer's words of a bag fill ``bag_size`` consecutive rows of the table, all of the
+    bag's document, each word at its own slot. In ``instance`` mode every window holding a foreign
+    word is a whole row of the table, all from one donor document; in ``word`` mode the foreign
+    words are consecutive words of one donor document of the split, in reading order, each in the
+    place of the base word it replaces. Fails on bags cut with another window size or stride.
+    """
+    ids, _, bs, ws = _matrices(bags)
+    wt, w_ids = _window_matrix(windows, ws)
+    rows, found = _emb_rows(ids, emb)
+    if not found.all():
+        raise _Broken(f"{int((~found).sum())} word id(s) are not in the embeddings table (see check_word_ids_in_split)")
+    _need_columns(emb, ("writer", "doc_id", "position"), "embeddings table")
+    base = emb["writer"].cast(pl.Int64).to_numpy()[rows] == bags["base_writer"].cast(pl.Int64).to_numpy()[:, None]
+    run, anchored, slot_row, hit = _base_window_rows(ids, base, w_ids, bs)
+    vocab = wt["doc_id"].unique().sort().to_list()
+    w_doc = _codes(wt["doc_id"], vocab)
+    expected = w_ids[run].reshape(ids.shape)
+    mode = bags["mode"].to_numpy()
+    problems = {
+        "no_base_word": ~base.any(1),
+        "base_words_not_in_instance_windows": base.any(1) & (~anchored | (base & (ids != expected)).any(1)),
+        "windows_not_of_bag_document": anchored & (w_doc[run] != _codes(bags["doc_id"], vocab)[:, None]).any(1),
+        "unknown_mode": ~np.isin(mode, ("word", "instance")),
+    }
+    foreign = ~base
+    # instance mode: each window with a foreign word is a whole row, all from one donor document
+    win_foreign = foreign.reshape(-1, bs, ws).any(-1)
+    row0, hit0 = slot_row.reshape(-1, bs, ws)[:, :, 0], hit.reshape(-1, bs, ws)[:, :, 0]
+    whole = hit0 & (w_ids[row0] == ids.reshape(-1, bs, ws)).all(-1)
+    instance = mode == "instance"
+    problems["donor_window_not_in_instance_windows"] = instance & (win_foreign & ~whole).any(1)
+    problems["donor_windows_from_several_documents"] = instance & ~_same_where(w_doc[row0], win_foreign)
+    # word mode: donor word position minus the position of the base word it replaces is constant
+    doc = _codes(emb["doc_id"], emb["doc_id"].unique().sort().to_list())[rows]
+    replaced = wt["start"].cast(pl.Int64).to_numpy()[np.repeat(run, ws, axis=1)] + np.tile(np.arange(ws), bs)
+    shift = emb["position"].cast(pl.Int64).to_numpy()[rows] - replaced
+    problems["donor_words_not_consecutive_in_one_document"] = (mode == "word") & anchored & ~(
+        _same_where(doc, foreign) & _same_where(shift, foreign))
+    meta: Meta = {"n_bags": int(ids.shape[0]), "n_windows": int(w_ids.shape[0]), "window_size": ws}
+    passed, meta = _verdict(problems, bags["bag_id"].to_numpy(), meta)
+    if not passed:
+        meta["reason"] += ("; the bags were not built from these windows: re-materialise instance_windows and "
+                           "bags_by_difficulty for this split together, with one bags config")
+    return passed, meta
+
+
 # ------------------------------------------------------------------------------- non-blocking
 
 def _ratio_counts(bags: pl.DataFrame) -> dict[float, int]:
@@ -360,6 +468,7 @@ BLOCKING_CHECKS: dict[str, Callable[..., CheckResult]] = {
     "labels_match_fractions": check_labels_match_fractions,
     "donors_from_split": check_donors,
     "word_ids_in_split": check_word_ids_in_split,
+    "windows_match_instance_windows": check_windows_match_instance_windows,
 }
 NON_BLOCKING_CHECKS: dict[str, Callable[..., CheckResult]] = {
     "balance_1_to_2": check_balance,
@@ -368,14 +477,16 @@ NON_BLOCKING_CHECKS: dict[str, Callable[..., CheckResult]] = {
 }
 
 
-def run_bag_checks(bags: pl.DataFrame, emb: pl.DataFrame, *, split: str | None = None,
+def run_bag_checks(bags: pl.DataFrame, emb: pl.DataFrame, windows: pl.DataFrame, *, split: str | None = None,
                    bag_size: int | None = None, window_size: int | None = None) -> dict[str, CheckResult]:
-    """All checks by name (blocking first); convenient for tests and scripts."""
+    """All checks by name (blocking first) of a split's bags against its embeddings and its
+    ``instance_windows`` table (``windows``)."""
     out: dict[str, CheckResult] = {
         "bag_shapes": check_bag_shapes(bags, emb, bag_size=bag_size, window_size=window_size),
         "labels_match_fractions": check_labels_match_fractions(bags, emb),
         "donors_from_split": check_donors(bags, emb, split=split),
         "word_ids_in_split": check_word_ids_in_split(bags, emb),
+        "windows_match_instance_windows": check_windows_match_instance_windows(bags, emb, windows=windows),
     }
     out.update({name: fn(bags, emb) for name, fn in NON_BLOCKING_CHECKS.items()})
     return out

@@ -137,3 +137,34 @@ def index_word_ids(table_ids: np.ndarray, query: np.ndarray) -> tuple[np.ndarray
     pos = np.clip(np.searchsorted(sorted_ids, q), 0, sorted_ids.shape[0] - 1)
     found = sorted_ids[pos] == q
     return order[pos], found
+
+
+def document_windows(n_words: int, window_size: int) -> np.ndarray:
+    """Starts of the windows that cover one questioned document of ``n_words`` words.
+
+    Non-overlapping windows (:func:`window_starts` with step = span), plus one end-aligned window
+    when ``n_words`` is not a multiple of ``window_size``, so every word is in some window. None
+    when the document is shorter than one window.
+    """
+    _, starts = window_starts(np.array([n_words], dtype=np.int64), window_size, window_size)
+    if starts.size and starts[-1] + window_size < n_words:
+        starts = np.append(starts, n_words - window_size)
+    return starts
+
+
+def window_rows(starts: np.ndarray, window_size: int) -> np.ndarray:
+    """Row indices of each window's words, ``(n_windows, window_size)``: start + arange(window_size)."""
+    return np.asarray(starts, dtype=np.int64)[:, None] + np.arange(window_size, dtype=np.int64)[None, :]
+
+
+def sliding_bags(n_windows: int, bag_size: int) -> np.ndarray:
+    """Window indices of each bag, ``(n_bags, k)``: stride-1 runs of ``bag_size`` windows, or one
+    bag of all windows when there are fewer than ``bag_size``."""
+    k = min(bag_size, n_windows)
+    return np.arange(n_windows - k + 1)[:, None] + np.arange(k)[None, :]
+
+
+def bag_template(bag_size: int, window_size: int, stride: int) -> np.ndarray:
+    """(bag_size, window_size) offsets of each window's words inside a bag's span of consecutive
+    words: window ``j`` starts ``j * stride`` words into the span."""
+    return np.arange(bag_size)[:, None] * stride + np.arange(window_size)[None, :]

@@ -8,9 +8,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from wrmil_core.bags.layout import index_word_ids
+from wrmil_core.bags.layout import index_word_ids, single_model_id
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.bags.layout import single_model_id
 
 
 @dataclass

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.runtime import Log
+from wrmil_core.runtime import Log, progress
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -26,6 +26,8 @@ def image_status(path: str | Path, verify: bool = True) -> tuple[str, str]:
         return "missing_image", "not found"
     except OSError as e:
         return "corrupt_image", f"cannot stat: {e.strerror or e}"
+    except ValueError:  # a NUL character: no file can have this name
+        return "missing_image", "not a valid file name"
     if not os.path.isfile(path):
         return "missing_image", "not a regular file"
     if st.st_size == 0:
@@ -61,12 +63,13 @@ def image_status(path: str | Path, verify: bool = True) -> tuple[str, str]:
 
 
 def check_images(paths: list[str], *, verify: bool = True, workers: int | None = None,
-                 chunk: int = 512, log: Log = None) -> list[tuple[str, str]]:
+                 chunk: int = 512, log: Log = None, desc: str = "checking images") -> list[tuple[str, str]]:
     """Status of every image path (see :func:`image_status`), in order, checked in a thread pool.
 
     Opening and reading files release the GIL, so threads overlap I/O latency (cold cache,
     network disks); paths go to the pool in chunks because one future per file costs more
     than a stat. With a warm cache the check is CPU-bound at ~13k images/s on this machine.
+    A progress bar shows on a terminal; ``log`` gets a line per tenth of a large set (run logs).
     """
     if workers is None:
         workers = min(32, (os.cpu_count() or 1) * 4)
@@ -75,9 +78,10 @@ def check_images(paths: list[str], *, verify: bool = True, workers: int | None =
     out: list[tuple[str, str]] = []
     t0 = time.perf_counter()
     every = max(1, len(chunks) // 10)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool, progress(total=n, desc=desc, unit="img") as bar:
         for i, part in enumerate(pool.map(lambda c: [image_status(p, verify) for p in c], chunks)):
             out.extend(part)
+            bar.update(len(part))
             if log and n >= 10_000 and (i + 1) % every == 0:
                 log(f"checked {len(out)}/{n} images ({time.perf_counter() - t0:.1f} s)")
     return out

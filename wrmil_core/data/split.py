@@ -7,17 +7,20 @@ the MIL bags of a split draw donors from the same split only.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
+from wrmil_core import presets
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import SPLITS
 
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.6, 0.2, 0.2)
 #: The original CSAFE id ranges (inclusive): 0-179 train, 180-239 val, 240-299 test.
 ORIGINAL_RANGES: tuple[tuple[int, int], ...] = ((0, 179), (180, 239), (240, 299))
+MODES: tuple[str, ...] = ("random", "fixed_ranges")
 
 
 def _validate_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
@@ -31,6 +34,44 @@ def _validate_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
     if abs(sum(fr) - 1.0) > 1e-6:
         raise WrmilInputError(f"fractions must sum to 1, got {fractions!r} (sum {sum(fr):g}).")
     return fr
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How writers are split: a seeded shuffle cut at the fractions (``random``), or the original
+    fixed id ranges ``ORIGINAL_RANGES`` (``fixed_ranges``; fractions and seed unused).
+
+    tolerance   the fraction check passes when each split is within ``max(1, tolerance * n)``
+                writers of ``n * fraction``
+    """
+
+    mode: Literal["random", "fixed_ranges"] = "random"
+    train_fraction: float = DEFAULT_FRACTIONS[0]
+    val_fraction: float = DEFAULT_FRACTIONS[1]
+    test_fraction: float = DEFAULT_FRACTIONS[2]
+    seed: int = 0
+    tolerance: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise WrmilInputError(f"split mode must be one of {MODES}, got {self.mode!r}.")
+        _validate_fractions(self.fractions)
+        if not 0.0 <= self.tolerance <= 1.0:
+            raise WrmilInputError(f"split tolerance must be within [0, 1], got {self.tolerance!r}.")
+
+    @property
+    def fractions(self) -> tuple[float, float, float]:
+        """(train, val, test) fractions of the writers."""
+        return (self.train_fraction, self.val_fraction, self.test_fraction)
+
+
+DEFAULT = SplitConfig()
+PRESETS: dict[str, SplitConfig] = {"demo": DEFAULT, "paper": DEFAULT}
+
+
+def preset(name: str, **overrides: Any) -> SplitConfig:
+    """A named preset with optional field overrides, e.g. ``preset("demo", seed=1)``."""
+    return presets.preset(PRESETS, name, **overrides)
 
 
 def split_sizes(n: int, fractions: Sequence[float]) -> list[int]:

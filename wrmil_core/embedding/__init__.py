@@ -9,8 +9,10 @@ Public API (the Dagster assets ``arcface_model`` and ``word_embeddings[split]`` 
 * :func:`evaluate_embeddings` (verification AUC/EER/TAR@FAR, retrieval top-1/mAP)
 
 Modules: ``config`` (hyper-parameters), ``model`` (backbone + head), ``heads`` (ArcFace, sub-center,
-CosFace), ``data`` (images -> tensors, loaders), ``train`` (loop + CLI), ``checkpoint`` (resume
-state), ``evaluate`` (metrics), ``infer`` (batched embedding, checks), ``ddp`` (torchrun plumbing).
+CosFace), ``data`` (images -> tensors, loaders), ``train`` (the loop), ``state`` (what a run holds
+fixed and what it changes), ``callbacks`` (validation, checkpoint, TensorBoard, log, curve),
+``checkpoint`` (resume state on disk), ``evaluate`` (metrics), ``infer`` (batched embedding, checks),
+``ddp`` (torchrun plumbing), ``__main__`` (``python -m wrmil_core.embedding`` / torchrun entry).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-# Lazy exports: ``python -m wrmil_core.embedding.train`` must not find ``train`` already imported by
-# this package (runpy warns), and importing the config alone should not pull in torch's DDP stack.
+# Lazy exports: importing the config alone should not pull in torch's DDP stack, and
+# ``python -m wrmil_core.embedding.train`` must not find ``train`` already imported (runpy warns).
 _EXPORTS = {
     "PRESETS": "config", "EmbeddingConfig": "config", "preset": "config",
     "evaluate_embeddings": "evaluate",

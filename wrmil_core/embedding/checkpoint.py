@@ -5,15 +5,20 @@
 scheduler state, counters, history and seeds. Tensor files carry the epoch in their name and the
 JSON is replaced atomically last, so an interruption at any point leaves the previous complete
 checkpoint readable.
+
+A checkpoint resumes only the training it belongs to: :func:`training_set_key` names a training
+directory after its data, and ``state.restore`` refuses a checkpoint of another config.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -80,3 +85,17 @@ def load_tensors(directory: Path, name: str) -> dict[str, torch.Tensor]:
 def split_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """``{k[len(prefix):]: v}`` for keys starting with ``prefix``."""
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def training_set_key(train: pl.DataFrame, val: pl.DataFrame) -> str:
+    """Short content key of the train/val word lists (image paths and writers).
+
+    One training directory per key means a checkpoint is never resumed on other images, other
+    labels, or writers moved between the splits.
+    """
+    h = hashlib.sha256()
+    for name, df in (("train", train), ("val", val)):
+        h.update(name.encode())
+        h.update("\n".join(df["path"].to_list()).encode())
+        h.update(df["writer"].to_numpy().tobytes())
+    return h.hexdigest()[:12]

@@ -122,17 +122,10 @@ class EmbeddingConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EmbeddingConfig":
+    def from_dict(cls, d: dict[str, Any]) -> EmbeddingConfig:
         """Build from a dict, ignoring keys that are not fields (e.g. ``model_id`` in a saved config)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-
-    def replace(self, **changes: Any) -> "EmbeddingConfig":
-        """Copy with some fields changed (validated again)."""
-        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
-        if unknown:
-            raise WrmilInputError(f"EmbeddingConfig has no field(s) {sorted(unknown)}")
-        return dataclasses.replace(self, **changes)
 
 
 # The research pipeline's settings (DESIGN.md stage 1): ViT-B/16, 224x224 squash, ArcFace s=30 m=0.5

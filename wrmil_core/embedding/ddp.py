@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from wrmil_core.runtime import resolve_device
 
@@ -74,3 +76,31 @@ def mean_across(env: DistEnv, value: torch.Tensor) -> torch.Tensor:
     value = value.detach().clone()
     dist.all_reduce(value, op=dist.ReduceOp.SUM)
     return value / env.world
+
+
+def wrap(module: nn.Module, env: DistEnv) -> nn.Module:
+    """``module`` under DistributedDataParallel in a process group, else itself.
+
+    DDP's constructor also copies rank 0's weights to every rank.
+    """
+    if not env.distributed:
+        return module
+    return DistributedDataParallel(module, device_ids=[env.device.index] if env.device.type == "cuda" else None)
+
+
+def all_true(env: DistEnv, flag: bool) -> bool:
+    """Whether ``flag`` holds on every rank (ranks that disagree on taking a step would hang DDP)."""
+    if not env.distributed:
+        return flag
+    ok = torch.tensor(float(flag), device=env.device)
+    dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok)
+
+
+def all_gather(env: DistEnv, obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` without a process group)."""
+    if not env.distributed:
+        return [obj]
+    out: list[Any] = [None] * env.world
+    dist.all_gather_object(out, obj)
+    return out

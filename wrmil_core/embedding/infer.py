@@ -7,7 +7,6 @@ the columns of ``schema.EMBEDDING_COLUMNS``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +17,10 @@ import torch
 from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
-from wrmil_core.runtime import Log, cpu_threads, resolve_device, use_bf16
 from wrmil_core.embedding.evaluate import pixel_features
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, use_bf16
 from wrmil_core.schema import EMBEDDING_COLUMNS
 
 _NEEDED = ("word_id", "writer", "doc_id", "position", "path")
@@ -50,8 +49,12 @@ class EmbedOutput:
 
 @torch.no_grad()
 def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, device: torch.device | None = None,
-                 num_workers: int = 0, log: Log = None, with_pixels: bool = False) -> EmbedOutput:
-    """Embed image files in batches; unreadable files are listed in ``skipped``, not raised."""
+                 num_workers: int = 0, log: Log = None, with_pixels: bool = False,
+                 desc: str = "embedding") -> EmbedOutput:
+    """Embed image files in batches; unreadable files are listed in ``skipped``, not raised.
+
+    A progress bar (``desc``) shows on an interactive terminal; ``log`` gets a line per 10 %.
+    """
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -59,7 +62,7 @@ def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, de
                          batch_size, num_workers, pin_memory=device.type == "cuda")
     embs, idxs, pix, skipped = [], [], [], []
     n_batches, next_report = len(loader), 0.1
-    for b, batch in enumerate(loader):
+    for b, batch in enumerate(progress(loader, total=n_batches, desc=desc, unit="batch")):
         skipped.extend(batch["skipped"])
         if batch["x"] is None:
             continue

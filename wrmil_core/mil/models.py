@@ -3,6 +3,9 @@
 Every model takes a bag tensor ``x`` of shape ``(B, n_win, n_words, dim)`` and returns
 ``(bag_logit (B,), window_scores (B, n_win))``; a higher window score means "more likely foreign".
 Models are created by name with :func:`build_mil_model` so a saved JSON config can rebuild them.
+Each class declares what its window scores are (``window_output``): ``"logit"`` when the bag
+logit is a (smooth) max of them, ``"attention"`` when they are softmax attention weights; document
+scoring maps them to the bag-probability scale accordingly.
 
 - ``abmil``: the original attention pooling (each window scored on its own); baseline.
 - ``gated_abmil``: gated attention (Ilse, Tomczak & Welling 2018).
@@ -17,7 +20,7 @@ Models are created by name with :func:`build_mil_model` so a saved JSON config c
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -25,12 +28,26 @@ from torch import nn
 
 _EPS = 1e-8
 
+WindowOutput = Literal["logit", "attention"]
+WINDOW_OUTPUTS: tuple[str, ...] = get_args(WindowOutput)
+
 
 class MILModel(nn.Module):
-    """Common base: ``name``, ``dim``, constructor ``hparams`` (saved to JSON) and ``trainable``."""
+    """Common base: ``name``, ``dim``, constructor ``hparams`` (saved to JSON), ``trainable`` and
+    ``window_output`` (what the window scores are; every subclass must declare it)."""
 
     name: str = ""
     trainable: bool = True
+    window_output: WindowOutput
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Refuse a model class that does not say what its window scores are: a silent default
+        would put a new model in the wrong branch of document scoring."""
+        super().__init_subclass__(**kwargs)
+        declared = getattr(cls, "window_output", None)
+        if declared not in WINDOW_OUTPUTS:
+            raise TypeError(f"MIL model class {cls.__name__} must declare window_output as one of "
+                            f"{WINDOW_OUTPUTS} (a logit pooled by a max, or an attention weight), got {declared!r}")
 
     def __init__(self, dim: int, **hparams: Any) -> None:
         super().__init__()
@@ -56,6 +73,7 @@ class ABMIL(MILModel):
     """The original model: mean over words, tanh attention, softmax over windows, ReLU, Linear."""
 
     name = "abmil"
+    window_output = "attention"
 
     def __init__(self, dim: int, attn_hidden: int = 128) -> None:
         super().__init__(dim, attn_hidden=attn_hidden)
@@ -73,6 +91,7 @@ class GatedABMIL(MILModel):
     """Gated attention MIL (Ilse et al. 2018): a = w^T (tanh(V h) * sigmoid(U h)), softmax over windows."""
 
     name = "gated_abmil"
+    window_output = "attention"
 
     def __init__(self, dim: int, hidden: int = 128, attn_hidden: int = 128, dropout: float = 0.0) -> None:
         super().__init__(dim, hidden=hidden, attn_hidden=attn_hidden, dropout=dropout)
@@ -145,6 +164,7 @@ class ContrastMIL(MILModel):
     """
 
     name = "contrast"
+    window_output = "logit"
     n_features = 9
 
     def __init__(self, dim: int, hidden: int = 64, dropout: float = 0.0) -> None:
@@ -172,6 +192,7 @@ class SetTransformerMIL(MILModel):
     """
 
     name = "set_transformer"
+    window_output = "logit"
 
     def __init__(self, dim: int, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
                  dropout: float = 0.1, inputs: str = "contrast", pool: str = "max") -> None:
@@ -209,6 +230,7 @@ class DistanceMIL(MILModel):
     fitted on val like the others)."""
 
     name = "distance"
+    window_output = "logit"
     trainable = False
 
     def __init__(self, dim: int) -> None:

@@ -72,19 +72,8 @@ def make_toy_bags(
         x = words(host, n_words)
         is_foreign = np.zeros(n_words, dtype=bool)
         if r > 0:
-            if donors == "any":
-                donor = int(rng.integers(n_writers - 1))
-                donor += donor >= host  # any writer but the host
-            else:
-                donor = int(rng.integers(n_hosts, n_writers))
-            if mode == "word":
-                k = min(n_words, max(1, int(round(r * n_words))))
-                start = int(rng.integers(n_words - k + 1))
-                is_foreign[start:start + k] = True
-            else:
-                k = min(bag_size, max(1, int(bag_size * r)))
-                wins = rng.choice(bag_size, size=k, replace=False)
-                is_foreign.reshape(bag_size, window_size)[wins] = True
+            donor = _draw_donor(rng, host, n_writers, donors)
+            is_foreign = _foreign_words(rng, r, mode, bag_size, window_size)
             x[is_foreign] = words(donor, int(is_foreign.sum()))
         xs.append(x.reshape(bag_size, window_size, dim))
         foreign_words.append(is_foreign.reshape(bag_size, window_size))
@@ -100,3 +89,26 @@ def make_toy_bags(
         bag_id=np.arange(len(bag_ratios), dtype=np.int64),
         model_id=model_id,
     )
+
+
+def _draw_donor(rng: np.random.Generator, host: int, n_writers: int, donors: str) -> int:
+    """Any writer but the host (``donors="any"``), else one of the second half of the writers."""
+    if donors == "any":
+        donor = int(rng.integers(n_writers - 1))
+        return donor + (donor >= host)
+    return int(rng.integers(n_writers // 2, n_writers))
+
+
+def _foreign_words(rng: np.random.Generator, r: float, mode: str, bag_size: int, window_size: int) -> np.ndarray:
+    """Which of the bag's words a donor writes: a contiguous passage (``word``) or whole windows (``instance``)."""
+    n_words = bag_size * window_size
+    is_foreign = np.zeros(n_words, dtype=bool)
+    if mode == "word":
+        k = min(n_words, max(1, int(round(r * n_words))))
+        start = int(rng.integers(n_words - k + 1))
+        is_foreign[start:start + k] = True
+    else:
+        k = min(bag_size, max(1, int(bag_size * r)))
+        wins = rng.choice(bag_size, size=k, replace=False)
+        is_foreign.reshape(bag_size, window_size)[wins] = True
+    return is_foreign

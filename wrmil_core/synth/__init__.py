@@ -1,5 +1,5 @@
 """Deterministic synthetic handwriting in the raw data layout (``<root>/<writer>/<word>_<rep>.png``
-plus ``naver_ocr.csv``), drawn with Hershey vector stroke fonts.
+plus the metadata CSV ``schema.DEFAULT_METADATA_CSV``), drawn with Hershey vector stroke fonts.
 
 Each writer has a stable hand (per-letter allographs and shape distortions, plus overlapping
 global habits: slant, size, spacing, stroke width, baseline drift, tremor) and every sample
@@ -18,6 +18,7 @@ from wrmil_core.synth.dataset import (
     dataset_exists,
     file_stems,
     generate_dataset,
+    preset,
 )
 from wrmil_core.synth.render import render_word
 from wrmil_core.synth.style import WriterStyle, sample_writer_style, session_style
@@ -35,6 +36,7 @@ __all__ = [
     "dataset_exists",
     "file_stems",
     "generate_dataset",
+    "preset",
     "render_word",
     "sample_writer_style",
     "session_style",

@@ -27,18 +27,21 @@ import multiprocessing
 import os
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from wrmil_core import presets
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log, speaker
+from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
 from wrmil_core.synth.glyphs import CHARSET
 from wrmil_core.synth.render import NOMINAL_HEIGHT, render_word
 from wrmil_core.synth.style import sample_writer_style, session_style
 
-METADATA_FILE = "naver_ocr.csv"
+METADATA_FILE = DEFAULT_METADATA_CSV
 CONFIG_FILE = "synth_config.json"
 CSV_COLUMNS = ("image_path", "label", "detected_word", "repetition")
 SALT_SAMPLE = 0x5A3
@@ -65,7 +68,7 @@ class SynthConfig:
 
     n_writers: int = 40
     n_sessions: int = 3
-    reps_per_session: int = 9
+    reps_per_session: int = DEFAULT_REPS_PER_SESSION
     prompts: tuple[str, ...] = DEFAULT_PROMPTS
     seed: int = 0
     height: int = NOMINAL_HEIGHT
@@ -124,6 +127,11 @@ PAPER = SynthConfig(n_writers=300)
 PRESETS: dict[str, SynthConfig] = {"tiny": TINY, "demo": DEMO, "paper": PAPER}
 
 
+def preset(name: str, **overrides: Any) -> SynthConfig:
+    """A named preset with optional field overrides, e.g. ``preset("tiny", n_writers=10)``."""
+    return presets.preset(PRESETS, name, **overrides)
+
+
 def file_stems(words: tuple[str, ...] | list[str]) -> list[str]:
     """File-name stems for one repetition's words: safe characters only, unique per repetition.
 
@@ -166,7 +174,7 @@ def _write_writer(root: str, config: SynthConfig, writer: int) -> list[tuple[str
 
 
 def generate_dataset(
-    root: str | Path, config: SynthConfig = DEMO, log: Callable[[str], None] | None = None
+    root: str | Path, config: SynthConfig = DEMO, log: Log = None
 ) -> Path:
     """Generate the synthetic data set under ``root``; return the metadata CSV path.
 
@@ -177,7 +185,7 @@ def generate_dataset(
     :func:`dataset_exists`. Files of an older, larger set are not deleted, but only the files
     listed in the new CSV belong to the data set.
     """
-    say = log or (lambda _msg: None)
+    say = speaker(log)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     csv_path = root / METADATA_FILE

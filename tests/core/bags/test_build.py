@@ -9,39 +9,24 @@ import torch
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from tests.support.bag_tables import default_table, synth_table
+from wrmil_core.bags.build import build_bags
 from wrmil_core.bags.checks import (
-    BLOCKING_CHECKS, NON_BLOCKING_CHECKS, check_balance, check_bag_shapes, check_donors,
-    check_equal_per_ratio, check_fraction_near_nominal, check_labels_match_fractions,
-    check_word_ids_in_split, run_bag_checks,
+    BLOCKING_CHECKS,
+    NON_BLOCKING_CHECKS,
+    check_bag_shapes,
+    check_balance,
+    check_donors,
+    check_equal_per_ratio,
+    check_fraction_near_nominal,
+    check_labels_match_fractions,
+    check_word_ids_in_split,
+    run_bag_checks,
 )
+from wrmil_core.bags.config import BagConfig, round_half_up
 from wrmil_core.bags.tensors import gather_bags
-from wrmil_core.bags.build import BagConfig, build_bags, round_half_up
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import BAG_COLUMNS
-
-
-def synth_table(doc_lengths, doc_writers, *, dim=4, seed=0, model_id="m1") -> pl.DataFrame:
-    """An embeddings table: random unit vectors, scattered word ids, rows in shuffled order."""
-    rng = np.random.default_rng(seed)
-    n = int(sum(doc_lengths))
-    doc = np.repeat(np.arange(len(doc_lengths)), doc_lengths)
-    pos = np.concatenate([np.arange(L) for L in doc_lengths])
-    word_id = rng.permutation(n * 3)[:n] + 11
-    e = rng.normal(size=(n, dim)).astype(np.float32)
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
-    return pl.DataFrame({
-        "word_id": pl.Series(word_id, dtype=pl.Int64),
-        "writer": pl.Series(np.asarray(doc_writers, np.int64)[doc], dtype=pl.Int64),
-        "doc_id": pl.Series([f"d{d:03d}" for d in doc], dtype=pl.Utf8),
-        "position": pl.Series(pos, dtype=pl.Int32),
-        "emb": pl.Series(e, dtype=pl.Array(pl.Float32, dim)),
-        "model_id": pl.Series([model_id] * n, dtype=pl.Utf8),
-    }).sample(fraction=1.0, shuffle=True, seed=seed)
-
-
-def default_table(seed=0, dim=4) -> pl.DataFrame:
-    """6 writers x 3 documents of 120 words: room for the default 50-word bags."""
-    return synth_table([120] * 18, [d // 3 for d in range(18)], seed=seed, dim=dim)
 
 
 def assert_bag_structure(bags: pl.DataFrame, emb: pl.DataFrame, cfg: BagConfig) -> None:
@@ -146,7 +131,9 @@ def test_bag_invariants(lengths, n_writers, bag_size, window_size, stride_frac, 
     assert set(counts["len"].to_list()) == {per_ratio}
     # every blocking check passes on a freshly built table (labels agree with word ids, donors
     # are other writers of the split, all word ids valid, shapes exact)
-    for name, (ok, m) in run_bag_checks(bags, emb, split="val", bag_size=bag_size, window_size=window_size).items():
+    checks = run_bag_checks(bags, emb, res.windows, split="val", bag_size=bag_size, window_size=window_size)
+    assert set(checks) >= set(BLOCKING_CHECKS)
+    for name, (ok, m) in checks.items():
         if name in BLOCKING_CHECKS:
             assert ok, (name, m)
     con = bags.filter(pl.col("label") == 1)
@@ -173,7 +160,8 @@ def test_default_word_mode_gives_each_ratio_its_own_fraction():
     assert ok, m
     # metadata is plain int/float/str (what Dagster metadata accepts)
     assert all(type(v) in (int, float, str) for v in res.metadata.values())
-    assert all(type(v) in (int, float, str) for _, md in run_bag_checks(res.bags, emb).values() for v in md.values())
+    assert all(type(v) in (int, float, str) for _, md in run_bag_checks(res.bags, emb, res.windows).values()
+               for v in md.values())
 
 
 def test_instance_mode_shows_that_5_and_10_percent_are_the_same_bag():
@@ -187,7 +175,7 @@ def test_instance_mode_shows_that_5_and_10_percent_are_the_same_bag():
     ok, m = check_fraction_near_nominal(b, emb)
     assert not ok and "0.05=0.1" in m["indistinct_ratios"] and "instance" in m["reason"]
     for name in BLOCKING_CHECKS:
-        assert run_bag_checks(b, emb)[name][0], name
+        assert run_bag_checks(b, emb, res.windows)[name][0], name
 
 
 def test_too_short_geometry_is_refused():
@@ -253,7 +241,8 @@ def test_gather_bags_refuses_stale_model_and_missing_words():
 @pytest.fixture(scope="module")
 def built():
     emb = default_table()
-    return build_bags(emb, "train", BagConfig()).bags, emb
+    res = build_bags(emb, "train", BagConfig())
+    return res.bags, emb, res.windows
 
 
 def _set(bags: pl.DataFrame, bag_id: int, **values) -> pl.DataFrame:
@@ -263,14 +252,15 @@ def _set(bags: pl.DataFrame, bag_id: int, **values) -> pl.DataFrame:
 
 
 def test_all_checks_pass_on_a_good_table(built):
-    bags, emb = built
-    for name, (ok, m) in run_bag_checks(bags, emb, split="train").items():
+    bags, emb, windows = built
+    results = run_bag_checks(bags, emb, windows, split="train")
+    for name, (ok, m) in results.items():
         assert ok, (name, m)
-    assert set(BLOCKING_CHECKS) | set(NON_BLOCKING_CHECKS) == set(run_bag_checks(bags, emb))
+    assert set(BLOCKING_CHECKS) | set(NON_BLOCKING_CHECKS) == set(results)
 
 
 def test_shape_check_fails_on_a_short_bag(built):
-    bags, emb = built
+    bags, emb, _ = built
     as_list = bags.with_columns(pl.col("word_ids").cast(pl.List(pl.Int32)))
     short = as_list.with_columns(
         pl.when(pl.col("bag_id") == 3).then(pl.col("word_ids").list.head(45)).otherwise(pl.col("word_ids")))
@@ -285,7 +275,7 @@ def test_shape_check_fails_on_a_short_bag(built):
 
 
 def test_label_check_fails_on_mislabelled_bags(built):
-    bags, emb = built
+    bags, emb, _ = built
     gen = int(bags.filter(pl.col("label") == 0)["bag_id"][0])
     con = int(bags.filter(pl.col("label") == 1)["bag_id"][0])
     wf = bags.filter(pl.col("bag_id") == con)["window_foreign"].to_list()[0]
@@ -304,7 +294,7 @@ def test_label_check_fails_on_mislabelled_bags(built):
 
 
 def test_donor_check_fails_on_bad_donors(built):
-    bags, emb = built
+    bags, emb, _ = built
     con = bags.filter(pl.col("label") == 1).row(0, named=True)
     ok, m = check_donors(_set(bags, con["bag_id"], donor_writer=con["base_writer"]), emb, split="train")
     assert not ok and m["n_donor_is_base_writer"] == 1
@@ -317,7 +307,7 @@ def test_donor_check_fails_on_bad_donors(built):
 
 
 def test_word_id_check_fails_on_ids_outside_the_split(built):
-    bags, emb = built
+    bags, emb, _ = built
     ids = bags["word_ids"].to_numpy().copy()
     ids[5, 7] = 10**6
     broken = bags.with_columns(pl.Series("word_ids", ids, dtype=bags.schema["word_ids"]))
@@ -329,7 +319,7 @@ def test_word_id_check_fails_on_ids_outside_the_split(built):
 
 
 def test_balance_and_per_ratio_checks_fail_on_unbalanced_tables(built):
-    bags, emb = built
+    bags, emb, _ = built
     halved = bags.filter((pl.col("label") == 0) | (pl.col("bag_id") % 2 == 0))
     ok, m = check_balance(halved, emb)
     assert not ok and m["contaminated_per_genuine"] == pytest.approx(1.0)
@@ -340,7 +330,7 @@ def test_balance_and_per_ratio_checks_fail_on_unbalanced_tables(built):
 
 
 def test_fraction_check_fails_when_fractions_drift(built):
-    bags, emb = built
+    bags, emb, _ = built
     drift = bags.with_columns(pl.when(pl.col("ratio") == 0.3).then(0.1).otherwise(pl.col("foreign_word_frac"))
                               .alias("foreign_word_frac"))
     ok, m = check_fraction_near_nominal(drift, emb)

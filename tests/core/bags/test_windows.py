@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wrmil_core.errors import WrmilInputError
+from tests.support.bag_tables import synth_table
 from wrmil_core.bags.windows import make_windows
-
-
-def synth_table(doc_lengths: list[int], doc_writers: list[int], *, dim: int = 4, seed: int = 0,
-                model_id: str | None = "m1") -> pl.DataFrame:
-    """An embeddings table: random unit vectors, scattered word ids, rows in shuffled order."""
-    rng = np.random.default_rng(seed)
-    n = int(sum(doc_lengths))
-    doc = np.repeat(np.arange(len(doc_lengths)), doc_lengths)
-    pos = np.concatenate([np.arange(L) for L in doc_lengths]) if n else np.zeros(0, int)
-    word_id = rng.permutation(n * 3)[:n] + 7          # not 0..N-1 and not in row order
-    e = rng.normal(size=(n, dim)).astype(np.float32)
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
-    df = pl.DataFrame({
-        "word_id": pl.Series(word_id, dtype=pl.Int64),
-        "writer": pl.Series(np.asarray(doc_writers, np.int64)[doc], dtype=pl.Int64),
-        "doc_id": pl.Series([f"d{d:03d}" for d in doc], dtype=pl.Utf8),
-        "position": pl.Series(pos, dtype=pl.Int32),
-        "emb": pl.Series(e, dtype=pl.Array(pl.Float32, dim)),
-    })
-    if model_id is not None:
-        df = df.with_columns(pl.lit(model_id).alias("model_id"))
-    return df.sample(fraction=1.0, shuffle=True, seed=seed)
+from wrmil_core.errors import WrmilInputError
 
 
 @settings(max_examples=40, deadline=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import os
 import shutil
 import threading
@@ -12,11 +14,8 @@ import pytest
 
 from tests.support.raw_root import HEADER, make_raw_root, read_rows, write_csv
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.data.ingest import (
-    SKIP_REASONS,
-    ingest,
-    write_words,
-)
+from wrmil_core.data.ingest import SKIP_REASONS, IngestConfig, ingest
+from wrmil_core.data.ingest import preset as ingest_preset
 from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
 from wrmil_core.schema import WORD_COLUMNS
 
@@ -88,16 +87,6 @@ def test_sessions_numeric_order_in_word_ids(tmp_path):
     root = make_raw_root(tmp_path, n_writers=1, n_reps=11)
     w = ingest(root, reps_per_session=1).words
     assert w.sort("word_id")["session"].unique(maintain_order=True).to_list() == list(range(11))
-
-
-def test_write_words_roundtrip(root, tmp_path):
-    res = ingest(root, reps_per_session=2)
-    out = write_words(res.words, tmp_path / "out" / "words.parquet")
-    back = pl.read_parquet(out)
-    assert back.equals(res.words)
-    assert not (tmp_path / "out" / "words.parquet.tmp").exists()
-    with pytest.raises(ValueError):
-        write_words(res.words.drop("session"), tmp_path / "bad.parquet")
 
 
 def test_optional_doc_id_and_word_index(root):
@@ -183,7 +172,7 @@ def test_is_partially_written(tmp_path):
 # --------------------------------------------------------------------------- bad input: errors
 
 
-def test_missing_and_extra_columns(root):
+def test_missing_column_is_refused_even_with_extra_columns(root):
     rows = read_rows(root / "naver_ocr.csv")
     write_csv(root / "naver_ocr.csv",
               [(r["image_path"], r["label"], r["repetition"], "x") for r in rows],
@@ -192,6 +181,19 @@ def test_missing_and_extra_columns(root):
         ingest(root)
     msg = str(e.value)
     assert "detected_word" in msg and "Unnamed: 0" in msg and "naver_ocr.csv" in msg
+
+
+def test_header_names_are_case_sensitive_with_a_hint(root):
+    _rewrite(root, lambda rows: [{**r, "Label": r["label"]} for r in rows],
+             header=("image_path", "Label", "detected_word", "repetition"))
+    with pytest.raises(WrmilInputError, match=r"missing column\(s\) \['label'\] \(found 'Label' for 'label'"):
+        ingest(root)
+
+
+def test_duplicate_known_column_is_refused(root):
+    _rewrite(root, lambda rows: rows, header=HEADER + ("label",))
+    with pytest.raises(WrmilInputError, match=r"\['label'\] appear more than once"):
+        ingest(root)
 
 
 def test_non_integer_labels_name_rows(root):
@@ -402,3 +404,127 @@ def test_writer_with_all_images_missing_is_reported(root):
     assert res.skipped_examples["writer_without_documents"] == [
         "writer 3: no document with >= 5 usable words"]
     assert sorted(res.words["writer"].unique().to_list()) == [0, 1, 2]
+
+
+# --------------------------------------------------------------------------- extra columns, encodings, CSV syntax
+
+
+def test_extra_columns_are_ignored_and_listed(root, tmp_path):
+    """Transcriptions, source paths or a spreadsheet's index column do not stop ingest."""
+    plain = ingest(root, reps_per_session=2)
+    assert plain.ignored_columns == () and plain.metadata["ignored_columns"] == "none"
+    _rewrite(root, lambda rows: [{**r, "transcription": r["detected_word"].upper(), "source path": "scans/p 1.tif",
+                                  "": str(i)} for i, r in enumerate(rows)],
+             header=("",) + HEADER[:2] + ("transcription",) + HEADER[2:] + ("source path",))
+    msgs: list[str] = []
+    res = ingest(root, reps_per_session=2, log=msgs.append)
+    assert res.ignored_columns == ("", "transcription", "source path")
+    assert res.metadata["ignored_columns"] == ", transcription, source path"
+    assert any("ignored column(s)" in m and "transcription" in m for m in msgs)
+    assert tuple(res.words.columns) == WORD_COLUMNS
+    assert res.words.equals(plain.words)
+
+
+def test_blank_rows_are_skipped_counted_and_lines_stay_exact(root):
+    text = (root / "naver_ocr.csv").read_text().splitlines()
+    # A blank line and a spreadsheet's empty row between data rows, and one at the end.
+    text = text[:3] + ["", ",,,"] + text[3:] + [" , , , "]
+    rows = text[:6]
+    rows[5] = rows[5].replace(",0,", ",zero,", 1)  # data row 3 is now on line 6
+    (root / "naver_ocr.csv").write_text("\n".join(rows + text[6:]) + "\n")
+    with pytest.raises(WrmilInputError, match=r"line 6: 'zero'"):
+        ingest(root)
+    (root / "naver_ocr.csv").write_text("\n".join(text) + "\n")
+    res = ingest(root, reps_per_session=2)
+    assert res.words.height == 96 and res.skipped["blank_row"] == 3
+    assert res.skipped_examples["blank_row"] == ["line 4", "line 5", "line 100"]
+    assert res.n_csv_rows == 99 and res.metadata["n_skipped_rows"] == 3
+
+
+def test_crlf_quoting_and_a_quoted_line_break(root):
+    rows = read_rows(root / "naver_ocr.csv")
+    rows[0]["detected_word"] = 'say "hi",\nthen go'
+    rows[2]["label"] = "x"  # on line 5: the quoted line break takes two lines
+    with open(root / "naver_ocr.csv", "w", newline="", encoding="utf-8") as f:
+        wr = csv.writer(f, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+        wr.writerow(HEADER)
+        wr.writerows([[r[c] for c in HEADER] for r in rows])
+    with pytest.raises(WrmilInputError, match=r"'label'.*line 5: 'x'"):
+        ingest(root)
+    rows[2]["label"] = "0"
+    write_csv(root / "naver_ocr.csv", rows)
+    w = ingest(root, reps_per_session=2).words
+    assert w.height == 96 and w.filter(pl.col("word_id") == 0)["text"][0] == 'say "hi",\nthen go'
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_unicode_encodings_with_a_byte_order_mark_are_read(root, encoding):
+    text = (root / "naver_ocr.csv").read_text(encoding="utf-8").replace(",a,", ",café ☕,")
+    (root / "naver_ocr.csv").write_bytes(text.encode(encoding))
+    w = ingest(root, reps_per_session=2).words
+    assert w.height == 96 and "café ☕" in w["text"].to_list()
+
+
+def test_latin1_and_bomless_utf16_are_refused_with_the_line(root):
+    text = (root / "naver_ocr.csv").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    lines[4] = lines[4].replace(",dd,", ",café,")
+    (root / "naver_ocr.csv").write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    with pytest.raises(WrmilInputError, match=r"not valid UTF-8: byte 0xe9 on line 5.*iconv"):
+        ingest(root)
+    (root / "naver_ocr.csv").write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(WrmilInputError, match=r"NUL bytes.*UTF-16 without a byte-order mark"):
+        ingest(root)
+
+
+def test_rows_with_the_wrong_number_of_fields_name_their_lines(root):
+    text = (root / "naver_ocr.csv").read_text().splitlines()
+    text[7] += ",extra"
+    text[9] = text[9].rsplit(",", 1)[0]
+    (root / "naver_ocr.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(WrmilInputError, match=r"2 row\(s\).*4 fields: line 8: 5 field\(s\), line 10: 3 field"):
+        ingest(root)
+
+
+def test_repetition_beyond_int32_is_refused(root):
+    def mutate(rows):
+        rows[2]["repetition"] = str(2**31)
+        return rows
+
+    _rewrite(root, mutate)
+    with pytest.raises(WrmilInputError, match=r"'repetition' must be <= 2147483647.*line 4: 2147483648"):
+        ingest(root)
+
+
+def test_unicode_and_spaces_in_paths(root):
+    def mutate(rows):
+        for name, r in (("zürich café.png", rows[0]), ("日本 語.png", rows[1])):
+            os.replace(root / r["image_path"], root / "0" / name)
+            r["image_path"] = f"0/{name}"
+        return rows
+
+    _rewrite(root, mutate)
+    w = ingest(root, reps_per_session=2).words
+    assert w.height == 96 and str(root.absolute() / "0" / "日本 語.png") in w["path"].to_list()
+
+
+def test_no_progress_output_off_a_terminal(root, capsys):
+    ingest(root, reps_per_session=2)
+    assert capsys.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- IngestConfig
+
+
+def test_ingest_config_presets_and_validation():
+    assert IngestConfig() == ingest_preset("demo") == ingest_preset("paper")
+    assert (IngestConfig().min_doc_words, IngestConfig().verify_images) == (5, True)
+    assert ingest_preset("demo", verify_images=False).verify_images is False
+    with pytest.raises(WrmilInputError, match="min_doc_words"):
+        IngestConfig(min_doc_words=0)
+    with pytest.raises(WrmilInputError, match="min_doc_words"):
+        ingest(".", min_doc_words=0)
+    with pytest.raises(WrmilInputError, match="unknown IngestConfig preset 'huge'"):
+        ingest_preset("huge")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        IngestConfig().min_doc_words = 3  # type: ignore[misc]

@@ -10,6 +10,8 @@ from wrmil_core.errors import WrmilInputError
 from wrmil_core.data.ingest import ingest
 from wrmil_core.schema import SPLITS
 from wrmil_core.data.split import (
+    PRESETS,
+    SplitConfig,
     check_disjoint,
     check_fractions,
     check_nonempty,
@@ -18,6 +20,7 @@ from wrmil_core.data.split import (
     split_summary,
     split_writers,
 )
+from wrmil_core.data.split import preset as split_preset
 
 
 def _counts(df: pl.DataFrame) -> dict[str, int]:
@@ -161,3 +164,19 @@ def test_words_of_split_keeps_only_that_splits_writers_and_refuses_an_empty_spli
     assert words_of_split(words, splits, "val")["word_id"].to_list() == [2, 3]
     with pytest.raises(WrmilInputError, match="'test' has no words"):
         words_of_split(words, splits, "test")
+
+
+def test_split_config_presets_and_validation():
+    """The launchpad's SplitConfig comes from this dataclass; its defaults are the old ones."""
+    cfg = SplitConfig()
+    assert (cfg.mode, cfg.fractions, cfg.seed, cfg.tolerance) == ("random", (0.6, 0.2, 0.2), 0, 0.05)
+    assert set(PRESETS) >= {"demo", "paper"} and split_preset("paper") == cfg
+    assert split_preset("demo", seed=3, mode="fixed_ranges").seed == 3
+    with pytest.raises(WrmilInputError, match="sum to 1"):
+        split_preset("demo", train_fraction=0.8)
+    with pytest.raises(WrmilInputError, match="must be > 0"):
+        SplitConfig(train_fraction=0.8, val_fraction=0.2, test_fraction=0.0)
+    with pytest.raises(WrmilInputError, match="mode"):
+        SplitConfig(mode="by_age")  # type: ignore[arg-type]
+    with pytest.raises(WrmilInputError, match="tolerance"):
+        SplitConfig(tolerance=-0.1)

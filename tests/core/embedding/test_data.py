@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,8 @@ import torch
 from PIL import Image
 
 from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, collate_skip,
-                                       make_loader, resize_pad, stratified_subset)
+from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, collate_skip, make_loader,
+                                       resize_pad, stratified_subset)
 
 
 def ink_box(img: np.ndarray, thresh: int = 128) -> tuple[int, int]:
@@ -56,7 +57,7 @@ def test_augmentation_only_in_training() -> None:
     assert not torch.equal(a, b)
     ev = WordTransform(cfg, train=False)
     assert torch.equal(ev(src), ev(src))
-    assert not WordTransform(cfg.replace(augment=False), train=True).augment
+    assert not WordTransform(replace(cfg, augment=False), train=True).augment
 
 
 def test_corrupt_images_are_skipped_and_reported(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ def test_output_shapes_and_unit_norm() -> None:
 
 
 def test_rgb_mode_repeats_gray_and_uses_per_channel_stats() -> None:
-    model = build_model(CFG.replace(in_chans=3)).eval()
+    model = build_model(replace(CFG, in_chans=3)).eval()
     assert model.mean.shape == (1, 3, 1, 1)
     x = torch.randint(0, 256, (2, 1, 32, 96), dtype=torch.uint8)
     assert model(x).shape == (2, 16)
@@ -52,7 +53,7 @@ def _backbone_file(tmp_path: Path, name: str) -> tuple[Path, dict[str, torch.Ten
 
 def test_local_weights_file_is_loaded_and_rgb_stem_adapted(tmp_path: Path) -> None:
     path, sd = _backbone_file(tmp_path, "test_resnet")
-    model = build_model(CFG.replace(weights_file=str(path)))
+    model = build_model(replace(CFG, weights_file=str(path)))
     got = model.backbone.state_dict()
     stem = next(k for k in got if k.endswith("weight") and got[k].ndim == 4)
     # timm sums the RGB stem over its channels for a grayscale model.
@@ -60,21 +61,21 @@ def test_local_weights_file_is_loaded_and_rgb_stem_adapted(tmp_path: Path) -> No
     later = [k for k in got if k.endswith("weight") and k != stem and got[k].ndim == 4][-1]
     torch.testing.assert_close(got[later], sd[later])
     # load_weights=False (inference from a saved model) ignores the file.
-    assert not torch.equal(build_model(CFG.replace(weights_file=str(path)), load_weights=False).backbone.state_dict()[later], sd[later])
+    assert not torch.equal(build_model(replace(CFG, weights_file=str(path)), load_weights=False).backbone.state_dict()[later], sd[later])
 
 
 def test_mismatched_weights_file_names_file_and_backbone(tmp_path: Path) -> None:
     path, _ = _backbone_file(tmp_path, "test_efficientnet")
     with pytest.raises(WrmilInputError) as e:
-        build_model(CFG.replace(weights_file=str(path)))
+        build_model(replace(CFG, weights_file=str(path)))
     assert str(path) in str(e.value) and "test_resnet" in str(e.value)
 
 
 def test_missing_file_and_unknown_backbone(tmp_path: Path) -> None:
     with pytest.raises(WrmilInputError, match="does not exist"):
-        build_model(CFG.replace(weights_file=str(tmp_path / "nope.safetensors")))
+        build_model(replace(CFG, weights_file=str(tmp_path / "nope.safetensors")))
     with pytest.raises(WrmilInputError, match="unknown timm backbone"):
-        build_model(CFG.replace(backbone="no_such_net_42"))
+        build_model(replace(CFG, backbone="no_such_net_42"))
 
 
 def test_presets_and_config_validation() -> None:
@@ -85,8 +86,8 @@ def test_presets_and_config_validation() -> None:
     assert preset("demo", epochs=2).epochs == 2
     assert EmbeddingConfig.from_dict({**CFG.to_dict(), "model_id": "x"}) == CFG
     with pytest.raises(WrmilInputError, match="head"):
-        CFG.replace(head="softmax")
+        replace(CFG, head="softmax")
     with pytest.raises(WrmilInputError, match="no field"):
-        CFG.replace(bogus=1)
+        preset("demo", bogus=1)
     with pytest.raises(WrmilInputError, match="unknown EmbeddingConfig preset"):
         preset("huge")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +12,6 @@ import torch
 from safetensors.torch import load_file
 
 from tests.support.embedding import TINY_CONFIG, make_split
-from wrmil_core.embedding import train as train_mod
 from wrmil_core.embedding.heads import MarginHead
 from wrmil_core.embedding.infer import check_embeddings, embed_words, load_embedding_model
 from wrmil_core.embedding.train import TrainingDivergedError, train_embedding
@@ -37,15 +37,17 @@ def test_tiny_end_to_end_train_and_embed(split, tmp_path: Path) -> None:
     assert r.skipped_images == 1 and "broken.png" in r.skipped_examples[0]
     assert {"auc", "eer", "tar_far_1e-2", "tar_far_1e-3", "top1", "map"} <= set(r.val_metrics)
     assert {"auc", "eer"} <= set(r.baseline_metrics) and {"auc"} <= set(r.pixel_metrics)
-    md = r.metadata
-    assert md["val_auc"] == r.val_metrics["auc"] and md["untrained_auc"] == r.baseline_metrics["auc"]
-    assert all(isinstance(v, (int, float, str)) for v in md.values())
+    best = r.history[r.best_epoch - 1]
+    assert r.val_metrics == {k[4:]: v for k, v in best.items() if k.startswith("val_")}  # the best epoch's
     # Artifacts for the UI and for resuming.
     assert r.curve_png.read_bytes()[:4] == b"\x89PNG"
     assert any(r.tb_dir.glob("events.out.tfevents.*"))
     assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 2
     saved = json.loads((r.model_dir / "config.json").read_text())
     assert saved["backbone"] == "test_resnet" and saved["model_id"] == r.model_id
+    # The metrics shown in Dagster are the ones saved beside the weights.
+    assert saved["val_metrics"] == r.val_metrics and saved["untrained_metrics"] == r.baseline_metrics
+    assert saved["pixel_metrics"] == r.pixel_metrics and saved["best_epoch"] == r.best_epoch
     assert not list(r.model_dir.glob("*.pt*")) and not list((tmp_path / "run").rglob("*.pkl"))
     assert any("epoch 2/2" in m for m in logs)
 
@@ -61,24 +63,23 @@ def test_resume_after_interruption_replays_the_uninterrupted_run(split, tmp_path
     train, val = split
     full = train_embedding(train, val, TINY_CONFIG, tmp_path / "full")
 
-    calls = {"n": 0}
-    real_validate = train_mod._validate
+    real_forward, calls = MarginHead.forward, {"n": 0}
 
-    def crash_on_second_epoch(*a, **k):  # calls: baseline, epoch 1, epoch 2
+    def crash_in_second_epoch(self, emb, labels):  # 96 images / batch 16 = 6 steps per epoch
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 6 + 2:
             raise KeyboardInterrupt("simulated interruption")
-        return real_validate(*a, **k)
+        return real_forward(self, emb, labels)
 
-    monkeypatch.setattr(train_mod, "_validate", crash_on_second_epoch)
+    monkeypatch.setattr(MarginHead, "forward", crash_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
         train_embedding(train, val, TINY_CONFIG, tmp_path / "resumed")
-    monkeypatch.setattr(train_mod, "_validate", real_validate)
+    monkeypatch.setattr(MarginHead, "forward", real_forward)
     state = json.loads((tmp_path / "resumed" / "checkpoint" / "state.json").read_text())
     assert state["epoch"] == 0 and len(state["history"]) == 1
 
     logs: list[str] = []
-    res = train_embedding(train, val, TINY_CONFIG.replace(num_workers=0), tmp_path / "resumed", log=logs.append)
+    res = train_embedding(train, val, replace(TINY_CONFIG, num_workers=0), tmp_path / "resumed", log=logs.append)
     assert any("resuming" in m and "1 of 2 epochs" in m for m in logs)
     assert not any("baseline:" in m for m in logs)  # baseline comes from the checkpoint
     assert [h["epoch"] for h in res.history] == [1, 2]
@@ -89,10 +90,11 @@ def test_resume_after_interruption_replays_the_uninterrupted_run(split, tmp_path
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
     assert res.baseline_metrics == full.baseline_metrics
+    assert res.model_id == full.model_id and res.val_metrics == full.val_metrics  # bit-identical
 
     with pytest.raises(WrmilInputError, match="different training.*lr"):
-        train_embedding(train, val, TINY_CONFIG.replace(lr=2e-3), tmp_path / "resumed")
-    fresh = train_embedding(train, val, TINY_CONFIG.replace(lr=2e-3, epochs=1), tmp_path / "resumed", resume=False)
+        train_embedding(train, val, replace(TINY_CONFIG, lr=2e-3), tmp_path / "resumed")
+    fresh = train_embedding(train, val, replace(TINY_CONFIG, lr=2e-3, epochs=1), tmp_path / "resumed", resume=False)
     assert fresh.epochs_run == 1
 
 
@@ -118,4 +120,4 @@ def test_unusable_splits_are_refused(split, tmp_path: Path) -> None:
     with pytest.raises(WrmilInputError, match="val split has no word images"):
         train_embedding(train, val.head(0), TINY_CONFIG, tmp_path / "x")
     with pytest.raises(WrmilInputError, match="lower batch_size"):
-        train_embedding(train, val, TINY_CONFIG.replace(batch_size=500), tmp_path / "x")
+        train_embedding(train, val, replace(TINY_CONFIG, batch_size=500), tmp_path / "x")

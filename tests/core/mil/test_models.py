@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from wrmil_core.mil.models import MODEL_NAMES, build_mil_model, contrast_features
+from wrmil_core.mil.models import (MODEL_NAMES, MODEL_REGISTRY, WINDOW_OUTPUTS, MILModel, build_mil_model,
+                                   contrast_features)
 from wrmil_core.mil.toy import make_toy_bags
 
 B, W, T, D = 4, 10, 5, 16
@@ -102,3 +103,23 @@ def test_toy_generator_contract() -> None:
     np.testing.assert_array_equal(k, [0] * 4 + [1] * 4 + [3] * 4)  # the original's max(1, int(10 r))
     again = make_toy_bags(30, seed=0, dim=8)
     assert torch.equal(again.x, b.x)
+
+
+def test_every_model_declares_its_window_output() -> None:
+    """Document scoring reads window_output from the model: logits for the max-pooled models,
+    attention weights for the attention-pooled ones."""
+    declared = {name: MODEL_REGISTRY[name].window_output for name in MODEL_NAMES}
+    assert set(declared.values()) <= set(WINDOW_OUTPUTS)
+    assert declared == {"abmil": "attention", "gated_abmil": "attention", "contrast": "logit",
+                        "set_transformer": "logit", "distance": "logit"}
+    assert build_mil_model("gated_abmil", D).window_output == "attention"
+
+
+def test_model_class_without_window_output_is_refused() -> None:
+    with pytest.raises(TypeError, match="Undeclared must declare window_output"):
+        class Undeclared(MILModel):
+            name = "undeclared"
+    with pytest.raises(TypeError, match="got 'probability'"):
+        class Misdeclared(MILModel):
+            name = "misdeclared"
+            window_output = "probability"

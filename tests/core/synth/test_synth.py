@@ -220,3 +220,20 @@ def test_presets_follow_the_protocol() -> None:
     assert 12 <= len(DEMO.words) <= 15 and 300 <= DEMO.n_repetitions * len(DEMO.words) <= 420
     assert PRESETS["tiny"] is TINY and PRESETS["demo"] is DEMO and PRESETS["paper"].n_writers == 300
     assert TINY.fingerprint() == dataclasses.replace(TINY, workers=2).fingerprint()
+
+
+def test_preset_helper_and_shared_layout_defaults() -> None:
+    """SynthConfig follows the stage-config convention; the raw layout's defaults live in schema."""
+    from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
+    from wrmil_core.synth import preset
+
+    assert preset("tiny") == TINY and preset("tiny", n_writers=10) == dataclasses.replace(TINY, n_writers=10)
+    assert METADATA_FILE == DEFAULT_METADATA_CSV and DEMO.reps_per_session == DEFAULT_REPS_PER_SESSION
+    with pytest.raises(WrmilInputError, match="unknown SynthConfig preset 'huge'"):
+        preset("huge")
+    with pytest.raises(WrmilInputError, match=r"no field\(s\) \['writers'\]"):
+        preset("demo", writers=3)
+    with pytest.raises(WrmilInputError, match="n_writers"):
+        preset("demo", n_writers=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEMO.n_writers = 3  # type: ignore[misc]

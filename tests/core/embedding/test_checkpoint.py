@@ -1,10 +1,10 @@
-"""The embedding asset keeps one training directory per training set, so resume never mixes data."""
+"""`training_set_key`: one training directory per training set, so a resume never mixes data."""
 
 from __future__ import annotations
 
 import polars as pl
 
-from wrmil_assets.assets.embeddings import training_set_key
+from wrmil_core.embedding.checkpoint import training_set_key
 
 
 def _words(paths: list[str], writers: list[int]) -> pl.DataFrame:

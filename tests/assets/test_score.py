@@ -1,0 +1,166 @@
+"""Scoring from the Dagster layer: ``wrmil_assets.model_records`` (the latest models), ``wrmil score``
+and the ``questioned_document_score`` asset (models and documents from ``tests/support/scoring.py``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.scoring import THRESHOLDS, scoring_setup, write_document
+from wrmil_assets.model_records import choose_model_name, latest_models, select_models
+from wrmil_core.errors import WrmilInputError
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return scoring_setup(tmp_path_factory)
+
+
+# ---------------------------------------------------------------------------------------------
+# Model records
+
+
+def test_resolve_latest_models(setup: dict[str, Any]) -> None:
+    emb, mil = latest_models(setup["art"])
+    assert emb == setup["emb_dir"] and mil == setup["mil"]["distance"]  # the report's best model
+    assert latest_models(setup["art"], "abmil")[1] == setup["mil"]["abmil"]
+    with pytest.raises(WrmilInputError, match="not among the trained models"):
+        latest_models(setup["art"], "nope")
+    # Explicit directories win over the records; a name and a directory together are refused.
+    explicit = (setup["emb_dir"], setup["mil"]["abmil"])
+    assert latest_models(None, None, *explicit) == explicit
+    with pytest.raises(WrmilInputError, match="not both"):
+        latest_models(setup["art"], "abmil", None, setup["mil"]["abmil"])
+
+
+def test_records_choose_the_default_model() -> None:
+    models = {"models": {"abmil": {"val_auc": 0.7}, "contrast": {"val_auc": 0.8}, "distance": {}}}
+    assert choose_model_name(models, {"best_model": "abmil"}) == "abmil"
+    assert choose_model_name(models, None) == "contrast"  # no report: best val AUC
+    assert choose_model_name(models, {"best_model": "gone"}) == "contrast"
+    with pytest.raises(WrmilInputError, match="materialise mil_model first"):
+        choose_model_name({"models": {}})
+
+
+def test_missing_records_name_the_record_and_the_command(setup: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(WrmilInputError, match=r"mil_model.json missing\); run `wrmil run`"):
+        latest_models(tmp_path)
+    art = tmp_path / "art"
+    shutil.copytree(setup["art"] / "assets", art / "assets")
+    (art / "assets" / "arcface_model.json").unlink()
+    with pytest.raises(WrmilInputError, match=r"arcface_model.json is missing .*`wrmil run`"):
+        latest_models(art)
+    (art / "assets" / "difficulty_report.json").unlink()
+    (art / "report").mkdir()
+    (art / "report" / "report.json").write_text(json.dumps({"best_model": "abmil"}))  # the fallback
+    assert latest_models(art, embedding_model_dir=setup["emb_dir"])[1] == setup["mil"]["abmil"]
+    (art / "assets" / "mil_model.json").write_text("{not json")
+    with pytest.raises(WrmilInputError, match="mil_model.json is not valid JSON"):
+        latest_models(art)
+
+
+def test_select_models_from_records(setup: dict[str, Any]) -> None:
+    records = {n: json.loads((setup["art"] / "assets" / f"{n}.json").read_text())
+               for n in ("arcface_model", "mil_model")}
+    assert select_models(records["arcface_model"], records["mil_model"], None, "abmil") == (
+        setup["emb_dir"], setup["mil"]["abmil"])
+    with pytest.raises(WrmilInputError, match="names no model_dir"):
+        select_models({}, records["mil_model"])
+    gone = {"models": {"distance": {"model_dir": str(setup["base"] / "gone")}}}
+    with pytest.raises(WrmilInputError, match="MIL model directory .*gone does not exist"):
+        select_models(records["arcface_model"], gone)
+
+
+# ---------------------------------------------------------------------------------------------
+# The CLI
+
+
+def test_cli_scores_with_latest_models(setup: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from wrmil_assets.cli import main
+
+    rc = main(["score", str(setup["mixed"]), "--artifact-dir", str(setup["art"]), "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "P(more than one writer)" in out and "MORE THAN ONE WRITER" in out
+    assert (tmp_path / "score.json").is_file() and (tmp_path / "strip.png").is_file()
+    assert str(tmp_path / "strip.png") in out
+
+
+def _bad_cases(setup: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], str]]:
+    few = write_document(tmp / "few", n=3)
+    one_window = write_document(tmp / "one_window", n=7)
+    broken = write_document(tmp / "broken", n=20)
+    (broken / "w7.png").write_bytes(b"not a png at all")
+    bad_csv = tmp / "bad.csv"
+    bad_csv.write_text("file,position\nw0.png,0\n")
+    missing_csv = tmp / "missing.csv"
+    missing_csv.write_text("image_path,order\nw0.png,0\nw99.png,1\n")
+    models = ["--embedding-model", str(setup["emb_dir"])]
+    distance = ["--mil-model", str(setup["mil"]["distance"])]
+    return {
+        "fewer words than one window": ([str(few), *models, *distance], "fewer than one window"),
+        "a single window": ([str(one_window), *models, *distance], "only one window"),
+        "unreadable image": ([str(broken), *models, *distance], "w7.png"),
+        "other embedding dimension": ([str(setup["mixed"]), *models, "--mil-model", str(setup["mil_wrong_dim"])],
+                                      "64-d embeddings"),
+        "other embedding model": ([str(setup["mixed"]), *models, "--mil-model", str(setup["mil_wrong_id"])],
+                                  "0123456789abcdef"),
+        "missing folder": ([str(tmp / "nowhere"), *models, *distance], "does not exist"),
+        "order CSV without columns": ([str(setup["mixed"]), "--order-csv", str(bad_csv), *models, *distance],
+                                      "image_path and order"),
+        "order CSV naming a missing file": ([str(setup["mixed"]), "--order-csv", str(missing_csv), *models,
+                                             *distance], "line 3"),
+        "no materialised models": ([str(setup["mixed"]), "--artifact-dir", str(tmp / "empty_artifacts")],
+                                   "wrmil run"),
+        "models swapped": ([str(setup["mixed"]), "--embedding-model", str(setup["mil"]["distance"]),
+                            "--mil-model", str(setup["emb_dir"])], "not an embedding model directory"),
+        "unknown model name": ([str(setup["mixed"]), "--artifact-dir", str(setup["art"]), "--model", "nope"],
+                               "not among the trained models"),
+    }
+
+
+def test_cli_bad_input_exits_2_with_clear_message(setup: dict[str, Any], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    from wrmil_assets.cli import main
+
+    for case, (args, needle) in _bad_cases(setup, tmp_path).items():
+        rc = main(["score", *args, "--out", str(tmp_path / "out")])
+        captured = capsys.readouterr()
+        assert rc == 2, (case, captured.out, captured.err)
+        assert needle in captured.err, (case, captured.err)
+        assert captured.err.startswith("wrmil score: error:") and "Traceback" not in captured.err, case
+    assert not (tmp_path / "out" / "score.json").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dagster asset
+
+
+def test_questioned_document_score_asset(setup: dict[str, Any], tmp_path: Path) -> None:
+    import dagster as dg
+
+    from wrmil_assets.assets.score import questioned_document_score
+    from wrmil_assets.definitions import all_assets, build_resources
+    from wrmil_assets.resources import WrmilSettings
+
+    settings = WrmilSettings(data_root=str(tmp_path / "data"), artifact_dir=str(setup["art"]), device="cpu")
+    # The upstream records are read from <artifact_dir>/assets by the JSON IO manager.
+    graph = [a for a in all_assets() if questioned_document_score.key not in a.keys] + [questioned_document_score]
+    result = dg.materialize(
+        graph, selection=[questioned_document_score],
+        resources=build_resources(settings), instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"questioned_document_score": {"config": {
+            "document_path": str(setup["mixed"]), "out_dir": str(tmp_path / "asset_out")}}}})
+    assert result.success
+    mat = result.asset_materializations_for_node("questioned_document_score")[0]
+    md = mat.metadata
+    assert md["probability"].value > THRESHOLDS["max_f1"] and md["model"].value == "distance"
+    assert md["decision_max_f1"].value == "several writers"
+    assert (tmp_path / "asset_out" / "strip.png").is_file()
+    record = json.loads((setup["art"] / "assets" / "questioned_document_score.json").read_text())
+    assert record["probability"] == pytest.approx(md["probability"].value)
+    assert "data:image/png;base64," in md["strip"].value and record["top_words"][0]["file"] in md["top_words"].value

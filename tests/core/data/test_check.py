@@ -1,0 +1,82 @@
+"""``wrmil check``: the core summary and the command line (exit codes, one error line)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.support.raw_root import HEADER, make_raw_root, read_rows, write_csv
+from wrmil_assets.cli import main
+from wrmil_core.data.check import check_data_root
+from wrmil_core.data.ingest import ingest
+from wrmil_core.errors import WrmilInputError
+
+
+@pytest.fixture
+def root(tmp_path):
+    """4 writers x 2 sessions of 12 words, with two extra CSV columns and one missing image."""
+    root = make_raw_root(tmp_path)
+    rows = [{**r, "transcription": r["detected_word"].upper(), "source": "scan 1"}
+            for r in read_rows(root / "naver_ocr.csv")]
+    write_csv(root / "naver_ocr.csv", rows, header=HEADER + ("transcription", "source"))
+    (root / "1" / "bb_2.png").unlink()
+    return root
+
+
+def test_check_summarises_what_ingest_reads(root):
+    check = check_data_root(root, reps_per_session=2)
+    assert check.result.words.equals(ingest(root, reps_per_session=2).words)
+    assert check.split_writers == (2, 1, 1) and check.n_skipped == 1
+    rows = dict(check.rows())
+    assert rows["writers"] == "4"
+    assert rows["documents"].startswith("8 (writer x session of 2 repetitions")
+    assert rows["words"] == "95"
+    assert rows["words per document"] == "min 11, median 12, max 12"
+    assert rows["ignored columns"] == "transcription, source"
+    assert rows["skipped: missing_image"].startswith("1  e.g. line 39:") and "bb_2.png" in rows["skipped: missing_image"]
+    assert "skipped: corrupt_image" not in rows
+    table = check.table().splitlines()
+    assert len(table) == len(rows) and all(line.startswith("  ") for line in table)
+
+
+def test_check_refuses_too_few_writers_for_a_split(tmp_path):
+    root = make_raw_root(tmp_path, n_writers=2)
+    with pytest.raises(WrmilInputError, match=r"data root .*raw: a writer-disjoint split .* at least 3 writers, got 2"):
+        check_data_root(root, reps_per_session=2)
+
+
+def test_cli_check_prints_the_table_and_exits_0(root, capsys):
+    assert main(["check", str(root), "--reps-per-session", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "writers" in out and "words per document      min 11, median 12, max 12" in out
+    assert "skipped: missing_image  1" in out and "transcription, source" in out
+    assert f"next: wrmil run --data-root {root}" in out
+
+
+def test_cli_check_options_reach_ingest(root, capsys):
+    shutil.move(root / "naver_ocr.csv", root / "meta.csv")
+    # One 24-word document per writer (writer 1: 23 usable words).
+    args = ["check", str(root), "--metadata-csv", "meta.csv", "--reps-per-session", "4"]
+    assert main(args + ["--min-doc-words", "25"]) == 2
+    assert "min_doc_words=25" in capsys.readouterr().err
+    assert main(args + ["--min-doc-words", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "documents                          3 (writer x session of 4 repetitions" in out
+    assert "skipped: writer_without_documents  1  e.g. writer 1" in out
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda root: shutil.rmtree(root), "does not exist"),
+    (lambda root: (root / "naver_ocr.csv").write_text("image_path,label,repetition\n0/a_0.png,0,0\n"),
+     "missing column(s) ['detected_word']"),
+    (lambda root: (root / "naver_ocr.csv").write_text(
+        "image_path,label,detected_word,repetition\n0/a_0.png,zero,a,0\n"), "line 2: 'zero'"),
+])
+def test_cli_check_errors_are_one_line_with_exit_2(root, capsys, mutate, expected):
+    mutate(root)
+    assert main(["check", str(root)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wrmil check: error: ") and expected in lines[0]

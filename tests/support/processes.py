@@ -1,0 +1,156 @@
+"""Run ``wrmil`` as a real process for fault-injection tests: start it, watch it, kill -9 it.
+
+Each ``wrmil`` process starts in its own session, so :meth:`WrmilProcess.kill9` reaches every
+process it spawned (SIGKILL to the whole group, as a power cut or the OOM killer would). Every
+wait is bounded: a run that hangs fails its test with the end of its log instead of hanging the
+suite. Everything a run writes (``DAGSTER_HOME``, artifacts, its log) lies under a temporary
+directory the caller owns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.ui import REPO_ROOT, group_alive
+
+WRMIL_ENV_PREFIX = "WRMIL_"
+
+
+def wrmil_command() -> list[str]:
+    """The ``wrmil`` console script of this interpreter's environment (what a user types)."""
+    script = Path(sys.executable).parent / "wrmil"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "wrmil_assets.cli"]
+
+
+def wrmil_env(home: Path, artifact_dir: Path, **settings: str) -> dict[str, str]:
+    """The caller's environment without any ``WRMIL_*`` variable, plus a private instance and artifacts.
+
+    ``home`` becomes ``DAGSTER_HOME`` (created, telemetry off; ``wrmil run`` adds its pool limits
+    to it only when it has no ``dagster.yaml`` yet, so the file is not written here);
+    ``settings`` maps ``WRMIL_*`` names to values (e.g. ``WRMIL_REPS_PER_SESSION="4"``).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(WRMIL_ENV_PREFIX)}
+    home.mkdir(parents=True, exist_ok=True)
+    env.update({"DAGSTER_HOME": str(home.resolve()), "WRMIL_ARTIFACT_DIR": str(artifact_dir.resolve()),
+                "WRMIL_DEVICE": "cpu", "PYTHONUNBUFFERED": "1", **settings})
+    return env
+
+
+@dataclass
+class WrmilProcess:
+    """A running ``wrmil`` command (leader of its own process group) and its combined log."""
+
+    proc: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.monotonic)
+    _log_file: Any = field(repr=False, default=None)
+
+    def log(self) -> str:
+        """Everything the process printed so far (stdout and stderr)."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError as e:
+            return f"<no log: {e}>"
+
+    def log_tail(self, n_chars: int = 4000) -> str:
+        return self.log()[-n_chars:]
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait(self, timeout_s: float) -> int:
+        """Wait for the exit code; after ``timeout_s`` kill the group and raise ``TimeoutError``."""
+        try:
+            rc = self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise TimeoutError(f"`{' '.join(self.proc.args)}` still running after {timeout_s:.0f} s "
+                               f"(killed):\n{self.log_tail()}") from None
+        self._close()
+        return rc
+
+    def kill9(self, grace_s: float = 30.0) -> None:
+        """SIGKILL the whole process group and wait until none of it is left."""
+        pgid = self.proc.pid  # start_new_session=True: the leader's pid is the group id
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            self.proc.poll()  # reap the leader so that it does not count as alive
+            if not group_alive(pgid):
+                break
+            time.sleep(0.05)
+        else:
+            raise TimeoutError(f"process group {pgid} survived SIGKILL for {grace_s:.0f} s")
+        self._close()
+
+    def _close(self) -> None:
+        if self._log_file is not None and not self._log_file.closed:
+            self._log_file.close()
+
+
+def start_wrmil(args: list[str], env: dict[str, str], log_path: Path) -> WrmilProcess:
+    """Start ``wrmil ARGS`` from the repository root in a new session; output goes to ``log_path``."""
+    log_file = open(log_path, "wb")
+    proc = subprocess.Popen([*wrmil_command(), *args], cwd=REPO_ROOT, env=env, stdout=log_file,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return WrmilProcess(proc=proc, log_path=log_path, _log_file=log_file)
+
+
+def run_wrmil(args: list[str], env: dict[str, str], log_path: Path, timeout_s: float) -> tuple[int, str]:
+    """Run ``wrmil ARGS`` to completion (bounded); return ``(exit code, combined output)``."""
+    p = start_wrmil(args, env, log_path)
+    rc = p.wait(timeout_s)
+    return rc, p.log()
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float, process: WrmilProcess | None = None,
+               poll_s: float = 0.05) -> float:
+    """Poll ``condition`` until true; return the seconds waited.
+
+    Raises ``TimeoutError`` after ``timeout_s``, or ``RuntimeError`` as soon as ``process`` has
+    exited without the condition becoming true (then the condition can never come true).
+    """
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
+        if condition():
+            return time.monotonic() - t0
+        if process is not None and not process.running():
+            if condition():
+                return time.monotonic() - t0
+            raise RuntimeError(f"waiting for {what}: the process exited with code {process.proc.returncode}:\n"
+                               f"{process.log_tail()}")
+        time.sleep(poll_s)
+    tail = f":\n{process.log_tail()}" if process is not None else ""
+    raise TimeoutError(f"waiting for {what}: not after {timeout_s:.0f} s{tail}")
+
+
+def file_digests(root: Path, patterns: Iterable[str] = ("**/*",)) -> dict[str, str]:
+    """``relative path -> sha256`` of the files under ``root`` matching any glob pattern."""
+    out: dict[str, str] = {}
+    for pattern in patterns:
+        for f in root.glob(pattern):
+            if f.is_file():
+                out[str(f.relative_to(root))] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return dict(sorted(out.items()))
+
+
+def read_record(artifact_dir: Path, asset: str) -> dict[str, Any]:
+    """The JSON record the IO manager stored for an unpartitioned asset (``assets/<asset>.json``)."""
+    return json.loads((artifact_dir / "assets" / f"{asset}.json").read_text())
+
+
+__all__ = ["WrmilProcess", "file_digests", "read_record", "run_wrmil", "start_wrmil", "wait_until",
+           "wrmil_command", "wrmil_env"]

@@ -1,0 +1,136 @@
+"""Models and documents for the scoring tests (helpers only; no tests in this module).
+
+The embedding here is a deterministic toy, not a trained network (training one that separates
+synthetic writers takes minutes on a CPU): a randomly initialised timm CNN whose BatchNorm
+statistics are estimated on synthetic words, so its features are standardised random conv
+features. Those separate hands that differ in ink darkness, stroke width and slant, so the
+questioned documents are written by a light, thin, back-slanted host and a forger with heavy,
+black, forward-slanted strokes (each with its own synthetic letter shapes). The MIL model is the
+training-free ``distance`` model saved with thresholds; an untrained ``abmil`` covers the
+attention-model branch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from wrmil_core import synth
+from wrmil_core.artifacts import save_model
+
+WORDS = list(synth.DEMO.words)
+EMB_DIM = 32
+WINDOW, BAG = 5, 10
+N_WORDS = 60                 # 12 windows -> 3 sliding bags of 10
+FOREIGN = range(25, 35)      # a 10-word passage: windows 5 and 6
+# A cosine distance of 0.45 of a window from the rest of its bag, on the bag-probability scale.
+THRESHOLDS = {"max_f1": float(1 / (1 + np.exp(-0.45))), "fpr_5": float(1 / (1 + np.exp(-0.6)))}
+
+
+def host_style(writer: int) -> synth.WriterStyle:
+    """The host's hand: light ink, thin strokes, slanted back."""
+    return dataclasses.replace(synth.sample_writer_style(writer, 0), ink=70.0, stroke_width=1.3, slant=-0.1)
+
+
+def forger_style(writer: int) -> synth.WriterStyle:
+    """The forger's hand: black ink, heavy strokes, slanted forward."""
+    return dataclasses.replace(synth.sample_writer_style(writer, 0), ink=0.0, stroke_width=3.0, slant=0.45)
+
+
+def write_document(folder: Path, n: int = N_WORDS, foreign: range | None = None, seed: int = 0,
+                   host: int = 10, forger: int = 11) -> Path:
+    """Word images ``w0.png .. w{n-1}.png`` (the prompts' words in order) by one host, with the
+    positions in ``foreign`` written by the forger."""
+    folder.mkdir(parents=True, exist_ok=True)
+    a, b = host_style(host), forger_style(forger)
+    for i in range(n):
+        style = b if foreign is not None and i in foreign else a
+        synth.render_word(WORDS[i % len(WORDS)], style, np.random.default_rng([seed, i])).save(folder / f"w{i}.png")
+    return folder
+
+
+def toy_embedding_model(directory: Path) -> str:
+    """Save the toy embedding (random CNN, BatchNorm statistics from synthetic words); return its id."""
+    from wrmil_core.embedding.config import preset
+    from wrmil_core.embedding.data import WordTransform
+    from wrmil_core.embedding.model import build_model
+
+    torch.manual_seed(0)
+    # pinned backbone: the toy embedding must not change when the demo preset is retuned
+    cfg = preset("demo", backbone="lcnet_050", device="cpu", num_workers=0, emb_dim=EMB_DIM, hidden_dim=64,
+                 img_h=32, img_w=128)
+    model = build_model(cfg)
+    tf = WordTransform(cfg, train=False)
+    styles = [host_style(w) if w % 2 else forger_style(w) for w in range(4)]
+    x = torch.stack([tf(synth.render_word(WORDS[i], s, np.random.default_rng([9, k, i])))
+                     for k, s in enumerate(styles) for i in range(len(WORDS))])
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(x)
+    return save_model(directory, model.state_dict(), cfg.to_dict())
+
+
+def save_mil(directory: Path, name: str, dim: int, embedding_model_id: str,
+             thresholds: dict[str, float] = THRESHOLDS) -> Path:
+    """Save an untrained MIL model the way ``mil.train`` does (config keys included)."""
+    from wrmil_core.mil.models import build_mil_model
+
+    torch.manual_seed(0)
+    model = build_mil_model(name, dim)
+    config = {"model_name": name, "hparams": model.hparams, "dim": dim, "bag_size": BAG, "window_size": WINDOW,
+              "embedding_model_id": embedding_model_id, "thresholds": thresholds, "trainable": model.trainable,
+              "val_auc": 0.9}
+    save_model(directory, {k: v.float() for k, v in model.state_dict().items()}, config)
+    return directory
+
+
+def scoring_setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Models (toy embedding, distance + abmil MIL, mismatching MIL models), the records of a
+    materialised artifact dir, and a genuine and a mixed document.
+
+    Built once per test session under the session's base temp dir (the toy embedding takes
+    seconds), so every module that scores shares it; a marker file says the build finished.
+    """
+    base = tmp_path_factory.getbasetemp() / "scoring_setup"
+    paths = _setup_paths(base)
+    if not (base / "built").is_file():
+        _build_setup(paths)
+        (base / "built").touch()
+    paths["emb_id"] = json.loads((paths["emb_dir"] / "config.json").read_text())["model_id"]
+    return paths
+
+
+def _setup_paths(base: Path) -> dict[str, Any]:
+    art = base / "artifacts"
+    return {"base": base, "art": art, "emb_dir": art / "arcface" / "model",
+            "mil": {n: art / "mil" / n for n in ("distance", "abmil")},
+            "mil_wrong_dim": base / "wrong_dim", "mil_wrong_id": base / "wrong_id",
+            "genuine": base / "genuine", "mixed": base / "mixed"}
+
+
+def _build_setup(p: dict[str, Any]) -> None:
+    emb_id = toy_embedding_model(p["emb_dir"])
+    for name, directory in p["mil"].items():
+        save_mil(directory, name, EMB_DIM, emb_id)
+    assets = p["art"] / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    (assets / "arcface_model.json").write_text(json.dumps(
+        {"model_dir": str(p["emb_dir"]), "model_id": emb_id, "emb_dim": EMB_DIM}))
+    (assets / "mil_model.json").write_text(json.dumps(
+        {"embedding_model_id": emb_id,
+         "models": {n: {"model_dir": str(d), "thresholds": THRESHOLDS, "val_auc": 0.9} for n, d in p["mil"].items()}}))
+    (assets / "difficulty_report.json").write_text(json.dumps({"best_model": "distance"}))
+    save_mil(p["mil_wrong_dim"], "distance", 2 * EMB_DIM, emb_id)
+    save_mil(p["mil_wrong_id"], "distance", EMB_DIM, "0123456789abcdef")
+    write_document(p["genuine"])
+    write_document(p["mixed"], foreign=FOREIGN)

@@ -1,0 +1,103 @@
+"""How a base bag gets another writer's words: donor choice, the two contamination rules, and the
+foreign share of a bag's distinct words.
+
+``word`` mode splices a contiguous passage of consecutive donor words into the base bag's span
+and cuts the windows from the mixed sequence; ``instance`` mode (the original rule) replaces whole
+windows of the base bag by windows of one donor document, i.e. by rows of ``instance_windows``.
+Both return layout rows (indices into the split's :class:`DocLayout`), never vectors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wrmil_core.bags.layout import DocLayout
+from wrmil_core.bags.windows import SplitWindows
+from wrmil_core.errors import WrmilInputError
+
+
+def draw_donor_docs(
+    rng: np.random.Generator, base_writer: np.ndarray, eligible: np.ndarray, doc_writer: np.ndarray,
+    *, split: str, need: str,
+) -> np.ndarray:
+    """For each base writer, a uniformly drawn eligible document of *another* writer.
+
+    Vectorised without rejection: eligible docs are grouped by writer, and a draw ``u`` over the
+    docs of the other writers skips the base writer's own block.
+    """
+    c = s = np.zeros(base_writer.shape, np.int64)   # own eligible docs: count and first index
+    if eligible.shape[0]:
+        ew = doc_writer[eligible]
+        order = np.argsort(ew, kind="stable")
+        eligible, ew = eligible[order], ew[order]
+        uniq, first, counts = np.unique(ew, return_index=True, return_counts=True)
+        pos = np.minimum(np.searchsorted(uniq, base_writer), uniq.shape[0] - 1)
+        own = uniq[pos] == base_writer
+        c = np.where(own, counts[pos], 0)
+        s = np.where(own, first[pos], 0)
+    n_other = eligible.shape[0] - c
+    if (n_other <= 0).any():
+        w = int(base_writer[np.flatnonzero(n_other <= 0)[0]])
+        raise WrmilInputError(
+            f"split {split!r}: no donor for writer {w}: no other writer of the split has a document "
+            f"with {need}. Contaminated bags need a second writer in the same split; give the split "
+            "more writers (see writer_split) or longer documents."
+        )
+    u = np.floor(rng.random(base_writer.shape[0]) * n_other).astype(np.int64)
+    return eligible[np.where(u < s, u, u + c)]
+
+
+def distinct_foreign_frac(rows: np.ndarray, foreign: np.ndarray) -> np.ndarray:
+    """Per bag: foreign share of the distinct words. ``rows``/``foreign`` are (B, L) word keys and
+    flags (a word's flag must not depend on which slot holds it)."""
+    order = np.argsort(rows, axis=1, kind="stable")
+    r = np.take_along_axis(rows, order, axis=1)
+    f = np.take_along_axis(foreign, order, axis=1)
+    first = np.ones(r.shape, bool)
+    first[:, 1:] = r[:, 1:] != r[:, :-1]
+    return (first & f).sum(1) / first.sum(1)
+
+
+def contaminate_word(
+    rng: np.random.Generator, lay: DocLayout, base_row: np.ndarray, base_writer: np.ndarray,
+    f: int, n_words: int, template: np.ndarray, split: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Word mode: splice ``f`` consecutive donor words into each base span at a seeded offset.
+
+    ``base_row`` is the layout row of each base bag's first word and ``template`` the config's
+    window template; returns layout rows and foreign flags, both (n, bag_size, window_size), and
+    the donor writers.
+    """
+    n = base_row.shape[0]
+    eligible = np.flatnonzero(lay.length >= f)
+    donor_doc = draw_donor_docs(rng, base_writer, eligible, lay.doc_writer, split=split, need=f"at least {f} words")
+    donor_row = lay.offset[donor_doc] + np.floor(rng.random(n) * (lay.length[donor_doc] - f + 1)).astype(np.int64)
+    off = np.floor(rng.random(n) * (n_words - f + 1)).astype(np.int64)
+    j = np.arange(n_words, dtype=np.int64)[None, :]
+    foreign = (j >= off[:, None]) & (j < (off + f)[:, None])                         # (n, S)
+    seq = np.where(foreign, donor_row[:, None] + (j - off[:, None]), base_row[:, None] + j)
+    return seq[:, template], foreign[:, template], lay.doc_writer[donor_doc]          # (n, bag, ws) x2
+
+
+def contaminate_instance(
+    rng: np.random.Generator, lay: DocLayout, windows: SplitWindows, base_window: np.ndarray,
+    base_writer: np.ndarray, k: int, bag_size: int, split: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Instance mode (original rule): replace ``k`` whole windows at seeded positions by windows
+    drawn uniformly from one donor document's windows (rows of ``instance_windows``).
+
+    ``base_window`` is each base bag's first window; returns layout rows and foreign flags, both
+    (n, bag_size, window_size), and the donor writers.
+    """
+    n = base_window.shape[0]
+    eligible = np.flatnonzero(windows.count > 0)
+    donor_doc = draw_donor_docs(rng, base_writer, eligible, lay.doc_writer, split=split,
+                                need=f"at least {windows.window_size} words")
+    slots = np.argsort(rng.random((n, bag_size)), axis=1)[:, :k]
+    replaced = np.zeros((n, bag_size), bool)
+    np.put_along_axis(replaced, slots, True, axis=1)
+    pick = np.floor(rng.random((n, bag_size)) * windows.count[donor_doc][:, None]).astype(np.int64)
+    donor_window = windows.first[donor_doc][:, None] + pick
+    window = np.where(replaced, donor_window, base_window[:, None] + np.arange(bag_size, dtype=np.int64))
+    rows = windows.rows(window)
+    return rows, np.broadcast_to(replaced[:, :, None], rows.shape), lay.doc_writer[donor_doc]

@@ -1,0 +1,154 @@
+"""The report's text: summary sentence, Markdown tables, and the report.md / report.html / report.json files.
+
+Everything here formats an :class:`~wrmil_core.mil.report.evaluate.Evaluation`; no number is
+computed. ``report.html`` is self-contained (plots embedded as data URIs); ``report.md`` links the
+PNGs beside it.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from wrmil_core.mil.report.evaluate import (
+    BASELINE,
+    THRESHOLD_LABELS,
+    Evaluation,
+    pct_label,
+)
+from wrmil_core.plots import png_data_uri
+
+CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+       "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;"
+       "text-align:right}th{background:#f0f0f0}td:first-child,td:nth-child(2){text-align:left}img{max-width:100%}")
+OVERALL_HEADING = "Overall (the original's figures, at the max-F1 threshold)"
+
+
+@dataclass(frozen=True)
+class ReportText:
+    """The report's prose and Markdown tables, shared by the Markdown and HTML files."""
+
+    title: str
+    summary: str
+    intro: str
+    pivot_table: str  # AUC per model x difficulty
+    difficulty_table: str  # every figure per difficulty and model
+    overall_table: str
+
+
+def fmt(v: float | None, digits: int = 3) -> str:
+    """A number for a table cell; None -> 'n/a'."""
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str) -> ReportText:
+    """Summary, intro and tables of the report."""
+    intro = (f"Test bags: {ev.n_test_bags} ({ev.n_genuine} genuine, {ev.n_contaminated} contaminated); "
+             f"embedding model `{ev.embedding_model_id}`. "
+             "Thresholds were fixed on the validation bags. \"Flagged\" is the false-positive rate on the 0% "
+             "(genuine) rows and the detection rate on the others. Localisation is over contaminated bags: "
+             "AUC of window scores against windows holding foreign words, and how often the top-scored window "
+             f"holds one. AUC CIs: {ev.n_boot} stratified bootstrap resamples.")
+    return ReportText(title=title, summary=summary(ev), intro=intro, pivot_table=pivot_table(ev),
+                      difficulty_table=difficulty_table(ev), overall_table=overall_table(ev, val_auc))
+
+
+def summary(ev: Evaluation) -> str:
+    """One sentence: the best model and its AUC gain over the abmil baseline per difficulty."""
+    best = ev.best_model
+    if best is None:
+        return "No model could be ranked: the test bags lack genuine or contaminated bags."
+    if BASELINE not in ev.models:
+        return f"Best model: {best} (mean AUC {ev.mean_auc[best]:.3f}); {BASELINE} was not evaluated."
+    parts = [f"{k}%: {'n/a' if v is None else f'{v:+.3f}'}" for k, v in ev.gain_over_abmil.items()]
+    return (f"Best model: {best} (mean AUC over difficulties {ev.mean_auc[best]:.3f} vs {BASELINE} "
+            f"{fmt(ev.mean_auc[BASELINE])}). AUC gain over {BASELINE} by difficulty: " + ", ".join(parts) + ".")
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def difficulty_table(ev: Evaluation) -> str:
+    """Per difficulty (genuine first) and model: bags, foreign share, AUC [CI], flagged rates, localisation."""
+    head = ["difficulty", "model", "bags", "true foreign %", "AUC vs genuine [95% CI]"]
+    head += [f"flagged @ {THRESHOLD_LABELS.get(t, t)}" for t in ev.threshold_names] + ["loc. AUC", "top-1 hit"]
+    body = []
+    for ratio in [0.0] + ev.difficulties:
+        for r in (r for r in ev.rows if r.ratio == ratio):
+            auc = "n/a" if r.auc is None else f"{r.auc:.3f} [{fmt(r.auc_lo)}, {fmt(r.auc_hi)}]"
+            label = "0% (genuine: FPR)" if ratio == 0 else r.difficulty
+            ff = "n/a" if r.foreign_frac is None else f"{100 * r.foreign_frac:.1f}"
+            cells = [label, r.model, str(r.n_bags), ff, auc if ratio > 0 else "—"]
+            cells += [fmt(r.flagged.get(t)) for t in ev.threshold_names]
+            cells += [fmt(r.loc_auc) if ratio > 0 else "—", fmt(r.top1) if ratio > 0 else "—"]
+            body.append(cells)
+    return _table(head, body)
+
+
+def overall_table(ev: Evaluation, val_auc: dict[str, float] | None) -> str:
+    """Per model: val AUC, test AUC [CI], F1, recall, precision, localisation over all test bags."""
+    head = ["model", "val AUC", "test AUC [95% CI]", "F1", "recall", "precision", "loc. AUC", "top-1 hit"]
+    body = []
+    for name, o in ev.overall.items():
+        auc = "n/a" if o.auc is None else f"{o.auc:.3f} [{fmt(o.auc_lo)}, {fmt(o.auc_hi)}]"
+        body.append([name, fmt((val_auc or {}).get(name)), auc, fmt(o.f1), fmt(o.recall), fmt(o.precision),
+                     fmt(o.loc_auc), fmt(o.top1)])
+    return _table(head, body)
+
+
+def pivot_table(ev: Evaluation) -> str:
+    """AUC per model (rows) and difficulty (columns), with the mean."""
+    head = ["model"] + [f"AUC {pct_label(r)}%" for r in ev.difficulties] + ["mean"]
+    return _table(head, [[m] + [fmt(ev.auc_of(m, r)) for r in ev.difficulties] + [fmt(ev.mean_auc[m])]
+                         for m in ev.models])
+
+
+def write_markdown(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
+    """report.md: summary, tables, and links to the PNGs (which sit beside it)."""
+    path.write_text("\n\n".join([
+        f"# {text.title}", f"**{text.summary}**", text.intro, "## AUC by difficulty", text.pivot_table,
+        "## Per difficulty", text.difficulty_table, f"## {OVERALL_HEADING}", text.overall_table,
+        "## Plots", f"![detection by difficulty]({plots['main_plot'].name})",
+        f"![ROC by difficulty]({plots['roc_plot'].name})", f"![example bags]({plots['examples_plot'].name})", ""]))
+    return path
+
+
+def _html_table(md: str) -> str:
+    """A Markdown table (as written by :func:`_table`) as an HTML table."""
+    lines = [ln for ln in md.splitlines() if ln.strip()]
+    cells = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    head, body = cells[0], cells[2:]
+    out = ["<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr></thead><tbody>"]
+    out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in body]
+    return "".join(out) + "</tbody></table>"
+
+
+def write_html(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
+    """report.html: the same content as report.md, self-contained (plots embedded)."""
+    body = [f"<h1>{html.escape(text.title)}</h1>", f"<p><b>{html.escape(text.summary)}</b></p>",
+            f"<p>{html.escape(text.intro)}</p>",
+            "<h2>AUC by difficulty</h2>", _html_table(text.pivot_table),
+            f"<img alt='detection by difficulty' src='{png_data_uri(plots['main_plot'])}'>",
+            "<h2>Per difficulty</h2>", _html_table(text.difficulty_table),
+            f"<h2>{OVERALL_HEADING}</h2>", _html_table(text.overall_table),
+            "<h2>ROC curves</h2>", f"<img alt='ROC by difficulty' src='{png_data_uri(plots['roc_plot'])}'>",
+            "<h2>Example bags</h2>", f"<img alt='example bags' src='{png_data_uri(plots['examples_plot'])}'>"]
+    path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(text.title)}</title>"
+                    f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+    return path
+
+
+def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | None, path: Path) -> Path:
+    """report.json: every number (strict JSON: n/a is null, never NaN)."""
+    doc = {"title": text.title, "summary": text.summary, "best_model": ev.best_model,
+           "gain_over_abmil": ev.gain_over_abmil, "mean_auc": ev.mean_auc, "difficulties": ev.difficulties,
+           "n_test_bags": ev.n_test_bags, "n_genuine": ev.n_genuine, "n_contaminated": ev.n_contaminated,
+           "embedding_model_id": ev.embedding_model_id, "thresholds": ev.thresholds, "val_auc": val_auc,
+           "rows": [r.as_dict() for r in ev.rows], "overall": {m: o.as_dict() for m, o in ev.overall.items()},
+           "headline": ev.headline, "n_boot": ev.n_boot}
+    path.write_text(json.dumps(doc, indent=2, allow_nan=False))
+    return path

@@ -1,0 +1,129 @@
+"""Outputs of a scored document: ``score.json`` and ``strip.png``.
+
+The strip shows the word images in reading order, each tinted by its score on a diverging colour
+scale centred on the decision threshold (green below, yellow at, red above), with its position
+and, for the most suspicious words, their rank.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+import matplotlib
+import numpy as np
+from matplotlib.colors import Colormap, TwoSlopeNorm
+from PIL import Image, ImageDraw, ImageFont
+
+from wrmil_core.scoring.score import DocumentScore
+
+SCORE_JSON = "score.json"
+STRIP_PNG = "strip.png"
+
+_PAD, _LABEL_H, _HEADER_H, _GAP = 6, 12, 44, 2  # tile padding, label line, header, space between tiles
+_BAR_W = 300  # colour bar width in the header
+
+
+@dataclass(frozen=True)
+class _Scale:
+    """Score -> colour: ``RdYlGn_r`` with its midpoint at the decision threshold."""
+
+    cmap: Colormap
+    norm: TwoSlopeNorm
+    key: str
+    threshold: float
+
+    def rgb(self, value: float) -> np.ndarray:
+        """The colour of ``value`` as float RGB in 0..255."""
+        return np.asarray(self.cmap(self.norm(value))[:3]) * 255
+
+
+def _scale(score: DocumentScore, shown: np.ndarray) -> _Scale:
+    """The colour scale of the shown word scores (never degenerate around the threshold)."""
+    key, thr = score.decision_threshold
+    eps = 1e-3
+    norm = TwoSlopeNorm(vcenter=thr, vmin=min(float(shown.min()), thr - eps), vmax=max(float(shown.max()), thr + eps))
+    return _Scale(matplotlib.colormaps["RdYlGn_r"], norm, key, thr)
+
+
+def _word_tile(image_path: Path, rgb: np.ndarray, label: str, word_height: int, max_width: int,
+               font: ImageFont.ImageFont) -> Image.Image:
+    """One word image scaled to ``word_height``, ink kept dark on a light tint of ``rgb``, framed
+    in ``rgb`` with ``label`` above it."""
+    with Image.open(image_path) as im:
+        g = im.convert("L")
+    w = max(1, round(g.width * word_height / max(g.height, 1)))
+    g = g.resize((min(w, max_width), word_height), Image.BILINEAR)
+    bg = 0.55 * rgb + 0.45 * 255  # light tint; ink (dark) stays dark
+    a = np.asarray(g, dtype=np.float32)[..., None] / 255.0
+    tile_rgb = (a * bg + (1 - a) * (0.35 * rgb)).clip(0, 255).astype(np.uint8)
+    tile = Image.new("RGB", (g.width + 2 * _PAD, word_height + _LABEL_H + 2 * _PAD), tuple(int(c) for c in rgb))
+    tile.paste(Image.fromarray(tile_rgb, "RGB"), (_PAD, _PAD + _LABEL_H))
+    ImageDraw.Draw(tile).text((_PAD, 1), label, fill=(0, 0, 0), font=font)
+    return tile
+
+
+def _flow(widths: list[int], row_width: int) -> list[tuple[int, int]]:
+    """``(x, row)`` of each tile, left to right, wrapping to a new row when one would overflow."""
+    places: list[tuple[int, int]] = []
+    x, row = 0, 0
+    for w in widths:
+        if x > 0 and x + w > row_width:
+            x, row = 0, row + 1
+        places.append((x, row))
+        x += w + _GAP
+    return places
+
+
+def _draw_header(canvas: Image.Image, score: DocumentScore, scale: _Scale, row_width: int,
+                 font: ImageFont.ImageFont) -> None:
+    """Verdict, legend and a colour bar with its range across the top of the strip."""
+    d = ImageDraw.Draw(canvas)
+    key, thr, norm = scale.key, scale.threshold, scale.norm
+    verdict = "more than one writer" if score.decisions[key] else "one writer"
+    d.text((6, 4), f"{Path(score.document).name}: P(more than one writer) = {score.probability:.3f} -> {verdict} "
+                   f"(threshold {key} {thr:.3f}); model {score.model_name}", fill=(0, 0, 0), font=font)
+    d.text((6, 18), "word colour = score of its window: green below the threshold, yellow at it, red above; "
+                    "#k = rank among the most suspicious words", fill=(60, 60, 60), font=font)
+    left = row_width - _BAR_W - 20
+    for j in range(_BAR_W):
+        v = norm.vmin + (norm.vmax - norm.vmin) * j / (_BAR_W - 1)
+        d.line([(left + j, 32), (left + j, 40)], fill=tuple(int(255 * c) for c in scale.cmap(norm(v))[:3]))
+    d.text((left, 2), f"{norm.vmin:.2f} .. {thr:.2f} .. {norm.vmax:.2f}", fill=(0, 0, 0), font=font)
+
+
+def render_strip(score: DocumentScore, out_path: str | Path, *, row_width: int = 1600, word_height: int = 48,
+                 max_words: int = 1000) -> Path:
+    """A PNG of the (first ``max_words``) word images in reading order, each tinted by its score
+    (green below the decision threshold, yellow at it, red above); top-scored words carry their rank."""
+    shown = np.asarray(score.word_scores[:max_words], dtype=np.float64)
+    scale = _scale(score, shown)
+    font = ImageFont.load_default()
+    rank = {w["index"]: w["rank"] for w in score.top_words}
+    folder = Path(score.document)
+    tiles = [_word_tile(folder / rel, scale.rgb(shown[i]), f"{i}" + (f"  #{rank[i]}" if i in rank else ""),
+                        word_height, row_width - 2 * _PAD, font)
+             for i, rel in enumerate(score.files[:max_words])]
+    places = _flow([t.width for t in tiles], row_width)
+    row_h = word_height + _LABEL_H + 2 * _PAD + _GAP
+    n_rows = places[-1][1] + 1 if places else 1
+    canvas = Image.new("RGB", (row_width, _HEADER_H + row_h * n_rows), (255, 255, 255))
+    _draw_header(canvas, score, scale, row_width, font)
+    for tile, (x, row) in zip(tiles, places):
+        canvas.paste(tile, (x, _HEADER_H + row * row_h))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out_path, format="PNG")
+    return out_path
+
+
+def write_outputs(score: DocumentScore, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``score.json`` and ``strip.png`` to ``out_dir``; record the paths in ``score.outputs``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    strip = render_strip(score, out_dir / STRIP_PNG)
+    json_path = out_dir / SCORE_JSON
+    score.outputs = {"json": str(json_path), "strip": str(strip)}
+    tmp = json_path.with_suffix(".json.tmp")  # written whole, then renamed: never half a file
+    tmp.write_text(score.to_json())
+    tmp.replace(json_path)
+    return {"json": json_path, "strip": strip}
