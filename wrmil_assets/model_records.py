@@ -20,6 +20,8 @@ from typing import Any
 
 from wrmil_core.errors import WrmilInputError
 
+from .io_managers import rebuild_hint
+
 RECORDS_DIR = "assets"  # the IO managers' base directory under the artifact dir
 REPORT_JSON = ("report", "report.json")  # the report's own JSON: a fallback for the best model
 
@@ -31,19 +33,27 @@ def records_dir(artifact_dir: str | Path) -> Path:
 
 def load_record(artifact_dir: str | Path, asset: str) -> dict[str, Any] | None:
     """The JSON record of ``asset`` (None when never materialised); refused when not valid JSON."""
-    return _load_json(records_dir(artifact_dir) / f"{asset}.json")
+    return _load_json(records_dir(artifact_dir) / f"{asset}.json", asset)
 
 
 def report_record(artifact_dir: str | Path) -> dict[str, Any] | None:
     """The difficulty report's record, else the report's own JSON (None when neither exists)."""
-    return load_record(artifact_dir, "difficulty_report") or _load_json(Path(artifact_dir).joinpath(*REPORT_JSON))
+    return (load_record(artifact_dir, "difficulty_report")
+            or _load_json(Path(artifact_dir).joinpath(*REPORT_JSON), "difficulty_report"))
 
 
-def _load_json(path: Path) -> dict[str, Any] | None:
+def _load_json(path: Path, asset: str) -> dict[str, Any] | None:
+    """The JSON object at ``path`` written by ``asset`` (None when absent); refused when unreadable."""
+    if not path.is_file():
+        return None
     try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except json.JSONDecodeError as e:
-        raise WrmilInputError(f"{path} is not valid JSON ({e}); re-materialise the asset that writes it") from e
+        record = json.loads(path.read_text())
+    except (ValueError, OSError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WrmilInputError(f"{path} is not valid JSON ({e}); {rebuild_hint(asset, None)}") from e
+    if not isinstance(record, dict):
+        raise WrmilInputError(f"{path} holds a JSON {type(record).__name__}, not a record; "
+                              f"{rebuild_hint(asset, None)}")
+    return record
 
 
 def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None = None,

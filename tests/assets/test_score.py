@@ -59,7 +59,10 @@ def test_missing_records_name_the_record_and_the_command(setup: dict[str, Any], 
     (art / "report" / "report.json").write_text(json.dumps({"best_model": "abmil"}))  # the fallback
     assert latest_models(art, embedding_model_dir=setup["emb_dir"])[1] == setup["mil"]["abmil"]
     (art / "assets" / "mil_model.json").write_text("{not json")
-    with pytest.raises(WrmilInputError, match="mil_model.json is not valid JSON"):
+    with pytest.raises(WrmilInputError, match="mil_model.json is not valid JSON .*rebuild it: `wrmil run --job"):
+        latest_models(art)
+    (art / "assets" / "mil_model.json").write_text("[]")
+    with pytest.raises(WrmilInputError, match="holds a JSON list, not a record"):
         latest_models(art)
 
 

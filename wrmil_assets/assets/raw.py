@@ -8,7 +8,14 @@ import polars as pl
 
 from wrmil_core.data import ingest as ingest_stage
 from wrmil_core.data import split as split_stage
-from wrmil_core.data.split import check_disjoint, check_fractions, check_nonempty, split_metadata, split_summary, split_writers
+from wrmil_core.data.split import (
+    check_disjoint,
+    check_fractions,
+    check_nonempty,
+    split_metadata,
+    split_summary,
+    split_writers,
+)
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, table_md, to_metadata

@@ -48,8 +48,8 @@ class DataCheck:
             ("writers", str(m["n_writers"])),
             ("documents", f"{m['n_documents']} ({self._documents_from}; min_doc_words={self.min_doc_words})"),
             ("words", str(m["n_words"])),
-            ("words per document", f"min {m['words_per_doc_min']}, median {m['words_per_doc_median']:g}, "
-                                   f"max {m['words_per_doc_max']}"),
+            ("words per document", (f"min {m['words_per_doc_min']}, median {m['words_per_doc_median']:g}, "
+                                    f"max {m['words_per_doc_max']}")),
             ("default split", ", ".join(f"{s} {n}" for s, n in zip(SPLITS, self.split_writers)) + " writers"),
         ]
         for reason in SKIP_REASONS:

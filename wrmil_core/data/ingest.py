@@ -43,7 +43,11 @@ from wrmil_core.data.metadata_csv import (
 )
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, speaker
-from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION, WORD_COLUMNS
+from wrmil_core.schema import (
+    DEFAULT_METADATA_CSV,
+    DEFAULT_REPS_PER_SESSION,
+    WORD_COLUMNS,
+)
 
 #: Skip categories, in the order they are applied. Every key is always present in ``skipped``.
 SKIP_REASONS: tuple[str, ...] = (

@@ -6,6 +6,7 @@ the MIL bags of a split draw donors from the same split only.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -134,13 +135,13 @@ def _fixed_ranges(ws: np.ndarray, ranges: Sequence[tuple[int, int]]) -> pl.DataF
         raise WrmilInputError(
             f"ranges must be {len(SPLITS)} inclusive (low, high) pairs for {SPLITS}, got {ranges!r}.")
     srt = sorted(rg)
-    for (_, hi), (lo, _) in zip(srt, srt[1:]):
+    for (_, hi), (lo, _) in itertools.pairwise(srt):
         if lo <= hi:
             raise WrmilInputError(f"ranges overlap ({ranges!r}); a writer must fall in one range.")
     split = np.full(len(ws), None, dtype=object)
     for name, (lo, hi) in zip(SPLITS, rg):
         split[(ws >= lo) & (ws <= hi)] = name
-    outside = ws[split == None].tolist()  # noqa: E711 - elementwise on an object array
+    outside = ws[split == None].tolist()  # elementwise on an object array
     if outside:
         shown = ", ".join(map(str, outside[:20]))
         if len(outside) > 20:

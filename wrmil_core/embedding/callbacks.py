@@ -40,7 +40,8 @@ class Callback:
         """After the last epoch, once the best weights are back in ``state.model``."""
 
 
-def validate(run: TrainRun, model: EmbeddingNet, with_pixels: bool = False) -> tuple[dict[str, float], dict[str, float]]:
+def validate(run: TrainRun, model: EmbeddingNet,
+             with_pixels: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """Val metrics of ``model`` (and of raw pixels if asked) on the run's val words."""
     config, device = run.config, run.env.device
     batch = 2 * config.batch_size if device.type == "cuda" else 64  # CPU: ~64 is fastest (see embed_words)
@@ -153,7 +154,8 @@ class CurvePlot(Callback):
         plot_curve(state.history, state.baseline, state.pixels, self.run.curve_png)
 
 
-def plot_curve(history: list[dict[str, float]], baseline: dict[str, float], pixels: dict[str, float], path: Path) -> None:
+def plot_curve(history: list[dict[str, float]], baseline: dict[str, float], pixels: dict[str, float],
+               path: Path) -> None:
     """Two panels: train loss with the lr schedule; val AUC, 1 - EER and top-1 with the baselines' AUC."""
     import matplotlib
 

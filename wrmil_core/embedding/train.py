@@ -8,13 +8,14 @@ epoch's weights. What stays fixed lives in a ``TrainRun``, what changes in a ``T
 (``state.py``); a checkpoint is the state, so a resumed run replays the uninterrupted one exactly.
 
 From the command line, on one device or several GPUs under torchrun: ``python -m wrmil_core.embedding``
-(``__main__.py``; ``python -m wrmil_core.embedding.train`` still works).
-``batch_size`` is per process (the paper's 64 x 5 GPUs = 320). Only rank 0 writes artifacts.
-Outputs under ``--out``: ``model/`` (``save_model``: model.safetensors + config.json), ``history.json``,
-``training_curve.png``, ``tb/`` (TensorBoard) and ``checkpoint/`` (resume state).
+(``__main__.py``; ``python -m wrmil_core.embedding.train`` still works). ``batch_size`` is per process
+(the paper's 64 x 5 GPUs = 320). Only rank 0 writes artifacts. Outputs under ``out_dir``: ``model/``
+(``save_model``: model.safetensors + config.json), ``history.json``, ``training_curve.png``, ``tb/``
+(TensorBoard) and ``checkpoint/`` (resume state).
 
 Measured (demo preset, synthetic DEMO set: 24 train / 8 val / 8 test writers, 2 CPU cores shared
-with other jobs, load ~1): 2 min 24 s wall for the command above including start-up; val AUC 0.823,
+with other jobs, load ~1): 2 min 24 s wall for
+``python -m wrmil_core.embedding --preset demo`` including start-up; val AUC 0.823,
 EER 0.253 (untrained network 0.558 / 0.457, raw pixels 0.568 / 0.460); test writers AUC 0.809,
 EER 0.267 (untrained 0.528 / 0.481). Runs are bit-for-bit reproducible for a given seed.
 """
@@ -95,14 +96,16 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
     t_start = time.perf_counter()
     run = _prepare(train_words, val_words, config, out_dir, env, speaker(log if env.is_main else None))
     state = st.new_state(run)
-    if not (resume and st.restore(run, state)):
-        _start_fresh(run, state)
-    else:
+    if resume and st.restore(run, state):
         run.say(f"resuming from {run.checkpoint_dir}: {state.epoch} of {config.epochs} epochs done, "
                 f"best val AUC {state.best.auc:.4f}")
+    else:
+        _start_fresh(run, state)
     net = ddp.wrap(state.net, env)
     validation = Validation(run)
-    callbacks: list[Callback] = [TensorBoardLog(run), Checkpointing(run), EpochLog(run), CurvePlot(run)] if env.is_main else []
+    callbacks: list[Callback] = []
+    if env.is_main:  # side jobs run once per job, on rank 0
+        callbacks = [TensorBoardLog(run), Checkpointing(run), EpochLog(run), CurvePlot(run)]
     for cb in callbacks:
         cb.on_train_start(state)
 
@@ -253,7 +256,8 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
         val_metrics = {k[4:]: v for k, v in best.items() if k.startswith("val_")}
         model = state.model
         extra = {"val_metrics": val_metrics, "untrained_metrics": state.baseline, "pixel_metrics": state.pixels,
-                 "best_epoch": state.best.epoch, "n_train_writers": len(run.classes), "n_train_images": run.train.height,
+                 "best_epoch": state.best.epoch, "n_train_writers": len(run.classes),
+                 "n_train_images": run.train.height,
                  "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
         model_id = save_model(run.model_dir, model.state_dict(), {**run.config.to_dict(), **extra})
         for cb in callbacks:
@@ -264,7 +268,8 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
             model_dir=run.model_dir, model_id=model_id, history=state.history, val_metrics=val_metrics,
             baseline_metrics=state.baseline, pixel_metrics=state.pixels, curve_png=run.curve_png, tb_dir=run.tb_dir,
             skipped_images=len(state.skipped), epochs_run=len(state.history), seconds=time.perf_counter() - t_start,
-            best_epoch=state.best.epoch, stopped_early=state.stopped, skipped_examples=list(state.skipped.values())[:10],
+            best_epoch=state.best.epoch, stopped_early=state.stopped,
+            skipped_examples=list(state.skipped.values())[:10],
         )
     return ddp.broadcast(run.env, result)
 

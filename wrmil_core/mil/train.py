@@ -193,8 +193,8 @@ class _EpochLog:
             self.writer.add_scalar("train/loss", rec["train_loss"], epoch)
             self.writer.add_scalar("val/auc", rec["val_auc"], epoch)
             self.writer.add_scalar("train/lr", rec["lr"], epoch)
+        self.bar.set_postfix(loss=f"{rec['train_loss']:.4f}", val_auc=f"{rec['val_auc']:.4f}", refresh=False)
         self.bar.update(1)
-        self.bar.set_postfix(loss=f"{rec['train_loss']:.4f}", val_auc=f"{rec['val_auc']:.4f}")
         self.say(f"[{self.name}] epoch {epoch}/{self.epochs} loss {rec['train_loss']:.4f} val AUC {rec['val_auc']:.4f}")
 
     def finish(self, val_auc: float | None, best_epoch: int) -> None:

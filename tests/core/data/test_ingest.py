@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 
 from tests.support.raw_root import HEADER, make_raw_root, read_rows, write_csv
-from wrmil_core.errors import WrmilInputError
+from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
 from wrmil_core.data.ingest import SKIP_REASONS, IngestConfig, ingest
 from wrmil_core.data.ingest import preset as ingest_preset
-from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
+from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import WORD_COLUMNS
 
 EXPECTED_DTYPES = {

@@ -6,9 +6,7 @@ import polars as pl
 import pytest
 
 from tests.support.raw_root import make_raw_root
-from wrmil_core.errors import WrmilInputError
 from wrmil_core.data.ingest import ingest
-from wrmil_core.schema import SPLITS
 from wrmil_core.data.split import (
     PRESETS,
     SplitConfig,
@@ -21,6 +19,8 @@ from wrmil_core.data.split import (
     split_writers,
 )
 from wrmil_core.data.split import preset as split_preset
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.schema import SPLITS
 
 
 def _counts(df: pl.DataFrame) -> dict[str, int]:

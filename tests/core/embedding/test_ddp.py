@@ -50,7 +50,8 @@ def test_torchrun_two_process_gloo(tmp_path: Path) -> None:
 
 def test_old_module_spelling_still_runs_the_cli() -> None:
     """``python -m wrmil_core.embedding.train`` (the older, documented spelling) reaches the same CLI."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     proc = subprocess.run([sys.executable, "-m", "wrmil_core.embedding.train", "--help"], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])})
+                          text=True, timeout=120, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage: python -m wrmil_core.embedding" in proc.stdout and "--no-resume" in proc.stdout

@@ -22,7 +22,8 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_bars_draw_on_a_terminal_only_and_logs_keep_epoch_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bars_draw_on_a_terminal_only_and_logs_keep_epoch_lines(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     train, val = make_split(tmp_path / "words")
 
     pipe, logs = io.StringIO(), []  # not a TTY: the bars must stay silent

@@ -13,7 +13,7 @@ import pytest
 from wrmil_core.mil.inference import ModelScores, score_bags
 from wrmil_core.mil.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report import build_report, check_beats_distance, evaluate
+from wrmil_core.mil.report import build_report, check_beats_distance, evaluate_scores
 from wrmil_core.mil.toy import make_toy_bags
 
 
@@ -78,7 +78,7 @@ def test_json_carries_the_evaluated_numbers(report) -> None:
     """The renderer formats, never recomputes: report.json equals a fresh evaluation."""
     rep, results, test = report
     doc = json.loads(rep.paths["json"].read_text())
-    ev = evaluate(results, test, n_boot=200)
+    ev = evaluate_scores(results, test, n_boot=200)
     assert doc["rows"] == [r.as_dict() for r in ev.rows]
     assert doc["overall"] == {m: o.as_dict() for m, o in ev.overall.items()}
     assert doc["headline"] == ev.headline and doc["mean_auc"] == ev.mean_auc

@@ -18,7 +18,7 @@ from wrmil_core.mil.report.evaluate import (
     Evaluation,
     OverallMetrics,
     check_beats_distance,
-    evaluate,
+    evaluate_scores,
     pct_label,
 )
 from wrmil_core.mil.report.figures import draw_figures
@@ -60,7 +60,7 @@ def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Pat
     the contamination ratios present in ``test``; a figure without an answer (e.g. no genuine bags)
     is n/a. The best model is the one with the highest mean AUC over difficulties.
     """
-    ev = evaluate(results, test, n_boot=n_boot, seed=seed)
+    ev = evaluate_scores(results, test, n_boot=n_boot, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = draw_figures(ev, results, test, out_dir, seed)
@@ -78,6 +78,6 @@ __all__ = [
     "Report",
     "build_report",
     "check_beats_distance",
-    "evaluate",
+    "evaluate_scores",
     "pct_label",
 ]

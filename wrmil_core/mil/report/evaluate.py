@@ -63,7 +63,7 @@ class DifficultyRow:
     @property
     def difficulty(self) -> str:
         """'0%', '5%', '12.5%', ..."""
-        return f"{pct_label(self.ratio)}%" if self.ratio > 0 else "0%"
+        return f"{pct_label(self.ratio)}%"
 
     def as_dict(self) -> dict[str, Any]:
         """The row as written to report.json (``flagged_<threshold>`` keys)."""
@@ -154,7 +154,7 @@ def check_scores(results: dict[str, ModelScores], test: BagTensors) -> None:
             raise ValueError(f"model {name!r} has no saved thresholds")
 
 
-def evaluate(results: dict[str, ModelScores], test: BagTensors, n_boot: int = 1000, seed: int = 0) -> Evaluation:
+def evaluate_scores(results: dict[str, ModelScores], test: BagTensors, n_boot: int = 1000, seed: int = 0) -> Evaluation:
     """Every number of the report from each model's test scores (see the module docstring)."""
     check_scores(results, test)
     models, difficulties = list(results), difficulties_of(test)
