@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from wrmil_core.errors import WrmilInputError
+
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
@@ -46,11 +48,33 @@ def save_model(directory: str | Path, state_dict: dict[str, torch.Tensor], confi
     return model_id
 
 
-def load_model(directory: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read ``(state_dict, config)`` written by :func:`save_model`."""
+def read_config(directory: str | Path, required: tuple[str, ...] = (), what: str = "model") -> dict[str, Any]:
+    """A model directory's ``config.json``, validated once: both files present, valid JSON, ``required`` keys.
+
+    Every reader of a model directory (training resume, inference, scoring) goes through here, so a
+    half-written, foreign or hand-edited directory is refused with the same message everywhere.
+    """
     directory = Path(directory)
     weights, config = directory / WEIGHTS_FILE, directory / CONFIG_FILE
     for f in (weights, config):
         if not f.is_file():
-            raise FileNotFoundError(f"model file {f} is missing; re-materialise the model asset that writes {directory}")
-    return load_file(str(weights)), json.loads(config.read_text())
+            raise WrmilInputError(f"{what} file {f} is missing; give a model directory written by wrmil, or "
+                                  f"re-materialise the model asset that writes {directory}")
+    try:
+        cfg = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WrmilInputError(f"{config} is not valid JSON ({e}); re-materialise the {what}") from e
+    if not isinstance(cfg, dict):
+        raise WrmilInputError(f"{config} is not a JSON object; re-materialise the {what}")
+    missing = [k for k in required if k not in cfg]
+    if missing:
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise WrmilInputError(f"{directory} is not {article} {what} directory: its config.json lacks {missing}")
+    return cfg
+
+
+def load_model(directory: str | Path, required: tuple[str, ...] = (),
+               what: str = "model") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read ``(state_dict, config)`` written by :func:`save_model` (config checked by :func:`read_config`)."""
+    config = read_config(directory, required, what)
+    return load_file(str(Path(directory) / WEIGHTS_FILE)), config

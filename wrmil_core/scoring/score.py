@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from wrmil_core.artifacts import read_config
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.inference import load_mil_model, score_bags
@@ -132,20 +133,13 @@ _REQUIRED_KEYS = {"embedding model": ("backbone", "emb_dim"),
 
 def _read_config(model_dir: Path, what: str) -> dict[str, Any]:
     """A model directory's config.json, refused when absent or not of the expected kind."""
-    cfg_path = Path(model_dir) / "config.json"
-    if not cfg_path.is_file() or not (Path(model_dir) / "model.safetensors").is_file():
-        raise WrmilInputError(f"{what} {model_dir} has no config.json and model.safetensors; give a model "
-                              "directory written by wrmil")
     try:
-        cfg = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise WrmilInputError(f"{cfg_path} is not valid JSON ({e}); re-materialise the model") from e
-    missing = [k for k in _REQUIRED_KEYS[what] if k not in cfg]
-    if missing:
+        return read_config(model_dir, _REQUIRED_KEYS[what], what)
+    except WrmilInputError as e:
+        if "lacks" not in str(e):
+            raise
         other = "MIL model" if what == "embedding model" else "embedding model"
-        raise WrmilInputError(f"{model_dir} is not an {what} directory (its config.json lacks {missing}); "
-                              f"is it the {other}? Check --embedding-model and --mil-model")
-    return cfg
+        raise WrmilInputError(f"{e}; is it the {other}? Check --embedding-model and --mil-model") from None
 
 
 def check_model_pair(embedding_config: dict[str, Any], mil_config: dict[str, Any],

@@ -57,5 +57,5 @@ def test_refuses_stale_or_mismatched_bags(trained) -> None:
         score_saved_models({"distance": d.model_dir}, make_toy_bags(10, seed=3, bag_size=6))
     with pytest.raises(WrmilInputError, match="dim"):
         score_saved_models({"distance": d.model_dir}, make_toy_bags(10, seed=3, dim=8))
-    with pytest.raises(FileNotFoundError, match="re-materialise"):
+    with pytest.raises(WrmilInputError, match="re-materialise"):
         score_saved_models({"distance": Path(d.model_dir).parent / "missing"}, make_toy_bags(10, seed=3))

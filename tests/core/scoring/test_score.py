@@ -84,5 +84,5 @@ def test_model_pair_refusals(setup: dict[str, Any]) -> None:
         read_model_pair(emb, setup["mil_wrong_id"])
     with pytest.raises(WrmilInputError, match="not an embedding model directory"):
         read_model_pair(mil, emb)
-    with pytest.raises(WrmilInputError, match="has no config.json and model.safetensors"):
+    with pytest.raises(WrmilInputError, match="model.safetensors is missing; give a model directory written by wrmil"):
         read_model_pair(emb, setup["base"])

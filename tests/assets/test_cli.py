@@ -1,0 +1,126 @@
+"""``wrmil run`` end to end: its flags reach the assets, and a failure is one line with an exit code."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.conftest import PIPELINE_SYNTH
+from wrmil_assets.automation import JOB_STAGES
+from wrmil_assets.cli import build_parser, main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TRACE_MARKERS = ("Traceback", "Stack Trace", 'File "')
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DAGSTER_HOME and artifact dir; ``WRMIL_DATA_ROOT`` points at a decoy folder, so a
+    run that ignored ``--data-root`` would fail."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("WRMIL_ARTIFACT_DIR", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("WRMIL_DATA_ROOT", str(tmp_path / "decoy"))
+    monkeypatch.setenv("WRMIL_DEVICE", "cpu")
+    (tmp_path / "decoy").mkdir()
+    return tmp_path
+
+
+def _raw_words_metadata() -> dict:
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("raw_words"))
+    assert event is not None, "raw_words was not materialised"
+    return {k: getattr(v, "value", v) for k, v in event.asset_materialization.metadata.items()}
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("wrmil run: error:")]
+    assert len(lines) == 1, err
+    assert not any(marker in err for marker in TRACE_MARKERS), err
+    return lines[0]
+
+
+def test_data_root_flag_reaches_the_assets(env: Path, synth_root: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("WRMIL_REPS_PER_SESSION", str(PIPELINE_SYNTH.reps_per_session))
+    assert main(["run", "--data-root", str(synth_root), "--job", "ingest"]) == 0, capsys.readouterr()
+    meta = _raw_words_metadata()
+    assert Path(meta["data_root"]) == synth_root.resolve()
+    assert meta["n_writers"] == PIPELINE_SYNTH.n_writers
+
+
+def test_generated_set_follows_synth_preset_not_preset(env: Path, capsys: pytest.CaptureFixture) -> None:
+    """``--preset paper`` (hyper-parameters) with ``--synth-preset tiny`` (data size): 6 writers,
+    and the tiny set's 2 repetitions per session reach ingest (6 writers x 2 sessions = 12 docs)."""
+    root = env / "new_root"
+    code = main(["run", "--data-root", str(root), "--generate", "--synth-preset", "tiny", "--preset", "paper",
+                 "--job", "ingest"])
+    assert code == 0, capsys.readouterr()
+    meta = _raw_words_metadata()
+    assert Path(meta["data_root"]) == root.resolve()
+    assert (meta["n_writers"], meta["n_documents"]) == (6, 12)
+
+
+def test_job_choices_are_the_jobs(capsys: pytest.CaptureFixture) -> None:
+    parser = build_parser()
+    for job in JOB_STAGES:
+        assert parser.parse_args(["run", "--job", job]).job == job
+    with pytest.raises(SystemExit):  # scoring needs a document: not a `wrmil run` job
+        parser.parse_args(["run", "--job", "score_document"])
+
+
+def test_missing_data_root_is_one_line_exit_2(env: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["run", "--data-root", str(env / "nowhere"), "--job", "ingest"]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "nowhere" in line and "--generate" in line
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("ops: [1\n", "not valid YAML"),
+    ("- just\n- a list\n", "expected a mapping"),
+    ("ops: {raw_words: {config: {min_doc_words: many}}}\n", "min_doc_words"),
+])
+def test_bad_config_file_is_one_line_exit_2(env: Path, synth_root: Path, capsys: pytest.CaptureFixture,
+                                            text: str, expected: str) -> None:
+    cfg = env / "run.yaml"
+    cfg.write_text(text)
+    assert main(["run", "--data-root", str(synth_root), "--job", "ingest", "--config", str(cfg)]) == 2
+    assert expected in _one_error_line(capsys.readouterr().err)
+
+
+def test_truncated_upstream_artifact_is_one_line_exit_1(env: Path, synth_root: Path, capsys: pytest.CaptureFixture,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """raw_words.parquet cut in half after ingest: the next stage names the asset and the command
+    that rebuilds it; the full trace is in the run's event log, not on the terminal."""
+    monkeypatch.setenv("WRMIL_REPS_PER_SESSION", str(PIPELINE_SYNTH.reps_per_session))
+    assert main(["run", "--data-root", str(synth_root), "--job", "ingest"]) == 0
+    table = env / "artifacts" / "assets" / "raw_words.parquet"
+    table.write_bytes(table.read_bytes()[: table.stat().st_size // 2])
+    capsys.readouterr()
+    assert main(["run", "--data-root", str(synth_root), "--job", "retrain"]) == 1
+    line = _one_error_line(capsys.readouterr().err)
+    assert "asset raw_words" in line and "wrmil run --job ingest" in line and "arcface_model" in line
+    with dg.DagsterInstance.get() as instance:
+        failed = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+        assert len(failed) == 1 and failed[0].run_id[:8] in line
+        failures = instance.all_logs(failed[0].run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        assert failures and failures[0].dagster_event.step_failure_data.error.stack  # the trace, for the UI
+
+
+def test_console_script_bad_input_is_one_line(tmp_path: Path) -> None:
+    """The installed command as a user runs it: an image path that does not exist."""
+    root = tmp_path / "data"
+    root.mkdir()
+    (root / "naver_ocr.csv").write_text("image_path,label,detected_word,repetition\nw1/a_0.png,1,a,0\n")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "WRMIL_ARTIFACT_DIR": str(tmp_path / "art")}
+    wrmil = Path(sys.executable).parent / "wrmil"
+    done = subprocess.run([str(wrmil), "run", "--data-root", str(root), "--job", "ingest"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = _one_error_line(done.stderr)
+    assert "raw_words:" in line and "w1/a_0.png" in line
+    assert not any(marker in done.stdout for marker in TRACE_MARKERS), done.stdout
