@@ -42,7 +42,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     the run log for the UI) and exits 2 for bad input, 1 otherwise."""
     from wrmil_core.errors import WrmilInputError
 
-    from .automation import JOB_STAGES
     from .run import StageFailed, ensure_dagster_home, load_config_file, run_stages
 
     ensure_dagster_home()
@@ -116,6 +115,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``wrmil`` argument parser (``run``, ``score``, ``check``)."""
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialise the whole asset graph, stage by stage")

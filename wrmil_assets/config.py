@@ -14,6 +14,8 @@ from typing import Any, Optional
 import dagster as dg
 import pydantic
 
+from wrmil_core.errors import WrmilInputError
+
 
 def _launchpad_type(tp: Any) -> Any:
     """Dagster config understands plain scalars and lists; tuples become lists."""
@@ -52,7 +54,8 @@ def resolve(config: dg.Config, dc: type, presets: dict[str, Any], device: str | 
     ``device`` (the settings resource's) replaces a config left at ``"auto"``.
     """
     if config.preset not in presets:
-        raise ValueError(f"unknown preset {config.preset!r}; choose one of {sorted(presets)}")
+        raise WrmilInputError(f"unknown {dc.__name__} preset {config.preset!r}; choose one of {sorted(presets)} "
+                              "(`wrmil run --preset`, or `preset` in the launchpad / --config)")
     base = presets[config.preset]
     hints = typing.get_type_hints(dc)
     overrides = {}

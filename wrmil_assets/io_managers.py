@@ -52,7 +52,11 @@ class _AtomicUPathIOManager(dg.UPathIOManager):
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp(path)
-        self.write(obj, tmp)
+        try:
+            self.write(obj, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a half-written temporary file is of no use to anyone
+            raise
         tmp.rename(path)
 
     def write(self, obj: Any, path: UPath) -> None:  # pragma: no cover - abstract

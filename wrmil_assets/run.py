@@ -132,16 +132,14 @@ def _one_line(error: Any) -> str:
 
 def failure_of(result: dg.ExecuteInProcessResult, label: str) -> StageFailed:
     """The user-facing cause of a failed run: its first failed step's own error, else the run's."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error is not None:
-            error = _user_error(event.step_failure_data.error)
-            return StageFailed(label, result.run_id, event.step_key, _one_line(error),
-                               bad_input=error.cls_name == WrmilInputError.__name__)
-    for event in result.all_events:
-        if event.is_pipeline_failure and event.job_failure_data and event.job_failure_data.error:
-            error = _user_error(event.job_failure_data.error)
-            return StageFailed(label, result.run_id, None, _one_line(error),
-                               bad_input=error.cls_name == WrmilInputError.__name__)
+    events = result.all_events
+    failures = [(e.step_key, e.step_failure_data.error) for e in events if e.is_step_failure]
+    failures += [(None, e.job_failure_data.error) for e in events if e.is_job_failure and e.job_failure_data]
+    for step, error in failures:
+        if error is not None:
+            cause = _user_error(error)
+            return StageFailed(label, result.run_id, step, _one_line(cause),
+                               bad_input=cause.cls_name == WrmilInputError.__name__)
     return StageFailed(label, result.run_id, None, "the run failed without an error message", bad_input=False)
 
 

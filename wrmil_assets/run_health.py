@@ -152,14 +152,19 @@ def watching_slots(instance: dg.DagsterInstance, run_id: str, log: Say, poll_s: 
     stop = threading.Event()
 
     def watch() -> None:
-        last, last_at, elapsed = None, 0.0, 0.0
+        """Poll until told to stop; say a message when it changes, and again every ``repeat_s``."""
+        last, last_at, elapsed, errors = None, 0.0, 0.0, set()
         while not stop.wait(poll_s):
             elapsed += poll_s
             try:
                 sweep_dead_runs(instance, log)
                 msg = waiting_message(instance, run_id)
             except Exception as e:  # noqa: BLE001 - the watcher must never break the run it watches
-                msg = f"wrmil: could not inspect concurrency slots: {e}"
+                # e.g. SQLite busy for a moment: try again next tick, and say each distinct problem once
+                if str(e) not in errors:
+                    errors.add(str(e))
+                    log(f"wrmil: could not inspect concurrency slots this time: {e}")
+                continue
             if msg and (msg != last or elapsed - last_at >= repeat_s):
                 log(msg)
                 last_at = elapsed

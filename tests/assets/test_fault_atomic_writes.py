@@ -143,7 +143,8 @@ def test_save_model_killed_mid_write_keeps_the_old_model(tmp_path):
     old = {f: _sha(model_dir / f) for f in (WEIGHTS_FILE, CONFIG_FILE)}
 
     touched = _kill_mid_write(MODEL_WRITER, model_dir, BIG_TENSOR, model_dir)
-    assert {f: _sha(model_dir / f) for f in old} == old, f"the old model changed when killed mid-write (touched: {touched})"
+    assert {f: _sha(model_dir / f) for f in old} == old, \
+        f"the old model changed when its writer was killed mid-write (touched: {touched})"
     state, config = load_model(model_dir)
     assert state["w"].numel() == SMALL and config["n"] == SMALL
     assert weights_id(state) == config["model_id"], "weights and config.json are from different writes"

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PIPELINE_SYNTH
-from tests.support.processes import (file_digests, read_record, run_wrmil, start_wrmil, wait_until,
-                                     wrmil_env)
+from tests.support.processes import file_digests, read_record, run_wrmil, start_wrmil, wait_until, wrmil_env
 from tests.support.run_configs import write_run_config
 
 pytestmark = pytest.mark.slow

@@ -38,7 +38,7 @@ def test_truncated_parquet_names_asset_partition_and_command(tmp_path: Path) -> 
 def test_garbled_parquet_is_named(tmp_path: Path, garbage: bytes) -> None:
     path = tmp_path / "raw_words.parquet"
     path.write_bytes(garbage)
-    with pytest.raises(UnreadableArtifactError, match=r"asset raw_words: .* wrmil run --job ingest"):
+    with pytest.raises(UnreadableArtifactError, match=r"asset raw_words: .*`wrmil run --job ingest`"):
         _load(ParquetIOManager(base_path=UPath(tmp_path)), "raw_words", path)
 
 
@@ -49,7 +49,7 @@ def test_garbled_json_record_is_named(tmp_path: Path, text: str) -> None:
     _write(io, {"model_dir": "/x"}, path)
     assert _load(io, "mil_model", path) == {"model_dir": "/x"}
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
-    with pytest.raises(UnreadableArtifactError, match=r"asset mil_model: .*wrmil run --job retrain_mil"):
+    with pytest.raises(UnreadableArtifactError, match=r"asset mil_model: .*`wrmil run --job retrain_mil`"):
         _load(io, "mil_model", path)
 
 
@@ -59,10 +59,10 @@ def test_missing_artifact_is_named(tmp_path: Path) -> None:
 
 
 def test_rebuild_hint_picks_the_smallest_job() -> None:
-    assert "--job ingest" in rebuild_hint("writer_split", None)
-    assert "--job retrain " in rebuild_hint("bags_by_difficulty", "val")
+    assert "`wrmil run --job ingest`" in rebuild_hint("writer_split", None)
+    assert "`wrmil run --job retrain`" in rebuild_hint("bags_by_difficulty", "val")
     assert "bags_by_difficulty (partition val)" in rebuild_hint("bags_by_difficulty", "val")
-    assert "--job retrain_mil" in rebuild_hint("difficulty_report", None)
+    assert "`wrmil run --job retrain_mil`" in rebuild_hint("difficulty_report", None)
 
 
 def test_write_is_atomic_when_the_writer_fails(tmp_path: Path) -> None:
@@ -73,3 +73,4 @@ def test_write_is_atomic_when_the_writer_fails(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         _write(io, {"v": object.__new__(type("Unserialisable", (), {"__str__": None}))}, path)
     assert json.loads(path.read_text()) == {"v": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mil_model.json"]

@@ -20,7 +20,7 @@ import yaml
 
 from tests.conftest import PIPELINE_SYNTH
 from tests.support import pool_holder
-from wrmil_assets.automation import EMBEDDING_STAGE, INGEST_STAGE, Stage
+from wrmil_assets.automation import EMBEDDING_STAGE, INGEST_STAGE, Stage, dead_run_sweeper
 from wrmil_assets.resources import WrmilSettings
 from wrmil_assets.run import ensure_dagster_home, run_stage, run_stages, stage_job
 from wrmil_assets.run_health import process_verdict, run_process, sweep_dead_runs
@@ -132,7 +132,8 @@ def test_a_run_waiting_for_a_killed_holder_names_it_then_completes(dagster_home:
         assert _holders(instance) == []
 
 
-def test_sweep_leaves_live_runs_alone(dagster_home: Path, tmp_path: Path) -> None:
+def test_ui_sensor_leaves_live_runs_alone_and_frees_dead_ones(dagster_home: Path, tmp_path: Path) -> None:
+    """The ``dead_run_sweeper`` sensor (what protects runs launched from the UI) does the sweep."""
     with dg.DagsterInstance.get() as instance:
         holder = _start_holder(dagster_home, tmp_path)
         try:
@@ -142,11 +143,15 @@ def test_sweep_leaves_live_runs_alone(dagster_home: Path, tmp_path: Path) -> Non
             assert _holders(instance) == [run_id]
         finally:
             _kill(holder)
-        assert [run_id[:8] in note for note in sweep_dead_runs(instance)] == [True]
+        skip = dead_run_sweeper(dg.build_sensor_context(instance=instance))
+        assert run_id[:8] in skip.skip_message and "marked failed" in skip.skip_message
+        assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
         assert _holders(instance) == []
+        assert sweep_dead_runs(instance) == []  # nothing left to do
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # the old code waited forever here
 def test_run_after_wrmil_run_killed_during_arcface_model(dagster_home: Path, tmp_path: Path, synth_root: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """``wrmil run`` killed with SIGKILL inside arcface_model, then the embedding stage again: it

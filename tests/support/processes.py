@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,6 @@ class WrmilProcess:
 
     proc: subprocess.Popen
     log_path: Path
-    started: float = field(default_factory=time.monotonic)
-    _log_file: Any = field(repr=False, default=None)
 
     def log(self) -> str:
         """Everything the process printed so far (stdout and stderr)."""
@@ -69,15 +67,20 @@ class WrmilProcess:
         return self.proc.poll() is None
 
     def wait(self, timeout_s: float) -> int:
-        """Wait for the exit code; after ``timeout_s`` kill the group and raise ``TimeoutError``."""
+        """Wait for the exit code; after ``timeout_s`` kill the group and raise ``TimeoutError``.
+
+        Interrupted (Ctrl-C in pytest), it kills the group too: a process in its own session
+        would otherwise outlive the test run.
+        """
         try:
-            rc = self.proc.wait(timeout=timeout_s)
+            return self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.kill9()
             raise TimeoutError(f"`{' '.join(self.proc.args)}` still running after {timeout_s:.0f} s "
                                f"(killed):\n{self.log_tail()}") from None
-        self._close()
-        return rc
+        except BaseException:
+            self.kill9()
+            raise
 
     def kill9(self, grace_s: float = 30.0) -> None:
         """SIGKILL the whole process group and wait until none of it is left."""
@@ -86,27 +89,20 @@ class WrmilProcess:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self.proc.wait(timeout=grace_s)  # reap the leader (sets returncode)
         deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            self.proc.poll()  # reap the leader so that it does not count as alive
-            if not group_alive(pgid):
-                break
+        while group_alive(pgid):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"process group {pgid} survived SIGKILL for {grace_s:.0f} s")
             time.sleep(0.05)
-        else:
-            raise TimeoutError(f"process group {pgid} survived SIGKILL for {grace_s:.0f} s")
-        self._close()
-
-    def _close(self) -> None:
-        if self._log_file is not None and not self._log_file.closed:
-            self._log_file.close()
 
 
 def start_wrmil(args: list[str], env: dict[str, str], log_path: Path) -> WrmilProcess:
     """Start ``wrmil ARGS`` from the repository root in a new session; output goes to ``log_path``."""
-    log_file = open(log_path, "wb")
-    proc = subprocess.Popen([*wrmil_command(), *args], cwd=REPO_ROOT, env=env, stdout=log_file,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    return WrmilProcess(proc=proc, log_path=log_path, _log_file=log_file)
+    with open(log_path, "wb") as log_file:  # the child writes to its own copy of the descriptor
+        proc = subprocess.Popen([*wrmil_command(), *args], cwd=REPO_ROOT, env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return WrmilProcess(proc=proc, log_path=log_path)
 
 
 def run_wrmil(args: list[str], env: dict[str, str], log_path: Path, timeout_s: float) -> tuple[int, str]:

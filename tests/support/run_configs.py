@@ -2,7 +2,8 @@
 
 ``FAULT_RUN`` is the demo preset with timm's tiny test network at a small input size. The
 embedding trains for three short epochs (one checkpoint each, so a run killed after the first
-one has something to resume) and the MIL models for three short epochs each.
+one has something to resume), the MIL models for four short epochs each (long enough to be
+killed mid-training).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ ARCFACE_FAST: dict[str, Any] = {
     "epochs": 3, "batch_size": 32, "max_train_images_per_epoch": 320, "patience": 0,
     "max_val_images": 120, "val_pairs": 1000, "val_queries": 60, "num_workers": 0,
 }
-MIL_FAST: dict[str, Any] = {"epochs": 3, "max_batches_per_epoch": 3}
+MIL_FAST: dict[str, Any] = {"epochs": 4, "max_batches_per_epoch": 3}
 
 FAULT_RUN: dict[str, Any] = {"ops": {"arcface_model": {"config": ARCFACE_FAST}, "mil_model": {"config": MIL_FAST}}}
 
