@@ -1,8 +1,10 @@
-"""The ``wrmil`` command: ``wrmil run`` materialises the graph, ``wrmil score`` scores a document."""
+"""The ``wrmil`` command: ``wrmil check`` validates a data root, ``wrmil run`` materialises the graph,
+``wrmil score`` scores a questioned document."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,11 +22,13 @@ def _run_settings(args: argparse.Namespace) -> WrmilSettings:
 
     settings = WrmilSettings.from_env()
     data_root = Path(args.data_root or settings.data_root).resolve()
-    changes: dict[str, object] = {"data_root": str(data_root)}
-    metadata = data_root / settings.metadata_csv
+    changes: dict[str, object] = {"data_root": str(data_root), **_layout_changes(args)}
+    metadata_csv = str(changes.get("metadata_csv", settings.metadata_csv))
+    metadata = data_root / metadata_csv
     if not metadata.exists() and args.data_root and not args.generate:
         raise WrmilInputError(f"no metadata file {metadata}; point --data-root at a folder with "
-                              f"<writer>/<word>_<rep>.png images and {settings.metadata_csv}, or pass --generate")
+                              f"<writer>/<word>_<rep>.png images and {metadata_csv} (or name it with "
+                              "--metadata-csv), or pass --generate")
     if args.generate or not metadata.exists():
         from wrmil_core import synth
 
@@ -35,6 +39,16 @@ def _run_settings(args: argparse.Namespace) -> WrmilSettings:
         changes.update(metadata_csv=synth.METADATA_FILE, reps_per_session=cfg.reps_per_session)
     # A new resource, never model_copy: Dagster rebuilds a resource from its construction config.
     return settings.replace(**changes)
+
+
+def _layout_changes(args: argparse.Namespace) -> dict[str, object]:
+    """The raw-layout flags (``--metadata-csv``, ``--reps-per-session``) the user gave, as settings changes."""
+    changes: dict[str, object] = {}
+    if args.metadata_csv:
+        changes["metadata_csv"] = args.metadata_csv
+    if args.reps_per_session is not None:
+        changes["reps_per_session"] = args.reps_per_session
+    return changes
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -99,19 +113,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from wrmil_core.data.ingest import DEFAULT
     from wrmil_core.errors import WrmilInputError
 
-    settings = WrmilSettings.from_env()  # the same WRMIL_* defaults `wrmil run` reads
+    # the same WRMIL_* defaults and layout flags `wrmil run` reads
+    settings = WrmilSettings.from_env().replace(**_layout_changes(args))
     try:
         check = check_data_root(
-            args.data_root, metadata_csv=args.metadata_csv or settings.metadata_csv,
-            reps_per_session=settings.reps_per_session if args.reps_per_session is None else args.reps_per_session,
+            args.data_root, metadata_csv=settings.metadata_csv, reps_per_session=settings.reps_per_session,
             min_doc_words=DEFAULT.min_doc_words if args.min_doc_words is None else args.min_doc_words)
     except WrmilInputError as e:
         print(f"wrmil check: error: {e}", file=sys.stderr)
         return 2
     print(check.table())
     verdict = "usable, with skips listed above" if check.n_skipped else "usable"
-    print(f"wrmil check: {verdict}; next: wrmil run --data-root {check.result.root}")
+    flags = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in _layout_changes(args).items()]
+    print(f"wrmil check: {verdict}; next: wrmil run --data-root {shlex.quote(str(check.result.root))} {' '.join(flags)}".rstrip())
     return 0
+
+
+def _add_layout_options(p: argparse.ArgumentParser) -> None:
+    """``--metadata-csv`` and ``--reps-per-session``: how to read a data root (shared by run and check)."""
+    p.add_argument("--metadata-csv", metavar="NAME", help="metadata CSV in the data root (default "
+                                                          f"$WRMIL_METADATA_CSV or {DEFAULT_METADATA_CSV})")
+    p.add_argument("--reps-per-session", type=int, metavar="N",
+                   help="repetitions per document when the CSV has no doc_id "
+                        f"(default $WRMIL_REPS_PER_SESSION or {DEFAULT_REPS_PER_SESSION})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "independent of --preset)")
     run.add_argument("--job", default="full_pipeline", choices=list(JOB_STAGES),
                      help="which part of the graph to materialise (default: everything)")
+    _add_layout_options(run)
     run.set_defaults(func=_cmd_run)
     sc = sub.add_parser("score", help="score a questioned document: P(more than one writer), suspicious words",
                         description="Score a folder of word images in reading order (natural file-name order, "
@@ -150,10 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "documents, words per document and skipped inputs by reason. Exit code 2 "
                                     "on an error, with one line naming the file, row or value.")
     ck.add_argument("data_root", metavar="DATA_ROOT", help="folder with <writer>/<word>_<rep>.png and the metadata CSV")
-    ck.add_argument("--metadata-csv", metavar="NAME", help="metadata CSV in DATA_ROOT (default $WRMIL_METADATA_CSV "
-                                                           f"or {DEFAULT_METADATA_CSV})")
-    ck.add_argument("--reps-per-session", type=int, metavar="N", help="repetitions per document when the CSV has no "
-                                                                     f"doc_id (default $WRMIL_REPS_PER_SESSION or {DEFAULT_REPS_PER_SESSION})")
+    _add_layout_options(ck)
     ck.add_argument("--min-doc-words", type=int, metavar="N", help="skip documents with fewer usable words "
                                                                   "(default: the ingest preset's)")
     ck.set_defaults(func=_cmd_check)

@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 import polars as pl
+import psutil
 from upath import UPath
 
 from .automation import JOB_STAGES
@@ -49,8 +50,16 @@ class _AtomicUPathIOManager(dg.UPathIOManager):
     def _tmp(self, path: UPath) -> UPath:
         return path.with_name(path.name + f".tmp{os.getpid()}")
 
+    def _sweep_orphans(self, path: UPath) -> None:
+        """Delete temporary siblings left by writers that were killed (their pid no longer runs)."""
+        for tmp in path.parent.glob(path.name + ".tmp*"):
+            pid = tmp.name.rsplit(".tmp", 1)[1]
+            if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+                tmp.unlink(missing_ok=True)
+
     def dump_to_path(self, context: dg.OutputContext, obj: Any, path: UPath) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._sweep_orphans(path)
         tmp = self._tmp(path)
         try:
             self.write(obj, tmp)

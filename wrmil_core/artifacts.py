@@ -77,4 +77,10 @@ def load_model(directory: str | Path, required: tuple[str, ...] = (),
                what: str = "model") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read ``(state_dict, config)`` written by :func:`save_model` (config checked by :func:`read_config`)."""
     config = read_config(directory, required, what)
-    return load_file(str(Path(directory) / WEIGHTS_FILE)), config
+    state = load_file(str(Path(directory) / WEIGHTS_FILE))
+    # The two files are each replaced atomically, but not as a pair: a crash between the renames
+    # leaves new weights beside the old config. The id in the config is the weights' hash, so check it.
+    if "model_id" in config and weights_id(state) != config["model_id"]:
+        raise WrmilInputError(f"{what} {directory}: {WEIGHTS_FILE} does not match config.json (model_id "
+                              f"{config['model_id']}); a write was interrupted: re-materialise the {what}")
+    return state, config

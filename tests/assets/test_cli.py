@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -51,6 +52,20 @@ def test_data_root_flag_reaches_the_assets(env: Path, synth_root: Path, monkeypa
     meta = _raw_words_metadata()
     assert Path(meta["data_root"]) == synth_root.resolve()
     assert meta["n_writers"] == PIPELINE_SYNTH.n_writers
+
+
+def test_layout_flags_reach_the_assets(env: Path, synth_root: Path, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture) -> None:
+    """``--metadata-csv`` and ``--reps-per-session`` reach ingest (no WRMIL_* variable needed)."""
+    root = tmp_path / "renamed"
+    shutil.copytree(synth_root, root)
+    (root / "naver_ocr.csv").rename(root / "words.csv")
+    code = main(["run", "--data-root", str(root), "--metadata-csv", "words.csv",
+                 "--reps-per-session", str(PIPELINE_SYNTH.reps_per_session), "--job", "ingest"])
+    assert code == 0, capsys.readouterr()
+    meta = _raw_words_metadata()
+    assert Path(meta["metadata_path"]).name == "words.csv"
+    assert meta["n_documents"] == PIPELINE_SYNTH.n_writers * PIPELINE_SYNTH.n_sessions
 
 
 def test_generated_set_follows_synth_preset_not_preset(env: Path, capsys: pytest.CaptureFixture) -> None:

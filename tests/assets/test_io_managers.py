@@ -74,3 +74,23 @@ def test_write_is_atomic_when_the_writer_fails(tmp_path: Path) -> None:
         _write(io, {"v": object.__new__(type("Unserialisable", (), {"__str__": None}))}, path)
     assert json.loads(path.read_text()) == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mil_model.json"]
+
+
+def test_orphaned_temporary_files_of_dead_writers_are_swept(tmp_path: Path) -> None:
+    """A writer killed mid-write leaves ``<name>.tmp<pid>``; the next write removes it, but never a
+    live writer's temporary file."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)  # the process has exited: its pid names no running writer
+    path = tmp_path / "raw_words.parquet"
+    orphan = tmp_path / f"raw_words.parquet.tmp{dead_pid}"
+    live = tmp_path / "raw_words.parquet.tmp1"  # pid 1 always runs
+    other = tmp_path / f"writer_split.parquet.tmp{dead_pid}"  # another asset's file is not ours to judge
+    for f in (orphan, live, other):
+        f.write_bytes(b"partial")
+    _write(ParquetIOManager(base_path=UPath(tmp_path)), pl.DataFrame({"a": [1]}), path)
+    assert not orphan.exists()
+    assert live.exists() and other.exists()
+    assert pl.read_parquet(path)["a"].to_list() == [1]

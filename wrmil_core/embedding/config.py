@@ -16,6 +16,7 @@ from wrmil_core.errors import WrmilInputError
 HEADS = ("arcface", "subcenter", "cosface")
 RESIZE_MODES = ("pad", "squash")
 DEVICES = ("auto", "cpu", "cuda")
+SAMPLERS = ("random", "pk")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class EmbeddingConfig:
         resize_mode     "pad" keeps the aspect ratio and pads with the background; "squash" is
                         the original plain resize to img_h x img_w
         augment         the original RandomAffine on training images
+        shortcut_augment  on top of it (training images only): elastic distortion, ink thickness
+                        (grey-level dilation/erosion), blur, contrast, brightness, gamma and noise,
+                        so ink tone, paper and scanner cannot tell writers apart (``augment.py``)
     Margin head
         head            "arcface" | "subcenter" | "cosface"; s = scale, m = margin (radians for
                         the ArcFace variants, cosine units for CosFace); k_subcenters for subcenter
@@ -44,6 +48,12 @@ class EmbeddingConfig:
         patience        epochs without a val-AUC gain of more than min_delta before stopping
     Data
         max_train_images_per_epoch  random subset drawn afresh each epoch (None = all)
+        sampler         "random": a seeded shuffle (``ShardedEpochSampler``); "pk": writer-balanced
+                        batches of P writers x ``words_per_writer`` words (``WriterBatchSampler``)
+        image_budget    training images to show in all (epochs x images per epoch), or None to
+                        use ``epochs`` as given; with a budget, :meth:`for_data` scales the epochs
+                        to the data set (at most ``epochs``), so training time stays the same for
+                        any data set size
         max_val_images  writer-stratified subset of val words used for the per-epoch metrics
         val_pairs, val_queries  caps on verification pairs and retrieval queries
         num_workers     DataLoader worker processes; seed; device "auto" | "cpu" | "cuda"
@@ -75,6 +85,10 @@ class EmbeddingConfig:
     min_delta: float = 1e-4
     grad_clip: float = 5.0
     max_train_images_per_epoch: int | None = None
+    sampler: str = "random"
+    words_per_writer: int = 4
+    shortcut_augment: bool = False
+    image_budget: int | None = None
     max_val_images: int | None = 5000
     val_pairs: int = 20000
     val_queries: int = 2000
@@ -91,6 +105,12 @@ class EmbeddingConfig:
             raise bad("head", f"choose one of {HEADS}")
         if self.resize_mode not in RESIZE_MODES:
             raise bad("resize_mode", f"choose one of {RESIZE_MODES}")
+        if self.sampler not in SAMPLERS:
+            raise bad("sampler", f"choose one of {SAMPLERS}")
+        if self.sampler == "pk" and not 1 <= self.words_per_writer <= self.batch_size // 2:
+            raise bad("words_per_writer", f"P x K batches need 1 <= K <= batch_size/2 = {self.batch_size // 2}")
+        if self.image_budget is not None and self.image_budget < self.batch_size:
+            raise bad("image_budget", f"must be None or at least one batch ({self.batch_size} images)")
         if self.device not in DEVICES:
             raise bad("device", f"choose one of {DEVICES}")
         if self.in_chans not in (1, 3):
@@ -116,6 +136,19 @@ class EmbeddingConfig:
             v = getattr(self, f)
             if v is not None and v < 2:
                 raise bad(f, "must be None (all) or >= 2")
+
+    def for_data(self, n_train_images: int) -> EmbeddingConfig:
+        """This config with ``epochs`` scaled to a training set of ``n_train_images`` images.
+
+        Without ``image_budget`` it is returned unchanged. With one, an epoch draws
+        ``min(n_train_images, max_train_images_per_epoch)`` images and the epochs are
+        ``image_budget / images per epoch`` rounded, between 1 and ``epochs``.
+        """
+        if self.image_budget is None or n_train_images < 1:
+            return self
+        per_epoch = min(n_train_images, self.max_train_images_per_epoch or n_train_images)
+        epochs = int(min(self.epochs, max(1, round(self.image_budget / per_epoch))))
+        return dataclasses.replace(self, epochs=epochs)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict of all fields."""

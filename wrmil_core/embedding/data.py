@@ -19,7 +19,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.transforms import InterpolationMode, RandomAffine
 
+from wrmil_core.embedding.augment import ShortcutAugment
 from wrmil_core.embedding.config import EmbeddingConfig
+from wrmil_core.errors import WrmilInputError
 
 # The original augmentation: RandomAffine(degrees=7, translate=(0.05, 0.05), scale=(0.95, 1.05), shear=10).
 AFFINE = dict(degrees=(-7.0, 7.0), translate=(0.05, 0.05), scale_ranges=(0.95, 1.05), shears=(-10.0, 10.0))
@@ -45,11 +47,13 @@ def resize_pad(img: Image.Image, h: int, w: int, fill: int) -> Image.Image:
 class WordTransform:
     """PIL image -> uint8 tensor (1, img_h, img_w): grayscale, resize (pad or squash), optional
     RandomAffine (training only), with padding and affine fill in the image's own background colour
-    (the original filled the affine corners with black on white paper)."""
+    (the original filled the affine corners with black on white paper), then the opt-in
+    :class:`ShortcutAugment` (training only, ``config.shortcut_augment``)."""
 
     def __init__(self, config: EmbeddingConfig, train: bool):
         self.h, self.w, self.mode = config.img_h, config.img_w, config.resize_mode
         self.augment = train and config.augment
+        self.shortcuts = ShortcutAugment() if train and config.shortcut_augment else None
 
     def __call__(self, img: Image.Image) -> torch.Tensor:
         img = img.convert("L")
@@ -62,6 +66,8 @@ class WordTransform:
             angle, translate, scale, shear = RandomAffine.get_params(img_size=[self.w, self.h], **AFFINE)
             img = TF.affine(img, angle, list(translate), scale, list(shear),
                             interpolation=InterpolationMode.BILINEAR, fill=bg)
+        if self.shortcuts is not None:
+            return self.shortcuts(TF.pil_to_tensor(img), bg)
         return TF.pil_to_tensor(img)
 
 
@@ -117,6 +123,77 @@ class ShardedEpochSampler(Sampler[int]):
         return self.per_rank
 
 
+def pk_shape(batch_size: int, words_per_writer: int, n_writers: int) -> tuple[int, int]:
+    """(P writers, K words each) of a writer-balanced batch of about ``batch_size`` images.
+
+    P = batch_size // K; with fewer writers than that, every writer is in each batch and K grows
+    to fill it (P = n_writers, K = batch_size // n_writers), so a small data set keeps its batch size.
+    """
+    if n_writers < 2:
+        raise WrmilInputError(f"writer-balanced batches need at least 2 training writers, got {n_writers}")
+    p = batch_size // words_per_writer
+    if p > n_writers:
+        return n_writers, batch_size // n_writers
+    return p, words_per_writer
+
+
+class WriterBatchSampler(Sampler[list[int]]):
+    """Writer-balanced P x K batches: each batch holds ``P`` distinct writers with ``K`` words each.
+
+    Writers are visited in fresh seeded permutations one after another, and each writer's words in
+    its own seeded permutations, so over an epoch every writer appears about equally often and
+    every word before any repeats (a writer with fewer than K words repeats some within a batch).
+    An epoch has ``per_epoch // (P * K)`` batches (``per_epoch`` None: all images). Under DDP
+    (``world`` > 1) the global list of batches is dealt out to the ranks, equal counts, tail
+    dropped, as in ``ShardedEpochSampler``; ``set_epoch`` reseeds from ``seed + epoch``.
+    """
+
+    def __init__(self, labels: Sequence[int] | np.ndarray, p: int, k: int, rank: int = 0, world: int = 1,
+                 per_epoch: int | None = None, seed: int = 0):
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.p, self.k, self.rank, self.world, self.seed, self.epoch = p, k, rank, world, seed, 0
+        self.by_writer = [np.flatnonzero(self.labels == w) for w in np.unique(self.labels)]
+        if p > len(self.by_writer):
+            raise WrmilInputError(f"P={p} writers per batch but only {len(self.by_writer)} training writers")
+        n = min(len(self.labels), per_epoch or len(self.labels))
+        self.per_rank = n // (p * k) // world
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        queues = [rng.permutation(ix) for ix in self.by_writer]
+        cursor = np.zeros(len(queues), dtype=np.int64)
+        writers = _cycle_permutations(rng, len(queues))
+        batches = []
+        for _ in range(self.per_rank * self.world):
+            chosen: list[int] = []
+            while len(chosen) < self.p:  # P distinct writers (the seam of two permutations may repeat one)
+                w = next(writers)
+                if w not in chosen:
+                    chosen.append(w)
+            batch = []
+            for w in chosen:
+                q = queues[w]
+                batch.extend(q[(cursor[w] + np.arange(self.k)) % len(q)].tolist())
+                cursor[w] += self.k
+            batches.append(batch)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self._batches()[self.rank :: self.world][: self.per_rank])
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+def _cycle_permutations(rng: np.random.Generator, n: int) -> Iterator[int]:
+    """0..n-1 in one fresh permutation after another, forever."""
+    while True:
+        yield from (int(i) for i in rng.permutation(n))
+
+
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, sampler: Sampler | None = None,
                 drop_last: bool = False, pin_memory: bool = False, seed: int = 0) -> DataLoader:
     """Batched loader with worker processes; sequential order when no sampler is given."""
@@ -127,6 +204,17 @@ def make_loader(dataset: Dataset, batch_size: int, num_workers: int, sampler: Sa
         # which the training loop reseeds per epoch so a resumed run replays the same augmentation.
         prefetch_factor=4 if num_workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),  # seeds the workers' augmentation RNG
+    )
+
+
+def make_batch_loader(dataset: Dataset, batch_sampler: Sampler[list[int]], num_workers: int,
+                      pin_memory: bool = False, seed: int = 0) -> DataLoader:
+    """Loader whose batches come from ``batch_sampler`` (e.g. :class:`WriterBatchSampler`); as
+    :func:`make_loader` otherwise."""
+    return DataLoader(
+        dataset, batch_sampler=batch_sampler, num_workers=num_workers, collate_fn=collate_skip,
+        pin_memory=pin_memory, prefetch_factor=4 if num_workers > 0 else None,
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

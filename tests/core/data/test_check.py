@@ -64,6 +64,15 @@ def test_cli_check_options_reach_ingest(root, capsys):
     out = capsys.readouterr().out
     assert "documents                          3 (writer x session of 4 repetitions" in out
     assert "skipped: writer_without_documents  1  e.g. writer 1" in out
+    # the suggested next command carries the same layout flags, so it reads the data the same way
+    assert f"next: wrmil run --data-root {root} --metadata-csv meta.csv --reps-per-session 4" in out
+
+
+def test_cli_check_quotes_a_root_with_spaces(root, capsys):
+    spaced = root.parent / "my word images"
+    shutil.move(root, spaced)
+    assert main(["check", str(spaced), "--reps-per-session", "2"]) == 0
+    assert f"next: wrmil run --data-root '{spaced}' --reps-per-session 2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("mutate, expected", [
