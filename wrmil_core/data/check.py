@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from wrmil_core.data.ingest import SKIP_REASONS, IngestResult, ingest
+from wrmil_core.data.ingest import DEFAULT, SKIP_REASONS, IngestResult, ingest
 from wrmil_core.data.split import DEFAULT_FRACTIONS, split_sizes
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.schema import SPLITS
+from wrmil_core.runtime import Log
+from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION, SPLITS
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,22 @@ class DataCheck:
         return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
 
 
-def check_data_root(root: str | Path, **ingest_options: Any) -> DataCheck:
+def check_data_root(
+    root: str | Path,
+    *,
+    metadata_csv: str | Path = DEFAULT_METADATA_CSV,
+    reps_per_session: int = DEFAULT_REPS_PER_SESSION,
+    min_doc_words: int = DEFAULT.min_doc_words,
+    verify_images: bool = DEFAULT.verify_images,
+    log: Log = None,
+) -> DataCheck:
     """Ingest ``root`` as the pipeline would and check it can be split writer-disjointly.
-
-    ``ingest_options`` are :func:`~wrmil_core.data.ingest.ingest`'s keyword arguments (metadata_csv,
-    reps_per_session, min_doc_words, verify_images, log), with its defaults.
 
     Raises:
         WrmilInputError: any error ingest raises, or fewer writers than splits.
     """
-    result = ingest(root, **ingest_options)
+    result = ingest(root, metadata_csv=metadata_csv, reps_per_session=reps_per_session,
+                    min_doc_words=min_doc_words, verify_images=verify_images, log=log)
     try:
         sizes = split_sizes(result.words["writer"].n_unique(), DEFAULT_FRACTIONS)
     except WrmilInputError as e:
