@@ -91,11 +91,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
         result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
                                 top_k=args.top_k)
-        # Not inside the document folder: an examiner's evidence folder stays untouched.
         out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
-        if out_dir.resolve() == Path(result.document).resolve():
-            raise WrmilInputError(f"--out {out_dir} is the document folder: strip.png would be taken as a word "
-                                  "next time; choose another output folder")
         paths = write_outputs(result, out_dir)
     except WrmilInputError as e:
         print(f"wrmil score: error: {e}", file=sys.stderr)

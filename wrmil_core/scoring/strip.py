@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import matplotlib
 import numpy as np
 from matplotlib.colors import Colormap, TwoSlopeNorm
 from PIL import Image, ImageDraw, ImageFont
 
+from wrmil_core.errors import WrmilInputError
 from wrmil_core.scoring.score import DocumentScore
 
 SCORE_JSON = "score.json"
@@ -117,8 +119,15 @@ def render_strip(score: DocumentScore, out_path: str | Path, *, row_width: int =
 
 
 def write_outputs(score: DocumentScore, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``score.json`` and ``strip.png`` to ``out_dir``; record the paths in ``score.outputs``."""
+    """Write ``score.json`` and ``strip.png`` to ``out_dir``; record the paths in ``score.outputs``.
+
+    ``out_dir`` must not be the document folder: an examiner's evidence stays untouched, and
+    ``strip.png`` would be taken as a word the next time the folder is scored.
+    """
     out_dir = Path(out_dir)
+    if out_dir.resolve() == Path(score.document).resolve():
+        raise WrmilInputError(f"output folder {out_dir} is the document folder: strip.png would be taken as a "
+                              "word next time; choose another output folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     strip = render_strip(score, out_dir / STRIP_PNG)
     json_path = out_dir / SCORE_JSON

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests.support.scoring import N_WORDS, THRESHOLDS, scoring_setup
+from wrmil_core.errors import WrmilInputError
 from wrmil_core.scoring.score import score_document
 from wrmil_core.scoring.strip import _flow, write_outputs
 
@@ -29,6 +30,11 @@ def test_outputs_json_and_png(tmp_path_factory: pytest.TempPathFactory, tmp_path
         rgb = np.asarray(im.convert("RGB"), dtype=np.int32)
     # Foreign (red) tiles: some pixels far redder than green.
     assert ((rgb[..., 0] - rgb[..., 1]) > 80).any()
+    # the document folder itself is refused as output (CLI and asset alike): it would gain a "word"
+    n_files = len(list(Path(score.document).iterdir()))
+    with pytest.raises(WrmilInputError, match="is the document folder"):
+        write_outputs(score, score.document)
+    assert len(list(Path(score.document).iterdir())) == n_files
 
 
 def test_tiles_flow_into_rows() -> None:
