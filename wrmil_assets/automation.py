@@ -34,8 +34,8 @@ class Stage:
 
 INGEST_STAGE = Stage("ingest", ("raw_words", "writer_split"))
 EMBEDDING_STAGE = Stage("embedding model", ("arcface_model",))
-SPLIT_STAGE = Stage("per-split tables", ("word_embeddings", "instance_windows", "bags_by_difficulty"),
-                    per_split=True)
+SPLIT_STAGE = Stage("per-split tables", ("untrained_embeddings", "pixel_embeddings", "word_embeddings",
+                                         "instance_windows", "bags_by_difficulty"), per_split=True)
 MIL_STAGE = Stage("MIL models and report", ("mil_model", "difficulty_report"))
 STAGES: tuple[Stage, ...] = (INGEST_STAGE, EMBEDDING_STAGE, SPLIT_STAGE, MIL_STAGE)
 

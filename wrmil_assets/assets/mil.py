@@ -5,7 +5,7 @@ import dagster as dg
 from wrmil_core.bags.tensors import gather_bags
 from wrmil_core.mil.config import PRESETS, MILConfig
 from wrmil_core.mil.inference import score_saved_models
-from wrmil_core.mil.report import build_report, check_beats_distance
+from wrmil_core.mil.report import build_report, check_beats_distance, evaluate_controls
 from wrmil_core.mil.train import results_metadata, train_all
 
 from ..config import preset_config_class, resolve
@@ -47,16 +47,22 @@ def mil_model(context: dg.AssetExecutionContext, config: MilConfig, settings: Wr
 
 @dg.asset(
     group_name="mil", io_manager_key="json_io", kinds={"html"},
-    ins={"bags_by_difficulty": dg.AssetIn(partition_mapping=TEST_ONLY),
-         "word_embeddings": dg.AssetIn(partition_mapping=TEST_ONLY)},
+    ins={name: dg.AssetIn(partition_mapping=TEST_ONLY)
+         for name in ("bags_by_difficulty", "word_embeddings", "untrained_embeddings", "pixel_embeddings")},
 )
-def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings, mil_model: dict,
-                      bags_by_difficulty, word_embeddings) -> dg.Output[dict]:
-    """Per-difficulty detection quality of every model on the unseen test writers (HTML, Markdown, JSON)."""
-    test = gather_bags(_by_split(bags_by_difficulty, "test"), _by_split(word_embeddings, "test"))
+def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings, mil_model: dict, bags_by_difficulty,
+                      word_embeddings, untrained_embeddings, pixel_embeddings) -> dg.Output[dict]:
+    """Per-difficulty detection quality of every model on the unseen test writers (HTML, Markdown, JSON),
+    and the shortcut controls: the distance detector and verification with the untrained network and
+    raw pixels beside the trained embedding, on the same test bags and words."""
+    bags, emb = _by_split(bags_by_difficulty, "test"), _by_split(word_embeddings, "test")
+    test = gather_bags(bags, emb)
     dirs = {n: m["model_dir"] for n, m in mil_model["models"].items()}
     scored, val_auc = score_saved_models(dirs, test, device=settings.device)
-    report = build_report(scored, test, settings.artifact_path("report"), val_auc=val_auc)
+    tables = {"trained": emb, "untrained": _by_split(untrained_embeddings, "test"),
+              "pixels": _by_split(pixel_embeddings, "test")}
+    controls = evaluate_controls(bags, tables)
+    report = build_report(scored, test, settings.artifact_path("report"), val_auc=val_auc, shortcuts=controls)
     context.log.info(f"report written to {report.paths['html']}")
     return dg.Output(
         {"paths": {k: str(v) for k, v in report.paths.items()}, "best_model": report.best_model,
@@ -65,5 +71,6 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
                   "best_model": report.best_model,
                   "report_html": dg.MetadataValue.path(str(report.paths["html"])),
                   "main_plot": png_md(report.main_plot_png, "detection rate vs contamination"),
-                  "n_test_bags": len(test), **to_metadata(report.headline)},
+                  "shortcut_controls": dg.MetadataValue.md(report.shortcut_table),
+                  "n_test_bags": len(test), **to_metadata(report.headline), **to_metadata(controls.headline)},
     )

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--words", required=True, help="words table (Parquet, schema.WORD_COLUMNS)")
     p.add_argument("--splits", required=True, help="writer split table (Parquet: writer, split)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--preset", default="demo", help="embedding preset: demo | paper")
+    p.add_argument("--preset", default="demo", help="embedding preset: demo | cpu | gpu | paper")
     p.add_argument("--config", help="JSON file of config fields applied over the preset (e.g. a saved config.json)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")

@@ -117,7 +117,8 @@ def run_histograms(ink: np.ndarray, run_bins: int) -> np.ndarray:
     if rows.size:  # background runs between the first and last ink pixel of each row
         left = np.argmax(rows, 1)
         right = rows.shape[1] - np.argmax(rows[:, ::-1], 1)
-        inside = (np.arange(rows.shape[1])[None, :] >= left[:, None]) & (np.arange(rows.shape[1])[None, :] < right[:, None])
+        col = np.arange(rows.shape[1])[None, :]
+        inside = (col >= left[:, None]) & (col < right[:, None])
         gaps = _runs(inside & ~rows)
     out = []
     for runs in (_runs(rows), _runs(cols.T), gaps):

@@ -184,7 +184,35 @@ DEMO = EmbeddingConfig(
     max_val_images=2000, val_pairs=20000, val_queries=1000, num_workers=1,
 )
 
-PRESETS: dict[str, EmbeddingConfig] = {"demo": DEMO, "paper": PAPER}
+# A user's own real handwriting on a CPU (2 cores, no GPU). Tens of writers are too few for plain
+# supervised training to generalise, so: writer-balanced P x K batches (16 writers x 4 words: every
+# step contrasts each writer with 15 others), the capture-shortcut augmentation (ink tone, paper,
+# scanner blur and noise cannot identify a writer), a soft ArcFace margin for few classes (as DEMO).
+# The schedule is set by the data: an image budget of 80,000 training images (16 epochs of AHAWP's
+# ~5,100 training words; 13.9 min on the shared 2-core reference machine under a load of ~3), at
+# most 40 epochs for small sets. Validation is capped at 1,000 words so it stays a few seconds per
+# epoch. No early stopping (the best epoch is still kept): on AHAWP the val AUC of P x K runs
+# wandered during the high-lr phase (0.53-0.67) and jumped at the end of the one-cycle annealing
+# (0.65 -> 0.82 in the last epoch of a 6-epoch run), so patience stopped runs before their best.
+# Measured on AHAWP writer fold 0 of 5 (52 train / 13 val / 17 test writers): test AUC 0.737, val
+# 0.830; the demo preset gets 0.732 / 0.825 there (benchmarks/embedding_real.py).
+CPU = EmbeddingConfig(
+    backbone="mobilenetv3_small_100", in_chans=1, img_h=64, img_w=256, resize_mode="pad", augment=True,
+    shortcut_augment=True, sampler="pk", words_per_writer=4, head="arcface", s=16.0, m=0.2, lr=2e-4,
+    max_lr=2e-3, weight_decay=5e-4, warmup_frac=0.15, epochs=40, image_budget=80_000, batch_size=64, patience=0,
+    grad_clip=5.0, max_train_images_per_epoch=None, max_val_images=1000, val_pairs=20000, val_queries=1000,
+    num_workers=1,
+)
+
+# The same recipe sized for one GPU (bf16 autocast on CUDA): a ResNet-34-D at 96x384, P x K batches
+# of 32 writers x 4 words, 8 loader processes, and a budget of 1.5 million training images (at most
+# 150 epochs). Not measured here (no GPU on the reference machine); a starting point, like PAPER.
+GPU = dataclasses.replace(
+    CPU, backbone="resnet34d", img_h=96, img_w=384, batch_size=128, epochs=150, image_budget=1_500_000,
+    max_val_images=5000, val_queries=2000, num_workers=8,
+)
+
+PRESETS: dict[str, EmbeddingConfig] = {"demo": DEMO, "paper": PAPER, "cpu": CPU, "gpu": GPU}
 
 
 def preset(name: str, **overrides: Any) -> EmbeddingConfig:

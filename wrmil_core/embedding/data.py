@@ -67,7 +67,7 @@ class WordTransform:
             img = TF.affine(img, angle, list(translate), scale, list(shear),
                             interpolation=InterpolationMode.BILINEAR, fill=bg)
         if self.shortcuts is not None:
-            return self.shortcuts(TF.pil_to_tensor(img), bg)
+            return self.shortcuts(TF.pil_to_tensor(img))
         return TF.pil_to_tensor(img)
 
 
@@ -145,7 +145,7 @@ class WriterBatchSampler(Sampler[list[int]]):
     every word before any repeats (a writer with fewer than K words repeats some within a batch).
     An epoch has ``per_epoch // (P * K)`` batches (``per_epoch`` None: all images). Under DDP
     (``world`` > 1) the global list of batches is dealt out to the ranks, equal counts, tail
-    dropped, as in ``ShardedEpochSampler``; ``set_epoch`` reseeds from ``seed + epoch``.
+    dropped, as in ``ShardedEpochSampler``; ``set_epoch`` reseeds from ``(seed, epoch)``.
     """
 
     def __init__(self, labels: Sequence[int] | np.ndarray, p: int, k: int, rank: int = 0, world: int = 1,

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,9 +53,20 @@ def sample_pairs(writers: np.ndarray, n_pairs: int, seed: int = 0) -> tuple[np.n
 
 def verification_metrics(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 20000, seed: int = 0) -> dict[str, float]:
     """ROC AUC, EER and TAR at FAR 1e-2 / 1e-3 of cosine scores on sampled word pairs."""
+    same, scores = pair_scores(emb, writers, n_pairs, seed)
+    return {**roc_figures(same, scores), "n_pairs": int(len(same))}
+
+
+def pair_scores(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 20000,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``(same, cosine)`` of the word pairs drawn by :func:`sample_pairs`."""
     emb = _unit(emb)
     i, j, same = sample_pairs(writers, n_pairs, seed)
-    scores = np.einsum("nd,nd->n", emb[i], emb[j])
+    return same, np.einsum("nd,nd->n", emb[i], emb[j])
+
+
+def roc_figures(same: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC AUC, EER and TAR at FAR 1e-2 / 1e-3 of ``scores`` for same-writer (``same``) pairs."""
     fpr, tpr, _ = roc_curve(same, scores)
     fnr = 1 - tpr
     k = int(np.nanargmin(np.abs(fnr - fpr)))
@@ -67,7 +80,6 @@ def verification_metrics(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 20
         "eer": float((fpr[k] + fnr[k]) / 2),
         "tar_far_1e-2": tar_at(1e-2),
         "tar_far_1e-3": tar_at(1e-3),
-        "n_pairs": int(len(same)),
     }
 
 
@@ -109,6 +121,34 @@ def evaluate_embeddings(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 200
     return out
 
 
+def pooled_metrics(parts: Sequence[tuple[np.ndarray, np.ndarray]], n_pairs: int = 20000, n_queries: int = 2000,
+                   seed: int = 0) -> dict[str, float]:
+    """Figures pooled over disjoint evaluation sets, e.g. the test writers of each cross-validation fold.
+
+    ``parts`` holds ``(emb, writers)`` per set. Pairs and queries stay within their set (each set
+    may come from another model), ``n_pairs`` / ``n_queries`` per set, seeds ``seed + index``. The
+    pooled ROC figures come from all sets' pair scores together; top-1 and mAP are means over all
+    queries; ``n_writers`` / ``n_images`` are totals.
+    """
+    if not parts:
+        raise WrmilInputError("pooled_metrics needs at least one (embeddings, writers) set")
+    same, scores, per = [], [], []
+    for f, (emb, writers) in enumerate(parts):
+        sm, sc = pair_scores(emb, writers, n_pairs, seed + f)
+        same.append(sm)
+        scores.append(sc)
+        per.append(retrieval_metrics(emb, writers, n_queries, seed + f))
+    nq = np.array([r["n_queries"] for r in per], dtype=np.float64)
+    out = roc_figures(np.concatenate(same), np.concatenate(scores))
+    out.update(
+        top1=float(np.dot([r["top1"] for r in per], nq) / nq.sum()),
+        map=float(np.dot([r["map"] for r in per], nq) / nq.sum()),
+        n_pairs=int(sum(len(s) for s in same)), n_queries=int(nq.sum()),
+        n_images=int(sum(len(w) for _, w in parts)), n_writers=int(sum(len(np.unique(w)) for _, w in parts)),
+    )
+    return out
+
+
 def pixel_features(x: torch.Tensor, size: tuple[int, int] = (16, 64)) -> torch.Tensor:
     """Raw-pixel baseline features: uint8 images (B, 1, H, W) area-downsampled and flattened."""
     return F.adaptive_avg_pool2d(x.float() / 255.0, size).flatten(1)
@@ -117,3 +157,84 @@ def pixel_features(x: torch.Tensor, size: tuple[int, int] = (16, 64)) -> torch.T
 def _unit(emb: np.ndarray) -> np.ndarray:
     emb = np.asarray(emb, dtype=np.float32)
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+
+def retrieval_per_query(emb: np.ndarray, writers: np.ndarray, n_queries: int = 2000, seed: int = 0,
+                        chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(query, top1, ap)`` per query word: the figures :func:`retrieval_metrics` averages.
+
+    Same queries (drawn from ``seed + 1``) and ranking as :func:`retrieval_metrics`; queries whose
+    writer has no other word are left out. ``top1`` and ``ap`` are float64 arrays.
+    """
+    emb_t, writers_t = torch.from_numpy(_unit(emb)), torch.as_tensor(np.array(writers))  # copy: may be read-only
+    n = len(writers_t)
+    queries = np.sort(np.random.default_rng(seed + 1).choice(n, min(n_queries, n), replace=False))
+    ranks = torch.arange(1, n + 1, dtype=torch.float32)
+    kept, top1, aps = [], [], []
+    for s in range(0, len(queries), chunk):
+        q = torch.from_numpy(queries[s : s + chunk])
+        rows = torch.arange(len(q))
+        sims = emb_t[q] @ emb_t.T
+        sims[rows, q] = -float("inf")  # a word never retrieves itself
+        rel = writers_t[None, :] == writers_t[q][:, None]
+        rel[rows, q] = False
+        rel_sorted = torch.gather(rel, 1, torch.argsort(sims, dim=1, descending=True)).float()
+        n_rel = rel_sorted.sum(1)
+        keep = n_rel > 0
+        prec = rel_sorted.cumsum(1) / ranks
+        aps.append(((prec * rel_sorted).sum(1) / n_rel.clamp_min(1))[keep])
+        top1.append(rel_sorted[:, 0][keep])
+        kept.append(q[keep])
+    return _cat(kept, np.int64), _cat(top1, np.float64), _cat(aps, np.float64)
+
+
+def embedding_quality(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 20000, n_queries: int = 2000,
+                      seed: int = 0, n_boot: int = 200, level: float = 0.95) -> dict[str, float | int | None]:
+    """:func:`evaluate_embeddings`' figures with writer-bootstrap confidence intervals.
+
+    Writers, not pairs, are the independent units: every pair and query of one writer shares that
+    writer's hand, so resampling pairs would give intervals far too narrow. The word pairs and
+    queries are drawn once, exactly as :func:`evaluate_embeddings` draws them (same ``seed``: the
+    point figures are its own, up to float rounding). Each of ``n_boot`` replicates (seeded from
+    ``seed``) draws as many writers as there are, with replacement, and counts a same-writer pair
+    or a query once per draw of its writer and a different-writer pair once per draw of each of its
+    two writers (k_a x k_b), which is the pair and query sample of the resampled writer set. The
+    gallery a query ranks stays the full set. For each key of :data:`METRIC_KEYS`, ``<key>_lo`` and
+    ``<key>_hi`` are the percentiles of the replicates at ``(1 - level) / 2`` and ``(1 + level) / 2``.
+    A replicate without both same- and different-writer pairs (one writer drawn every time) is
+    skipped; ``n_boot`` in the result counts the replicates used. With fewer than 3 writers the
+    bounds are None: the only usable replicate of 2 writers is the sample itself, a zero-width
+    interval that would pretend to a certainty there is not.
+    """
+    emb, writers = np.asarray(emb, dtype=np.float32), np.asarray(writers)
+    if len(emb) != len(writers) or len(emb) < 2:
+        raise WrmilInputError(f"need >= 2 embeddings with one writer each, got {len(emb)} and {len(writers)}")
+    _, inv = np.unique(writers, return_inverse=True)
+    i, j, same = sample_pairs(writers, n_pairs, seed)
+    unit = _unit(emb)
+    scores = np.einsum("nd,nd->n", unit[i], unit[j])
+    query, top1, ap = retrieval_per_query(emb, writers, n_queries, seed)
+    out: dict[str, float | int | None] = {**roc_figures(same, scores), "top1": float(top1.mean()),
+                                          "map": float(ap.mean())}
+    rng = np.random.default_rng([seed, 2])  # its own stream: the pairs and queries above stay as drawn
+    n_writers = int(inv.max()) + 1
+    reps = []
+    for _ in range(n_boot if n_writers >= 3 else 0):
+        k = np.bincount(rng.integers(0, n_writers, n_writers), minlength=n_writers)
+        w_pair, w_query = np.where(same, k[inv[i]], k[inv[i]] * k[inv[j]]), k[inv[query]]
+        if not (w_pair[same].any() and w_pair[~same].any() and w_query.any()):
+            continue  # no ROC without same- and different-writer pairs; no mean without a query
+        rep = roc_figures(np.repeat(same, w_pair), np.repeat(scores, w_pair))  # integer weights: repeats
+        rep.update(top1=float(np.average(top1, weights=w_query)), map=float(np.average(ap, weights=w_query)))
+        reps.append([rep[key] for key in METRIC_KEYS])
+    bounds = np.quantile(np.array(reps), [(1 - level) / 2, (1 + level) / 2], axis=0) if reps else None
+    for c, key in enumerate(METRIC_KEYS):
+        out[f"{key}_lo"] = None if bounds is None else float(bounds[0, c])
+        out[f"{key}_hi"] = None if bounds is None else float(bounds[1, c])
+    out.update(n_pairs=len(same), n_queries=len(query), n_images=len(writers), n_writers=n_writers,
+               n_boot=len(reps))
+    return out
+
+
+def _cat(parts: list[torch.Tensor], dtype: type) -> np.ndarray:
+    return torch.cat(parts).numpy().astype(dtype) if parts else np.zeros(0, dtype)

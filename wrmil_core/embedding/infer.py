@@ -117,15 +117,19 @@ def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFra
             )
         if log:
             log(f"skipped {len(out.skipped)} unreadable image(s), e.g. {first}")
-    dim = model.config.emb_dim
     rows = words[out.index.tolist()] if out.skipped else words
+    return embeddings_table(rows, out.emb, model.model_id or "untrained")
+
+
+def embeddings_table(words: pl.DataFrame, emb: np.ndarray, model_id: str) -> pl.DataFrame:
+    """The ``embeddings`` table (``schema.EMBEDDING_COLUMNS``): row ``i`` of ``words`` with vector ``emb[i]``."""
     return pl.DataFrame({
-        "word_id": rows["word_id"].cast(pl.Int64),
-        "writer": rows["writer"].cast(pl.Int64),
-        "doc_id": rows["doc_id"].cast(pl.Utf8),
-        "position": rows["position"].cast(pl.Int32),
-        "emb": pl.Series("emb", out.emb.astype(np.float32), dtype=pl.Array(pl.Float32, dim)),
-        "model_id": pl.Series("model_id", [model.model_id or "untrained"] * len(out.index), dtype=pl.Utf8),
+        "word_id": words["word_id"].cast(pl.Int64),
+        "writer": words["writer"].cast(pl.Int64),
+        "doc_id": words["doc_id"].cast(pl.Utf8),
+        "position": words["position"].cast(pl.Int32),
+        "emb": pl.Series("emb", emb.astype(np.float32), dtype=pl.Array(pl.Float32, emb.shape[1])),
+        "model_id": pl.Series("model_id", [model_id] * len(emb), dtype=pl.Utf8),
     }).select(EMBEDDING_COLUMNS)
 
 

@@ -7,7 +7,7 @@ state written to disk, so resuming restores a :class:`TrainState` and carries on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from wrmil_core.embedding import checkpoint as ckpt
 from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.data import ShardedEpochSampler
+from wrmil_core.embedding.data import ShardedEpochSampler, WriterBatchSampler
 from wrmil_core.embedding.ddp import DistEnv
 from wrmil_core.embedding.heads import MarginHead, build_head
 from wrmil_core.embedding.model import EmbeddingNet, build_model
@@ -39,7 +39,7 @@ class TrainRun:
     train: pl.DataFrame  # train words sorted by word_id
     classes: list[Any]  # training writers; class k is classes[k]
     val: pl.DataFrame  # the (stratified) val words validated on each epoch
-    sampler: ShardedEpochSampler
+    sampler: ShardedEpochSampler | WriterBatchSampler
     loader: DataLoader
     steps_per_epoch: int
     say: Callable[[str], None]  # rank 0's log; silent on the other ranks
@@ -158,7 +158,9 @@ def restore(run: TrainRun, state: TrainState) -> bool:
     if saved is None:
         return False
     fingerprint = run.fingerprint
-    differ = sorted(k for k in fingerprint if saved["config"].get(k) != fingerprint[k])
+    # A field the checkpoint predates counts as its default (which reproduces the older behaviour).
+    defaults = {f.name: f.default for f in fields(EmbeddingConfig)}
+    differ = sorted(k for k in fingerprint if saved["config"].get(k, defaults[k]) != fingerprint[k])
     if differ or saved["classes"] != run.classes or saved["steps_per_epoch"] != run.steps_per_epoch:
         why = f"config fields {differ}" if differ else "training writers or steps per epoch (data or world size)"
         raise WrmilInputError(

@@ -29,9 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import polars as pl
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from wrmil_core import runtime
 from wrmil_core.artifacts import save_model, weights_id
@@ -40,8 +42,8 @@ from wrmil_core.embedding import state as st
 from wrmil_core.embedding.callbacks import (Callback, Checkpointing, CurvePlot, EpochLog, TensorBoardLog, Validation,
                                             validate)
 from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, make_loader,
-                                       stratified_subset)
+from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, WriterBatchSampler,
+                                       make_batch_loader, make_loader, pk_shape, stratified_subset)
 from wrmil_core.embedding.state import TrainRun, TrainState
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, progress, speaker
@@ -109,7 +111,7 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
     for cb in callbacks:
         cb.on_train_start(state)
 
-    for epoch in _bar(run, range(state.epoch, config.epochs), desc="epochs", unit="epoch"):
+    for epoch in _bar(run, range(state.epoch, run.config.epochs), desc="epochs", unit="epoch"):
         if state.stopped:
             break
         t_epoch = time.perf_counter()
@@ -134,21 +136,36 @@ def _prepare(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embeddi
     _check_split(train_words, "train")
     _check_split(val_words, "val")
     train = train_words.sort("word_id")
+    config = config.for_data(train.height)  # epochs scaled to the data set when the config has an image budget
     classes = sorted(train["writer"].unique().to_list())
     labels = train["writer"].replace_strict(classes, list(range(len(classes))), return_dtype=pl.Int64).to_numpy()
-    sampler = ShardedEpochSampler(train.height, env.rank, env.world, config.max_train_images_per_epoch, config.seed)
-    steps_per_epoch = len(sampler) // config.batch_size
-    if steps_per_epoch == 0:
-        raise WrmilInputError(
-            f"batch_size={config.batch_size} x {env.world} process(es) exceeds the {len(sampler) * env.world} training "
-            "images drawn per epoch; lower batch_size"
-        )
     dataset = WordImageDataset(train["path"].to_list(), labels, WordTransform(config, train=True))
-    loader = make_loader(dataset, config.batch_size, config.num_workers, sampler=sampler, drop_last=True,
-                         pin_memory=env.device.type == "cuda")
+    sampler, loader, steps_per_epoch = _train_loader(dataset, labels, config, env)
     val = stratified_subset(val_words.sort("word_id"), config.max_val_images, config.seed)
     return TrainRun(config, env, runtime.use_bf16(env.device), out_dir, train, classes, val, sampler, loader,
                     steps_per_epoch, say)
+
+
+def _train_loader(dataset: WordImageDataset, labels: np.ndarray, config: EmbeddingConfig, env: ddp.DistEnv
+                  ) -> tuple[ShardedEpochSampler | WriterBatchSampler, DataLoader, int]:
+    """This rank's sampler and loader of training batches, and the steps per epoch."""
+    pin = env.device.type == "cuda"
+    if config.sampler == "pk":
+        p, k = pk_shape(config.batch_size, config.words_per_writer, int(labels.max()) + 1)
+        sampler = WriterBatchSampler(labels, p, k, env.rank, env.world, config.max_train_images_per_epoch, config.seed)
+        loader, steps = make_batch_loader(dataset, sampler, config.num_workers, pin_memory=pin), len(sampler)
+    else:
+        sampler = ShardedEpochSampler(len(labels), env.rank, env.world, config.max_train_images_per_epoch, config.seed)
+        loader = make_loader(dataset, config.batch_size, config.num_workers, sampler=sampler, drop_last=True,
+                             pin_memory=pin)
+        steps = len(sampler) // config.batch_size
+    if steps == 0:
+        raise WrmilInputError(
+            f"batch_size={config.batch_size} x {env.world} process(es) exceeds the "
+            f"{min(len(labels), config.max_train_images_per_epoch or len(labels))} training images drawn per epoch; "
+            "lower batch_size"
+        )
+    return sampler, loader, steps
 
 
 def _check_split(words: pl.DataFrame, name: str) -> None:

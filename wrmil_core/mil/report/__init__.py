@@ -1,8 +1,10 @@
 """The difficulty report: every model side by side, per contamination level, on the test bags.
 
-``evaluate.py`` computes the numbers (typed rows, no drawing), ``render.py`` writes ``report.md``,
-``report.html`` (self-contained, plots embedded) and ``report.json``, ``figures.py`` draws the PNGs.
-:func:`build_report` runs the three.
+``evaluate.py`` computes the numbers (typed rows, no drawing), ``shortcuts.py`` those of the
+shortcut controls (the distance detector and verification with the untrained network and raw
+pixels beside the trained embedding), ``render.py`` writes ``report.md``, ``report.html``
+(self-contained, plots embedded) and ``report.json``, ``figures.py`` draws the PNGs.
+:func:`build_report` runs them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from wrmil_core.mil.report.evaluate import (
     pct_label,
 )
 from wrmil_core.mil.report.figures import draw_figures
+from wrmil_core.mil.report.shortcuts import ShortcutControls, evaluate_controls, gather_baseline_bags
 
 TITLE = "wrmil: multi-writer detection by difficulty"
 
@@ -37,6 +40,8 @@ class Report:
     summary: str
     markdown_table: str  # the per-difficulty table
     paths: dict[str, Path]
+    shortcuts: ShortcutControls | None = None
+    shortcut_table: str = ""  # Markdown; empty without shortcut controls
 
     @property
     def best_model(self) -> str | None:
@@ -53,22 +58,25 @@ class Report:
 
 def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Path,
                  val_auc: dict[str, float] | None = None, n_boot: int = 1000, seed: int = 0,
-                 title: str = TITLE) -> Report:
+                 title: str = TITLE, shortcuts: ShortcutControls | None = None) -> Report:
     """Evaluate every model's test scores per difficulty and write report.html/.md/.json + PNGs.
 
     ``results`` as returned by :func:`wrmil_core.mil.inference.score_saved_models`. The rows follow
     the contamination ratios present in ``test``; a figure without an answer (e.g. no genuine bags)
-    is n/a. The best model is the one with the highest mean AUC over difficulties.
+    is n/a. The best model is the one with the highest mean AUC over difficulties. ``shortcuts``
+    (from :func:`evaluate_controls`) adds the shortcut-control section; the rest is the same with
+    or without it.
     """
     ev = evaluate_scores(results, test, n_boot=n_boot, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = draw_figures(ev, results, test, out_dir, seed)
-    text = render.report_text(ev, val_auc, title)
+    text = render.report_text(ev, val_auc, title, shortcuts)
     paths["md"] = render.write_markdown(text, paths, out_dir / "report.md")
     paths["html"] = render.write_html(text, paths, out_dir / "report.html")
-    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json")
-    return Report(evaluation=ev, summary=text.summary, markdown_table=text.difficulty_table, paths=paths)
+    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts)
+    return Report(evaluation=ev, summary=text.summary, markdown_table=text.difficulty_table, paths=paths,
+                  shortcuts=shortcuts, shortcut_table=text.shortcut_table)
 
 
 __all__ = [
@@ -76,8 +84,11 @@ __all__ = [
     "Evaluation",
     "OverallMetrics",
     "Report",
+    "ShortcutControls",
     "build_report",
     "check_beats_distance",
+    "evaluate_controls",
     "evaluate_scores",
+    "gather_baseline_bags",
     "pct_label",
 ]

@@ -42,7 +42,12 @@ def ratio_mask(ratio: np.ndarray, r: float) -> np.ndarray:
 
 def difficulties_of(test: BagTensors) -> list[float]:
     """The contamination ratios present in the test bags, ascending (genuine bags excluded)."""
-    return sorted({round(float(r), 9) for r in np.unique(test.ratio) if r > 0})
+    return ratios_present(test.ratio)
+
+
+def ratios_present(ratio: np.ndarray) -> list[float]:
+    """The distinct contamination ratios above 0 in ``ratio``, ascending."""
+    return sorted({round(float(r), 9) for r in np.unique(ratio) if r > 0})
 
 
 @dataclass(frozen=True)

@@ -12,18 +12,21 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from wrmil_core.embedding.baselines import MIN_AUC_MARGIN
 from wrmil_core.mil.report.evaluate import (
     BASELINE,
     THRESHOLD_LABELS,
     Evaluation,
     pct_label,
 )
+from wrmil_core.mil.report.shortcuts import LABELS, ShortcutControls
 from wrmil_core.plots import png_data_uri
 
 CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;"
        "text-align:right}th{background:#f0f0f0}td:first-child,td:nth-child(2){text-align:left}img{max-width:100%}")
 OVERALL_HEADING = "Overall (the original's figures, at the max-F1 threshold)"
+SHORTCUT_HEADING = "Shortcut controls: could the capture explain it?"
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,8 @@ class ReportText:
     pivot_table: str  # AUC per model x difficulty
     difficulty_table: str  # every figure per difficulty and model
     overall_table: str
+    shortcut_intro: str = ""  # empty: no shortcut controls were evaluated
+    shortcut_table: str = ""
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -43,8 +48,9 @@ def fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
-def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str) -> ReportText:
-    """Summary, intro and tables of the report."""
+def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
+                shortcuts: ShortcutControls | None = None) -> ReportText:
+    """Summary, intro and tables of the report (and its shortcut-control section when given)."""
     intro = (f"Test bags: {ev.n_test_bags} ({ev.n_genuine} genuine, {ev.n_contaminated} contaminated); "
              f"embedding model `{ev.embedding_model_id}`. "
              "Thresholds were fixed on the validation bags. \"Flagged\" is the false-positive rate on the 0% "
@@ -52,7 +58,9 @@ def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str) ->
              "AUC of window scores against windows holding foreign words, and how often the top-scored window "
              f"holds one. AUC CIs: {ev.n_boot} stratified bootstrap resamples.")
     return ReportText(title=title, summary=summary(ev), intro=intro, pivot_table=pivot_table(ev),
-                      difficulty_table=difficulty_table(ev), overall_table=overall_table(ev, val_auc))
+                      difficulty_table=difficulty_table(ev), overall_table=overall_table(ev, val_auc),
+                      shortcut_intro=shortcut_intro(shortcuts) if shortcuts else "",
+                      shortcut_table=shortcut_table(shortcuts) if shortcuts else "")
 
 
 def summary(ev: Evaluation) -> str:
@@ -107,11 +115,57 @@ def pivot_table(ev: Evaluation) -> str:
                          for m in ev.models])
 
 
+def shortcut_table(sc: ShortcutControls) -> str:
+    """Per embedding: verification AUC [CI], EER, top-1 and mAP; distance-detector AUC [CI] per difficulty, mean."""
+    head = ["embedding", "verification AUC [95% CI]", "EER", "top-1", "mAP"]
+    head += [f"distance AUC {pct_label(r)}% [95% CI]" for r in sc.difficulties] + ["distance mean AUC"]
+    body = []
+    for e in sc.embeddings:
+        q = sc.verification[e]
+        cells = [LABELS.get(e, e), _with_ci(q.get("auc"), q.get("auc_lo"), q.get("auc_hi")), fmt(q.get("eer")),
+                 fmt(q.get("top1")), fmt(q.get("map"))]
+        cells += [_with_ci(r.auc, r.auc_lo, r.auc_hi) for r in sc.detection if r.embedding == e]
+        body.append(cells + [fmt(sc.mean_detection_auc(e))])
+    return _table(head, body)
+
+
+def shortcut_intro(sc: ShortcutControls) -> str:
+    """What the shortcut controls are, how many writers and words stand behind them, and the verdict."""
+    q = sc.verification[sc.embeddings[0]]
+    text = ("The same test words and bags with the trained embedding and with embeddings that learned nothing "
+            "about handwriting: the untrained network (same architecture, seed and input, initial weights) and "
+            "raw pixels (the network's input image averaged to 16x64, centred). Verification: word pairs of the "
+            f"{q['n_writers']} test writers ({q['n_images']} words, {q['n_pairs']} pairs, {q['n_queries']} retrieval "
+            f"queries), {_writer_ci_note(q['n_boot'])}. Distance: the training-free detector, "
+            f"AUC of genuine vs contaminated bags, CIs from {sc.n_boot} bag resamples. ")
+    if "pixels" not in sc.embeddings:
+        return text
+    m = sc.margin_over("pixels")
+    ver, det = m["verification_auc"], m["distance_mean_auc"]
+    figures = f"verification AUC {fmt(ver)}, mean distance AUC {fmt(det)}"
+    if ver is None or det is None:
+        return text + f"Trained embedding minus raw pixels: {figures}."
+    if min(ver, det) < MIN_AUC_MARGIN:
+        return text + (f"The trained embedding does not beat raw pixels by {MIN_AUC_MARGIN} AUC (trained minus raw "
+                       f"pixels: {figures}): a capture or scanner shortcut (paper, ink tone, letterboxing, each "
+                       "writer's pages scanned apart) could explain much of the detection.")
+    return text + f"The trained embedding beats raw pixels by {figures}."
+
+
+def _writer_ci_note(n_boot: int) -> str:
+    return f"CIs from {n_boot} resamples of the writers" if n_boot else "no CIs: fewer than 3 writers"
+
+
+def _with_ci(v: float | None, lo: float | None, hi: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f} [{fmt(lo)}, {fmt(hi)}]"
+
+
 def write_markdown(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
     """report.md: summary, tables, and links to the PNGs (which sit beside it)."""
     path.write_text("\n\n".join([
         f"# {text.title}", f"**{text.summary}**", text.intro, "## AUC by difficulty", text.pivot_table,
         "## Per difficulty", text.difficulty_table, f"## {OVERALL_HEADING}", text.overall_table,
+        *([f"## {SHORTCUT_HEADING}", text.shortcut_intro, text.shortcut_table] if text.shortcut_table else []),
         "## Plots", f"![detection by difficulty]({plots['main_plot'].name})",
         f"![ROC by difficulty]({plots['roc_plot'].name})", f"![example bags]({plots['examples_plot'].name})", ""]))
     return path
@@ -134,15 +188,19 @@ def write_html(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
             "<h2>AUC by difficulty</h2>", _html_table(text.pivot_table),
             f"<img alt='detection by difficulty' src='{png_data_uri(plots['main_plot'])}'>",
             "<h2>Per difficulty</h2>", _html_table(text.difficulty_table),
-            f"<h2>{OVERALL_HEADING}</h2>", _html_table(text.overall_table),
-            "<h2>ROC curves</h2>", f"<img alt='ROC by difficulty' src='{png_data_uri(plots['roc_plot'])}'>",
-            "<h2>Example bags</h2>", f"<img alt='example bags' src='{png_data_uri(plots['examples_plot'])}'>"]
+            f"<h2>{OVERALL_HEADING}</h2>", _html_table(text.overall_table)]
+    if text.shortcut_table:
+        body += [f"<h2>{html.escape(SHORTCUT_HEADING)}</h2>", f"<p>{html.escape(text.shortcut_intro)}</p>",
+                 _html_table(text.shortcut_table)]
+    body += ["<h2>ROC curves</h2>", f"<img alt='ROC by difficulty' src='{png_data_uri(plots['roc_plot'])}'>",
+             "<h2>Example bags</h2>", f"<img alt='example bags' src='{png_data_uri(plots['examples_plot'])}'>"]
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(text.title)}</title>"
                     f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
     return path
 
 
-def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | None, path: Path) -> Path:
+def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | None, path: Path,
+               shortcuts: ShortcutControls | None = None) -> Path:
     """report.json: every number (strict JSON: n/a is null, never NaN)."""
     doc = {"title": text.title, "summary": text.summary, "best_model": ev.best_model,
            "gain_over_abmil": ev.gain_over_abmil, "mean_auc": ev.mean_auc, "difficulties": ev.difficulties,
@@ -150,5 +208,7 @@ def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | Non
            "embedding_model_id": ev.embedding_model_id, "thresholds": ev.thresholds, "val_auc": val_auc,
            "rows": [r.as_dict() for r in ev.rows], "overall": {m: o.as_dict() for m, o in ev.overall.items()},
            "headline": ev.headline, "n_boot": ev.n_boot}
+    if shortcuts is not None:
+        doc["shortcut_controls"] = shortcuts.as_dict()
     path.write_text(json.dumps(doc, indent=2, allow_nan=False))
     return path
