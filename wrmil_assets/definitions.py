@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 
 from .assets import bags, embeddings, mil, raw, score
 from .automation import JOBS, dead_run_sweeper, raw_data_sensor, weekly_retrain
-from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
+from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory, io_base_dir
 from .resources import WrmilSettings
 
 ASSET_MODULES = [raw, embeddings, bags, mil, score]
@@ -22,7 +20,7 @@ def all_assets() -> list[dg.AssetsDefinition]:
 def build_resources(settings: WrmilSettings | None = None) -> dict[str, object]:
     """Resources for a settings object (defaults: ``WRMIL_*`` environment variables)."""
     settings = settings or WrmilSettings.from_env()
-    io_dir = str(Path(settings.artifact_dir) / "assets")
+    io_dir = str(io_base_dir(settings.artifact_dir))
     return {
         "settings": settings,
         "parquet_io": ParquetIOManagerFactory(base_dir=io_dir),

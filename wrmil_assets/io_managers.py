@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -20,6 +21,12 @@ import psutil
 from upath import UPath
 
 from .automation import JOB_STAGES
+
+
+def io_base_dir(artifact_dir: str | Path) -> Path:
+    """Where the IO managers keep every asset value of ``artifact_dir`` (``<artifact_dir>/assets``):
+    one home for the layout that the writers (``definitions``) and the readers (``model_records``) share."""
+    return Path(artifact_dir) / "assets"
 
 
 class UnreadableArtifactError(RuntimeError):

@@ -20,20 +20,14 @@ from typing import Any
 
 from wrmil_core.errors import WrmilInputError
 
-from .io_managers import rebuild_hint
+from .io_managers import io_base_dir, rebuild_hint
 
-RECORDS_DIR = "assets"  # the IO managers' base directory under the artifact dir
 REPORT_JSON = ("report", "report.json")  # the report's own JSON: a fallback for the best model
-
-
-def records_dir(artifact_dir: str | Path) -> Path:
-    """Where the JSON IO manager keeps the asset records of ``artifact_dir``."""
-    return Path(artifact_dir) / RECORDS_DIR
 
 
 def load_record(artifact_dir: str | Path, asset: str) -> dict[str, Any] | None:
     """The JSON record of ``asset`` (None when never materialised); refused when not valid JSON."""
-    return _load_json(records_dir(artifact_dir) / f"{asset}.json", asset)
+    return _load_json(io_base_dir(artifact_dir) / f"{asset}.json", asset)
 
 
 def report_record(artifact_dir: str | Path) -> dict[str, Any] | None:
@@ -91,13 +85,13 @@ def latest_models(artifact_dir: str | Path | None = None, model_name: str | None
             raise WrmilInputError("no MIL model: pass --mil-model DIR or --artifact-dir with materialised models")
         mil_record = load_record(artifact_dir, "mil_model")
         if mil_record is None:
-            raise WrmilInputError(f"no materialised MIL models under {records_dir(artifact_dir)} (mil_model.json "
+            raise WrmilInputError(f"no materialised MIL models under {io_base_dir(artifact_dir)} (mil_model.json "
                                   "missing); run `wrmil run` first, or pass --mil-model DIR and --embedding-model DIR")
         mil_model_dir = _mil_dir(mil_record, report_record(artifact_dir), model_name)
     if embedding_model_dir is None:
         if artifact_dir:
             record = load_record(artifact_dir, "arcface_model")
-            where = str(records_dir(artifact_dir) / "arcface_model.json")
+            where = str(io_base_dir(artifact_dir) / "arcface_model.json")
         else:
             record, where = None, "the arcface_model record (no --artifact-dir given)"
         embedding_model_dir = _embedding_dir(record, where)
