@@ -13,18 +13,29 @@ from dataclasses import dataclass
 import dagster as dg
 
 from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
+from wrmil_core.schema import SPLITS
 
+from .partitions import fold_partition_keys
 from .resources import WrmilSettings
 from .run_health import sweep_dead_runs
 
 
 @dataclass(frozen=True)
 class Stage:
-    """Assets materialised together in one run (``per_split``: one run per split partition)."""
+    """Assets materialised together in one run (``per_split``: one run per split partition;
+    ``per_fold``: one run per writer-fold partition registered by ``cv_folds``)."""
 
     name: str
     assets: tuple[str, ...]
     per_split: bool = False
+    per_fold: bool = False
+
+    def partition_keys(self, instance: dg.DagsterInstance) -> tuple[str | None, ...]:
+        """The partitions this stage runs once each (``(None,)``: one unpartitioned run). Read when
+        the stage is reached: the fold partitions exist once ``cv_folds`` has run."""
+        if self.per_split:
+            return SPLITS
+        return tuple(fold_partition_keys(instance)) if self.per_fold else (None,)
 
     @property
     def job_name(self) -> str:
@@ -32,12 +43,15 @@ class Stage:
         return "stage_" + re.sub(r"\W+", "_", self.name).strip("_")
 
 
-INGEST_STAGE = Stage("ingest", ("raw_words", "writer_split"))
+INGEST_STAGE = Stage("ingest", ("raw_pages", "raw_words", "writer_split"))
 EMBEDDING_STAGE = Stage("embedding model", ("arcface_model",))
 SPLIT_STAGE = Stage("per-split tables", ("untrained_embeddings", "pixel_embeddings", "word_embeddings",
                                          "instance_windows", "bags_by_difficulty"), per_split=True)
 MIL_STAGE = Stage("MIL models and report", ("mil_model", "difficulty_report"))
 STAGES: tuple[Stage, ...] = (INGEST_STAGE, EMBEDDING_STAGE, SPLIT_STAGE, MIL_STAGE)
+# Writer-fold cross-validation (assets/cv.py): not part of full_pipeline, it trains k times.
+CV_STAGES: tuple[Stage, ...] = (Stage("writer folds", ("cv_folds",)), Stage("cv fold", ("cv_fold",), per_fold=True),
+                                Stage("cv summary", ("cv_summary",)))
 
 # Job name -> its stages, in order; descriptions for the UI.
 JOB_STAGES: dict[str, tuple[Stage, ...]] = {
@@ -45,12 +59,15 @@ JOB_STAGES: dict[str, tuple[Stage, ...]] = {
     "ingest": (INGEST_STAGE,),
     "retrain": (EMBEDDING_STAGE, SPLIT_STAGE, MIL_STAGE),
     "retrain_mil": (MIL_STAGE,),
+    "writer_cv": (INGEST_STAGE, *CV_STAGES),
 }
 JOB_DESCRIPTIONS: dict[str, str] = {
     "full_pipeline": "Everything, from raw data to the difficulty report.",
     "ingest": "Re-read the raw data and re-split the writers.",
     "retrain": "The embedding model and everything after it.",
     "retrain_mil": "The MIL models and the difficulty report only.",
+    "writer_cv": "Writer-fold cross-validation: the embedding and detectors trained per fold, test figures "
+                 "pooled over all writers (materialise cv_folds first, then backfill cv_fold over its folds).",
 }
 
 
@@ -63,10 +80,12 @@ def job_selection(job: str) -> dg.AssetSelection:
 # unpartitioned and per-split steps); `wrmil run` runs the same stages one run at a time.
 PIPELINE_JOBS = {name: dg.define_asset_job(name, selection=job_selection(name), description=JOB_DESCRIPTIONS[name])
                  for name in JOB_STAGES}
-full_pipeline, ingest_job, retrain, retrain_mil = (PIPELINE_JOBS[n] for n in JOB_STAGES)
+full_pipeline, ingest_job, retrain, retrain_mil = (PIPELINE_JOBS[n] for n in ("full_pipeline", "ingest", "retrain",
+                                                                              "retrain_mil"))
 
 # Scoring a questioned document needs a document path, so it is never part of a pipeline job.
 SCORING = dg.AssetSelection.groups("scoring")
+CROSS_VALIDATION = dg.AssetSelection.groups("cross_validation")
 score_document = dg.define_asset_job("score_document", selection=SCORING,
                                      description="Score one questioned document (set its path in the launchpad).")
 

@@ -12,12 +12,14 @@ from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
 from wrmil_core.synth import PRESETS as SYNTH_PRESETS
 
 from .automation import JOB_STAGES
-from .resources import WrmilSettings, default_data_root
+from .config import RUN_PRESETS
+from .resources import WrmilSettings, default_data_root, preset_choice
 
 
 def _run_settings(args: argparse.Namespace) -> WrmilSettings:
     """The settings resource for ``wrmil run``: ``WRMIL_*`` defaults with the command's flags applied,
     generating the synthetic set (``--synth-preset``) when asked or when the data root has none."""
+    from wrmil_core.data.pages_input import is_page_root
     from wrmil_core.errors import WrmilInputError
 
     settings = WrmilSettings.from_env()
@@ -25,6 +27,8 @@ def _run_settings(args: argparse.Namespace) -> WrmilSettings:
     changes: dict[str, object] = {"data_root": str(data_root), **_layout_changes(args)}
     metadata_csv = str(changes.get("metadata_csv", settings.metadata_csv))
     metadata = data_root / metadata_csv
+    if is_page_root(data_root, metadata_csv) and not args.generate:
+        return settings.replace(**changes)  # page scans: raw_pages cuts them into words
     if not metadata.exists() and args.data_root and not args.generate:
         raise WrmilInputError(f"no metadata file {metadata}; point --data-root at a folder with "
                               f"<writer>/<word>_<rep>.png images and {metadata_csv} (or name it with "
@@ -62,7 +66,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         settings = _run_settings(args)
         run_config = load_config_file(args.config) if args.config else None
-        timings = run_stages(settings, preset=args.preset, run_config=run_config, stages=JOB_STAGES[args.job])
+        preset, why = preset_choice(settings.data_root, args.preset)
+        print(f"wrmil: preset {preset} ({why})")
+        timings = run_stages(settings, preset=preset, run_config=run_config, stages=JOB_STAGES[args.job])
     except WrmilInputError as e:
         print(f"wrmil run: error: {e}", file=sys.stderr)
         return 2
@@ -80,6 +86,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score one questioned document; bad input prints the reason and exits with code 2."""
     from wrmil_core.errors import WrmilInputError
+    from wrmil_core.scoring.page import is_page_path
     from wrmil_core.scoring.score import score_document
     from wrmil_core.scoring.strip import write_outputs
 
@@ -89,6 +96,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     artifact_dir = Path(args.artifact_dir or default_artifact_dir())
     try:
         emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
+        if is_page_path(args.path):
+            return _score_page(args, emb_dir, mil_dir, artifact_dir)
         result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
                                 top_k=args.top_k)
         out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
@@ -101,6 +110,50 @@ def _cmd_score(args: argparse.Namespace) -> int:
     print(f"wrmil score: strip {paths['strip']}")
     print(f"wrmil score: {result.seconds['total']:.1f} s (embedding {result.seconds['embed']:.1f} s)")
     return 0
+
+
+def _score_page(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifact_dir: Path) -> int:
+    """``wrmil score PAGE.png``: segment the page, score its words, draw the scores onto it."""
+    from wrmil_core.errors import WrmilInputError
+    from wrmil_core.scoring.page import score_page
+
+    if args.order_csv:
+        raise WrmilInputError(f"--order-csv orders a folder of word images; a page ({args.path}) is read in "
+                              "reading order by the segmenter, so leave --order-csv out")
+    out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(args.path).stem
+    result = score_page(args.path, emb_dir, mil_dir, out_dir, device=args.device, top_k=args.top_k)
+    print(result.summary())
+    print(f"wrmil score: JSON    {result.outputs['json']}")
+    print(f"wrmil score: words   {result.outputs['crops']} (the cut, to check by eye: {result.outputs['cut_overlay']})")
+    print(f"wrmil score: overlay {result.outputs['overlay']}")
+    return 0
+
+
+def _cmd_segment(args: argparse.Namespace) -> int:
+    """Cut page scans into word crops, page maps and overlays; one line per flagged or unreadable page,
+    exit code 2 when a page could not be used."""
+    from wrmil_core.errors import WrmilInputError
+    from wrmil_core.pages import preset, segment_pages
+
+    try:
+        config = preset(args.preset, **({"right_to_left": True} if args.right_to_left else {}))
+        summary = segment_pages(args.path, args.out, config)
+    except WrmilInputError as e:
+        print(f"wrmil segment: error: {e}", file=sys.stderr)
+        return 2
+    for error in summary.failed.values():
+        print(f"wrmil segment: error: {error}", file=sys.stderr)
+    if not summary.n_pages:
+        return 2
+    out = summary.out_dir
+    print(f"wrmil segment: {summary.n_pages} page(s), {sum(summary.words.values())} words -> {out}/<page>/NNNN.png "
+          "(crops in reading order), <page>.parquet (page map), <page>.overlay.png (numbered boxes)")
+    for name, paths in list(summary.paths.items())[:10]:
+        print(f"wrmil segment: {name}: {summary.words[name]} words, overlay {paths['overlay']}")
+    for name, reasons in summary.flagged.items():
+        print(f"wrmil segment: doubtful {name}: {'; '.join(reasons)}; check {summary.paths[name]['overlay']}")
+    print(f"wrmil segment: {summary.n_flagged} of {summary.n_pages} page(s) flagged as doubtful")
+    return 2 if summary.failed else 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -139,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialise the whole asset graph, stage by stage")
-    run.add_argument("--preset", default="demo", help="hyper-parameter preset: demo (CPU, synthetic) or paper")
+    run.add_argument("--preset", choices=list(RUN_PRESETS), metavar="NAME",
+                     help="every stage's hyper-parameter preset (default: demo for a generated synthetic set, cpu "
+                          "for your own data; $WRMIL_PRESET overrides that): "
+                          + "; ".join(f"{k}: {v}" for k, v in RUN_PRESETS.items()))
     run.add_argument("--data-root", help=f"raw data root (default {default_data_root()}; generated if missing)")
     run.add_argument("--config", help="run-config file (YAML/JSON, Dagster's ops: {asset: {config: ...}} form)")
     run.add_argument("--generate", action="store_true", help="generate the synthetic set into --data-root if missing")
@@ -150,13 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which part of the graph to materialise (default: everything)")
     _add_layout_options(run)
     run.set_defaults(func=_cmd_run)
-    sc = sub.add_parser("score", help="score a questioned document: P(more than one writer), suspicious words",
+    sc = sub.add_parser("score", help="score a questioned document: log10 LR (more than one writer vs one), "
+                                      "decisions at 1 %%/5 %% FPR, the foreign passage",
                         description="Score a folder of word images in reading order (natural file-name order, "
                                     "or --order-csv with columns image_path,order) with the latest materialised "
-                                    "models or the ones given by path. Exit code 2 on bad input.")
-    sc.add_argument("path", help="folder of word images (or a CSV with columns image_path,order)")
+                                    "models or the ones given by path: log10 LR of H1 'more than one writer' vs "
+                                    "H0 'one writer' with its verbal equivalent (ENFSI 2015 scale), the decisions "
+                                    "at the 1 %% and 5 %% false-positive thresholds fixed on validation writers, "
+                                    "the estimated foreign passage and each word's evidence. Exit code 2 on bad "
+                                    "input.")
+    sc.add_argument("path", help="folder of word images (or a CSV with columns image_path,order), or a page "
+                                 "image (PNG, JPEG, TIFF): segmented into words, scores drawn onto it")
     sc.add_argument("--out", help="output folder for score.json and strip.png (default <artifact-dir>/scores/<folder name>)")
-    sc.add_argument("--model", help="MIL model name (default: the report's best model)")
+    sc.add_argument("--model", help="MIL model name (default: the best calibrated whole-document detector, "
+                                    "e.g. segment_scan; see README 'Scoring a questioned document')")
     sc.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
     sc.add_argument("--mil-model", help="MIL model directory (default: the latest mil_model, --model)")
     sc.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
@@ -175,6 +238,16 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--min-doc-words", type=int, metavar="N", help="skip documents with fewer usable words "
                                                                   "(default: the ingest preset's)")
     ck.set_defaults(func=_cmd_check)
+    sg = sub.add_parser("segment", help="cut page scans into word crops in reading order, with a page map and an overlay",
+                        description="Segment a page image, or every image in a folder, into words: writes "
+                                    "OUT/<page>/NNNN.png crops in reading order, OUT/<page>.parquet (word_index, "
+                                    "line, position, box) and OUT/<page>.overlay.png with numbered boxes to check "
+                                    "by eye. Doubtful pages are listed; exit code 2 on bad input.")
+    sg.add_argument("path", metavar="PAGE_OR_FOLDER", help="a page image (PNG, JPEG, TIFF, ...) or a folder of them")
+    sg.add_argument("--out", required=True, help="output folder")
+    sg.add_argument("--preset", default="default", help="segmenter preset: default (Sauvola), clean (Otsu), rtl")
+    sg.add_argument("--right-to-left", action="store_true", help="read lines right to left (Arabic, Hebrew)")
+    sg.set_defaults(func=_cmd_segment)
     return p
 
 

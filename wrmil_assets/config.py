@@ -17,6 +17,17 @@ import pydantic
 from wrmil_core.errors import WrmilInputError
 
 
+# The presets `wrmil run --preset` offers, one name for all stages: every stage's PRESETS holds each
+# (where a stage has nothing to change, e.g. ingest, its entries are equal). README "Presets and configuration".
+RUN_PRESETS: dict[str, str] = {
+    "demo": "the synthetic demo set on a CPU (its default)",
+    "cpu": "your own handwriting on a CPU (its default): writer-balanced P x K batches, capture-shortcut "
+           "augmentation, training scaled to the data set",
+    "gpu": "the cpu recipe sized for one GPU (ResNet-34-D at 96x384)",
+    "paper": "the research pipeline (ViT-B/16 at 224x224, the original instance-replacement bags)",
+}
+
+
 def _launchpad_type(tp: Any) -> Any:
     """Dagster config understands plain scalars and lists; tuples become lists."""
     origin = typing.get_origin(tp)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-from .assets import bags, embeddings, mil, raw, score
+from .assets import bags, cv, embeddings, mil, pages, raw, score
 from .automation import JOBS, dead_run_sweeper, raw_data_sensor, weekly_retrain
 from .io_managers import JsonIOManagerFactory, ParquetIOManagerFactory, io_base_dir
 from .resources import WrmilSettings
 
-ASSET_MODULES = [raw, embeddings, bags, mil, score]
+ASSET_MODULES = [pages, raw, embeddings, bags, mil, score, cv]
 
 
 def all_assets() -> list[dg.AssetsDefinition]:

@@ -5,7 +5,10 @@ The JSON IO manager (:mod:`wrmil_assets.io_managers`, base ``<artifact_dir>/asse
 
     arcface_model.json      {"model_dir": ..., "model_id": ..., ...}
     mil_model.json          {"models": {name: {"model_dir": ..., "val_auc": ..., ...}}, ...}
-    difficulty_report.json  {"best_model": name, ...}  (chooses the default MIL model)
+    difficulty_report.json  {"best_model": name, ...}  (helps choose the default MIL model)
+
+The default model of ``wrmil score`` is a calibrated one (``<model_dir>/calibration.json``),
+preferring the whole-document word-level detectors (:func:`choose_model_name`).
 
 ``wrmil score`` reads them from disk (:func:`latest_models`); the ``questioned_document_score``
 asset gets them as its inputs and picks from them with :func:`select_models`. The core
@@ -52,7 +55,14 @@ def _load_json(path: Path, asset: str) -> dict[str, Any] | None:
 
 def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None = None,
                       name: str | None = None) -> str:
-    """The MIL model to use: ``name``, else the report's best model, else the best val AUC."""
+    """The MIL model to use: ``name``, else the best *calibrated* model (its directory holds
+    ``calibration.json``) in this order: the report's best model when it is a whole-document
+    word-level detector (``segment_scan``, ``scattered``: valid at any document length), else the
+    word-level detector with the best val AUC, else the report's best model, else the best val AUC.
+    No calibrated model at all is refused in one line (materialised before calibrated scoring)."""
+    from wrmil_core.scoring.calibrated import REMATERIALISE
+    from wrmil_core.scoring.whole import scores_whole
+
     models = mil_record.get("models", {})
     if not models:
         raise WrmilInputError("the mil_model record lists no models; materialise mil_model first (`wrmil run`)")
@@ -60,10 +70,22 @@ def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None 
         if name not in models:
             raise WrmilInputError(f"MIL model {name!r} is not among the trained models {sorted(models)}")
         return name
+    calibrated = [n for n, m in models.items() if _calibrated(m)]
+    if not calibrated:
+        raise WrmilInputError(f"no materialised MIL model has calibration.json (they were materialised before "
+                              f"calibrated scoring); {REMATERIALISE}")
     best = (report or {}).get("best_model")
-    if best in models:
+    pool = [n for n in calibrated if scores_whole(n)] or calibrated
+    if best in pool:
         return best
-    return max(models, key=lambda n: (models[n].get("val_auc") is not None, models[n].get("val_auc") or 0.0))
+    return max(pool, key=lambda n: (models[n].get("val_auc") is not None, models[n].get("val_auc") or 0.0))
+
+
+def _calibrated(entry: dict[str, Any]) -> bool:
+    """Does a mil_model record entry's directory hold ``calibration.json``?"""
+    from wrmil_core.evidence import EVIDENCE_FILE
+
+    return bool(entry.get("model_dir")) and (Path(entry["model_dir"]) / EVIDENCE_FILE).is_file()
 
 
 def select_models(arcface_record: dict[str, Any] | None, mil_record: dict[str, Any],

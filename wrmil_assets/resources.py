@@ -74,6 +74,36 @@ class WrmilSettings(dg.ConfigurableResource):
         return p
 
 
+# The default preset per kind of data (README, "Presets and configuration"): the synthetic demo set
+# keeps the preset tuned on it; a user's own handwriting gets the real-data CPU recipe.
+SYNTHETIC_PRESET = "demo"
+OWN_DATA_PRESET = "cpu"
+
+
+def is_synthetic_root(data_root: str | Path) -> bool:
+    """True for a generated synthetic set: ``data_root`` holds the generator's ``synth_config.json``,
+    or is the default location ``data/synthetic`` (generated there on first use)."""
+    from wrmil_core.synth.dataset import CONFIG_FILE  # the generator's own marker file
+
+    root = Path(data_root).resolve()
+    return (root / CONFIG_FILE).is_file() or root == (PROJECT_ROOT / "data" / "synthetic").resolve()
+
+
+def preset_choice(data_root: str | Path | None = None, explicit: str | None = None) -> tuple[str, str]:
+    """``(preset, why)``: ``explicit`` (``--preset``) wins, then ``WRMIL_PRESET``, then the data decide:
+    ``demo`` for a generated synthetic set, ``cpu`` for a user's own data (``data_root`` default:
+    ``WRMIL_DATA_ROOT``, else ``data/synthetic``)."""
+    if explicit:
+        return explicit, "--preset"
+    if os.environ.get("WRMIL_PRESET"):
+        return os.environ["WRMIL_PRESET"], "WRMIL_PRESET"
+    root = Path(data_root or default_data_root())
+    if is_synthetic_root(root):
+        return SYNTHETIC_PRESET, f"the default for the synthetic set in {root}"
+    return OWN_DATA_PRESET, (f"the default for your own data in {root}: the real-data CPU recipe; "
+                             "--preset gpu on a GPU")
+
+
 def default_preset() -> str:
-    """Preset used by every stage's config unless the launchpad says otherwise (``WRMIL_PRESET``)."""
-    return _env("WRMIL_PRESET", "demo")
+    """Preset every stage's launchpad config starts from: :func:`preset_choice` for ``WRMIL_DATA_ROOT``."""
+    return preset_choice()[0]

@@ -24,11 +24,10 @@ import dagster as dg
 import yaml
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.schema import SPLITS
 
 from .automation import STAGES, Stage
 from .console import terminal_logger
-from .resources import PROJECT_ROOT, WrmilSettings
+from .resources import PROJECT_ROOT, WrmilSettings, preset_choice
 from .run_health import HOST_TAG, sweep_dead_runs, watching_slots
 
 # Written into DAGSTER_HOME/dagster.yaml, each section only when the file lacks it (a user's own
@@ -176,19 +175,21 @@ def run_stage(job: dg.JobDefinition, label: str, partition: str | None, *, insta
     return run_id
 
 
-def _stage_runs(stages: Sequence[Stage], known: set[str]) -> Iterator[tuple[Stage, list[str], str | None]]:
-    """``(stage, asset names, partition)`` for every run, in order (per-split stages once per split)."""
+def _stage_runs(stages: Sequence[Stage], known: set[str],
+                instance: dg.DagsterInstance) -> Iterator[tuple[Stage, list[str], str | None]]:
+    """``(stage, asset names, partition)`` for every run, in order (per-split stages once per split,
+    per-fold stages once per fold: a stage's partitions are read when the stage is reached)."""
     for stage in stages:
         names = [n for n in stage.assets if n in known]
         if names:
-            for partition in (SPLITS if stage.per_split else (None,)):
+            for partition in stage.partition_keys(instance):
                 yield stage, names, partition
 
 
 def run_stages(
     settings: WrmilSettings,
     *,
-    preset: str = "demo",
+    preset: str | None = None,
     run_config: dict[str, Any] | None = None,
     stages: Sequence[Stage] = STAGES,
     instance: dg.DagsterInstance | None = None,
@@ -196,13 +197,16 @@ def run_stages(
     poll_s: float = 5.0,
 ) -> dict[str, float]:
     """Materialise ``stages`` in order; stop at the first failed run (``StageFailed``).
-    Returns seconds per stage run. ``instance``: default the one of ``DAGSTER_HOME``."""
+    Returns seconds per stage run. ``preset``: every stage's, default :func:`resources.preset_choice`
+    for ``settings.data_root`` (``demo`` for a synthetic set, ``cpu`` for a user's own data).
+    ``instance``: default the one of ``DAGSTER_HOME``."""
     from .definitions import all_assets, build_resources
 
     if instance is None:
         with dg.DagsterInstance.get() as home_instance:
             return run_stages(settings, preset=preset, run_config=run_config, stages=stages,
                               instance=home_instance, log=log, poll_s=poll_s)
+    preset = preset or preset_choice(settings.data_root)[0]
     assets = all_assets()
     known = {k.to_user_string() for a in assets for k in a.keys}
     # INFO on the terminal: the DEBUG event stream is in the UI's run log anyway.
@@ -210,9 +214,9 @@ def run_stages(
     config = merge_run_config(base, run_config or {})
     resources = build_resources(settings)
     timings: dict[str, float] = {}
-    for stage, names, partition in _stage_runs(stages, known):
+    for stage, names, partition in _stage_runs(stages, known, instance):
         label = stage.name + (f" [{partition}]" if partition else "")
-        log(f"wrmil: materialising {', '.join(names)}" + (f" for split {partition}" if partition else ""))
+        log(f"wrmil: materialising {', '.join(names)}" + (f" for partition {partition}" if partition else ""))
         t0 = time.perf_counter()
         ops = {k: v for k, v in config.get("ops", {}).items() if k in names}
         run_id = run_stage(stage_job(assets, resources, stage, names), label, partition, instance=instance,

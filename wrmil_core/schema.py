@@ -44,6 +44,7 @@ bags (bags_by_difficulty[split])
     word_ids            Array(Int32, bag_size * window_size)  row-major (window, word)
     window_foreign      Array(Boolean, bag_size)
     mode                Utf8    "word" or "instance"
+    geometry            Utf8    "contiguous" or "scattered" (where the foreign words sit), "none" for genuine bags
     model_id            Utf8    embedding model id the bags were built against
 """
 
@@ -59,7 +60,7 @@ EMBEDDING_COLUMNS: tuple[str, ...] = ("word_id", "writer", "doc_id", "position",
 WINDOW_COLUMNS: tuple[str, ...] = ("window_id", "doc_id", "writer", "start", "word_ids", "model_id")
 BAG_COLUMNS: tuple[str, ...] = (
     "bag_id", "split", "doc_id", "base_writer", "donor_writer", "label", "ratio",
-    "foreign_word_frac", "foreign_window_frac", "word_ids", "window_foreign", "mode", "model_id",
+    "foreign_word_frac", "foreign_window_frac", "word_ids", "window_foreign", "mode", "geometry", "model_id",
 )
 
 DEFAULT_RATIOS: tuple[float, ...] = (0.05, 0.10, 0.20, 0.30)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from wrmil_assets import run
-from wrmil_assets.automation import JOB_STAGES, STAGES, SCORING, dead_run_sweeper
+from wrmil_assets.automation import CROSS_VALIDATION, JOB_STAGES, STAGES, SCORING, dead_run_sweeper
 from wrmil_assets.definitions import defs
 
 
@@ -22,10 +22,12 @@ def test_each_job_selects_exactly_its_stages_assets() -> None:
 
 
 def test_full_pipeline_covers_every_asset_but_scoring() -> None:
-    """A new asset must join a stage, or `wrmil run` and the jobs would silently skip it."""
+    """A new asset must join a stage, or `wrmil run` and the jobs would silently skip it; writer-fold
+    cross-validation (k trainings) is its own job, writer_cv, which holds every one of its assets."""
     graph = defs.resolve_asset_graph()
-    scoring = SCORING.resolve(graph)
-    assert _stage_assets("full_pipeline") == graph.get_all_asset_keys() - scoring
+    scoring, cv = SCORING.resolve(graph), CROSS_VALIDATION.resolve(graph)
+    assert cv and cv <= _stage_assets("writer_cv")
+    assert _stage_assets("full_pipeline") == graph.get_all_asset_keys() - scoring - cv
     assert JOB_STAGES["full_pipeline"] == STAGES
 
 

@@ -139,3 +139,78 @@ def test_console_script_bad_input_is_one_line(tmp_path: Path) -> None:
     line = _one_error_line(done.stderr)
     assert "raw_words:" in line and "w1/a_0.png" in line
     assert not any(marker in done.stdout for marker in TRACE_MARKERS), done.stdout
+
+
+def _own_data(synth_root: Path, tmp_path: Path) -> Path:
+    """A user's own data set: the synthetic images and CSV without the generator's marker file."""
+    root = Path(shutil.copytree(synth_root, tmp_path / "own words"))
+    (root / "synth_config.json").unlink()
+    return root
+
+
+def _latest_run_preset(asset: str = "raw_words") -> str:
+    """The ``preset`` the latest run that materialised ``asset`` gave its op."""
+    with dg.DagsterInstance.get() as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        run = instance.get_run_by_id(event.run_id)
+    return run.run_config["ops"][asset]["config"]["preset"]
+
+
+def test_preset_default_is_demo_for_synthetic_and_cpu_for_own_data(env: Path, synth_root: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from wrmil_assets.resources import preset_choice
+
+    monkeypatch.delenv("WRMIL_PRESET", raising=False)
+    own = _own_data(synth_root, tmp_path)
+    assert preset_choice(synth_root)[0] == "demo"
+    name, why = preset_choice(own)
+    assert name == "cpu" and str(own) in why
+    assert preset_choice(own, explicit="paper") == ("paper", "--preset")  # an explicit --preset wins
+    monkeypatch.setenv("WRMIL_PRESET", "gpu")
+    assert preset_choice(own) == ("gpu", "WRMIL_PRESET")
+    assert preset_choice(own, explicit="demo")[0] == "demo"
+
+
+@pytest.mark.parametrize("flags, expected", [([], "cpu"), (["--preset", "demo"], "demo")])
+def test_run_on_own_data_uses_and_prints_its_preset(env: Path, synth_root: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+                                                    flags: list[str], expected: str) -> None:
+    """``wrmil run --data-root OWN`` runs every stage with ``cpu`` unless ``--preset`` says otherwise,
+    and says which preset and why."""
+    monkeypatch.delenv("WRMIL_PRESET", raising=False)
+    monkeypatch.setenv("WRMIL_REPS_PER_SESSION", str(PIPELINE_SYNTH.reps_per_session))
+    own = _own_data(synth_root, tmp_path)
+    assert main(["run", "--data-root", str(own), "--job", "ingest", *flags]) == 0
+    out = capsys.readouterr().out
+    assert f"wrmil: preset {expected} (" in out and (("own data" in out) == (not flags)), out
+    assert _latest_run_preset("raw_words") == _latest_run_preset("writer_split") == expected
+
+
+def test_run_on_synthetic_data_uses_demo(env: Path, synth_root: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.delenv("WRMIL_PRESET", raising=False)
+    monkeypatch.setenv("WRMIL_REPS_PER_SESSION", str(PIPELINE_SYNTH.reps_per_session))
+    assert main(["run", "--data-root", str(synth_root), "--job", "ingest"]) == 0
+    assert "wrmil: preset demo (the default for the synthetic set" in capsys.readouterr().out
+    assert _latest_run_preset() == "demo"
+
+
+def test_every_run_preset_is_a_preset_of_every_stage(capsys: pytest.CaptureFixture) -> None:
+    """``--preset NAME`` sets every stage's preset, so each stage must know each name; the help lists them."""
+    from wrmil_assets.config import RUN_PRESETS
+    from wrmil_core.bags import config as bags_config
+    from wrmil_core.data import ingest, split
+    from wrmil_core.embedding import config as embedding_config
+    from wrmil_core.mil import config as mil_config
+
+    for stage in (ingest, split, embedding_config, bags_config, mil_config):
+        assert set(RUN_PRESETS) <= set(stage.PRESETS), stage.__name__
+        for name in RUN_PRESETS:
+            stage.preset(name)  # valid
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--preset", "fast"])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--help"])
+    help_text = capsys.readouterr().out
+    assert all(f"{name}: " in help_text for name in RUN_PRESETS), help_text

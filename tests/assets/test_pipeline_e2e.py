@@ -45,3 +45,9 @@ def test_full_graph_materialises_with_checks_and_report(synth_root, tmp_path):
         assert model in text
     assert report["shortcut_controls"]["embeddings"] == ["trained", "untrained", "pixels"]
     assert (tmp_path / "artifacts" / "report" / "report.html").stat().st_size > 10_000
+    # the forensic section: every model calibrated on val (calibration.json beside it), measured on test
+    forensic = report["forensic"]
+    assert set(forensic["models"]) >= {"abmil", "distance"} and not forensic["uncalibrated"]
+    assert {r["group"] for r in forensic["rows"]} == {"overall", "difficulty", "geometry"}
+    assert all((tmp_path / "artifacts" / "mil" / m / "calibration.json").is_file() for m in forensic["models"])
+    assert {r["length"] for r in report["length_curve"]} == {25, 50, 100, 200}

@@ -7,7 +7,10 @@ features. Those separate hands that differ in ink darkness, stroke width and sla
 questioned documents are written by a light, thin, back-slanted host and a forger with heavy,
 black, forward-slanted strokes (each with its own synthetic letter shapes). The MIL model is the
 training-free ``distance`` model saved with thresholds; an untrained ``abmil`` covers the
-attention-model branch.
+attention-model branch; the word-level ``segment_scan`` detector scores whole documents. Each
+MIL model gets a crafted ``calibration.json`` (:func:`crafted_evidence`: a hand-set PAV map and
+1 % / 5 % FPR thresholds placed between the toy genuine and mixed documents' scores), not a fit:
+fitting needs validation bags, and the tests check how scoring *applies* a calibration.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 
 from wrmil_core import synth
 from wrmil_core.artifacts import save_model
+from wrmil_core.evidence import Calibrator, DetectorEvidence, save_evidence
 
 WORDS = list(synth.DEMO.words)
 EMB_DIM = 32
@@ -31,6 +35,30 @@ N_WORDS = 60                 # 12 windows -> 3 sliding bags of 10
 FOREIGN = range(25, 35)      # a 10-word passage: windows 5 and 6
 # A cosine distance of 0.45 of a window from the rest of its bag, on the bag-probability scale.
 THRESHOLDS = {"max_f1": float(1 / (1 + np.exp(-0.45))), "fpr_5": float(1 / (1 + np.exp(-0.6)))}
+MODELS = ("distance", "abmil", "segment_scan")
+
+
+def sigmoid(v: float) -> float:
+    return float(1 / (1 + np.exp(-v)))
+
+
+# Crafted calibrations, on the bag logit (the raw score is its sigmoid): PAV knots (logit, P(H1)) and
+# the 1 % / 5 % FPR thresholds. segment_scan: the toy genuine document's statistic is about 1.7, the
+# mixed one's about 4.7; distance: the old max_f1 threshold (a cosine distance of 0.45) separates them.
+CALIBRATIONS: dict[str, dict[str, Any]] = {
+    "segment_scan": {"knots": ((0.0, 0.05), (2.5, 0.5), (4.0, 0.9), (6.0, 0.99)), "fpr_1": 4.0, "fpr_5": 2.5},
+    "distance": {"knots": ((0.2, 0.1), (0.45, 0.5), (0.6, 0.9)), "fpr_1": 0.6, "fpr_5": 0.45},
+    "abmil": {"knots": ((-1.0, 0.1), (0.0, 0.5), (1.0, 0.9)), "fpr_1": 1.0, "fpr_5": 0.5},
+}
+
+
+def crafted_evidence(name: str, model_id: str, knots: tuple[tuple[float, float], ...], fpr_1: float, fpr_5: float,
+                     lower: float = -2.0, upper: float = 3.0) -> DetectorEvidence:
+    """A hand-set calibration (logit knots, thresholds as logits) in the format mil_model saves."""
+    cal = Calibrator(x=tuple(sigmoid(k) for k, _ in knots), p=tuple(p for _, p in knots), lower=lower, upper=upper,
+                     n_h1=100, n_h2=200, n_writers=8)
+    return DetectorEvidence(model_name=name, model_id=model_id, calibrator=cal,
+                            thresholds={"fpr_1": sigmoid(fpr_1), "fpr_5": sigmoid(fpr_5)}, n_genuine_val=200)
 
 
 def host_style(writer: int) -> synth.WriterStyle:
@@ -81,8 +109,10 @@ def toy_embedding_model(directory: Path) -> str:
 
 
 def save_mil(directory: Path, name: str, dim: int, embedding_model_id: str,
-             thresholds: dict[str, float] = THRESHOLDS) -> Path:
-    """Save an untrained MIL model the way ``mil.train`` does (config keys included)."""
+             thresholds: dict[str, float] = THRESHOLDS, calibrated: bool = True) -> Path:
+    """Save an untrained MIL model the way ``mil.train`` does (config keys included), with its
+    crafted ``calibration.json`` unless ``calibrated`` is False (a model materialised before
+    calibrated scoring)."""
     from wrmil_core.mil.models import build_mil_model
 
     torch.manual_seed(0)
@@ -90,7 +120,9 @@ def save_mil(directory: Path, name: str, dim: int, embedding_model_id: str,
     config = {"model_name": name, "hparams": model.hparams, "dim": dim, "bag_size": BAG, "window_size": WINDOW,
               "embedding_model_id": embedding_model_id, "thresholds": thresholds, "trainable": model.trainable,
               "val_auc": 0.9}
-    save_model(directory, {k: v.float() for k, v in model.state_dict().items()}, config)
+    model_id = save_model(directory, {k: v.float() for k, v in model.state_dict().items()}, config)
+    if calibrated:
+        save_evidence(crafted_evidence(name, model_id, **CALIBRATIONS[name]), directory)
     return directory
 
 
@@ -113,9 +145,9 @@ def scoring_setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def _setup_paths(base: Path) -> dict[str, Any]:
     art = base / "artifacts"
     return {"base": base, "art": art, "emb_dir": art / "arcface" / "model",
-            "mil": {n: art / "mil" / n for n in ("distance", "abmil")},
+            "mil": {n: art / "mil" / n for n in MODELS},
             "mil_wrong_dim": base / "wrong_dim", "mil_wrong_id": base / "wrong_id",
-            "genuine": base / "genuine", "mixed": base / "mixed"}
+            "mil_uncalibrated": base / "uncalibrated", "genuine": base / "genuine", "mixed": base / "mixed"}
 
 
 def _build_setup(p: dict[str, Any]) -> None:
@@ -130,7 +162,29 @@ def _build_setup(p: dict[str, Any]) -> None:
         {"embedding_model_id": emb_id,
          "models": {n: {"model_dir": str(d), "thresholds": THRESHOLDS, "val_auc": 0.9} for n, d in p["mil"].items()}}))
     (assets / "difficulty_report.json").write_text(json.dumps({"best_model": "distance"}))
+    save_mil(p["mil_uncalibrated"], "distance", EMB_DIM, emb_id, calibrated=False)
     save_mil(p["mil_wrong_dim"], "distance", 2 * EMB_DIM, emb_id)
     save_mil(p["mil_wrong_id"], "distance", EMB_DIM, "0123456789abcdef")
     write_document(p["genuine"])
     write_document(p["mixed"], foreign=FOREIGN)
+
+
+def synthetic_embeddings(writers: range, words_per_writer: int, dim: int = 8, spread: float = 1.0,
+                         doc_words: int = 50, seed: int = 0) -> "pl.DataFrame":
+    """An embeddings table of Gaussian "writers": writer ``w``'s words are ``mu_w + N(0, I)`` with
+    ``mu_w ~ N(0, spread^2 I)``, in documents of ``doc_words`` words (the length calibration reads
+    each writer's documents in order as one sequence)."""
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    rows, vecs = [], []
+    for w in writers:
+        mu = rng.normal(0.0, spread, dim)
+        vecs.append(mu + rng.normal(size=(words_per_writer, dim)))
+        rows += [(w, f"w{w:03d}_d{i // doc_words:03d}", i % doc_words) for i in range(words_per_writer)]
+    writer, doc_id, position = zip(*rows)
+    return pl.DataFrame({
+        "word_id": pl.Series(range(len(rows)), dtype=pl.Int64), "writer": pl.Series(writer, dtype=pl.Int64),
+        "doc_id": pl.Series(doc_id, dtype=pl.Utf8), "position": pl.Series(position, dtype=pl.Int32),
+        "emb": pl.Series(np.concatenate(vecs).astype(np.float32), dtype=pl.Array(pl.Float32, dim)),
+        "model_id": pl.Series(["toy"] * len(rows), dtype=pl.Utf8)})

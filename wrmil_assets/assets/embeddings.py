@@ -2,6 +2,7 @@
 controls beside it (untrained network, raw pixels) with the quality figures that compare them."""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -16,9 +17,12 @@ from wrmil_core.embedding.baselines import (
     quality_by_embedding,
 )
 from wrmil_core.embedding.checkpoint import training_set_key
+from wrmil_core.embedding.classical import fit_and_save
+from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.evaluate import METRIC_KEYS
 from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
+from wrmil_core.embedding.model_quality import model_quality
 from wrmil_core.embedding.train import train_embedding
 from wrmil_core.errors import WrmilInputError
 
@@ -26,18 +30,29 @@ from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, table_md, to_metadata
 from ..partitions import split_partitions
 from ..resources import WrmilSettings, default_preset
+from ..training_launch import LaunchConfig, launch_training
 
 
 class ArcFaceConfig(preset_config_class("ArcFaceConfigBase", EmbeddingConfig, PRESETS, default_preset())):
-    """Hyper-parameters of EmbeddingConfig (a preset plus per-field overrides) and the check's margin."""
+    """Hyper-parameters of EmbeddingConfig (a preset plus per-field overrides), the method and the check's margin."""
 
+    method: str = pydantic.Field(
+        default="arcface", description="arcface: train the preset's network; classical: the training-free "
+                                       "scikit-image embedding (wrmil_core/embedding/classical.py), fitted on the train "
+                                       "words and saved in the same model format (its shortcut controls use the "
+                                       "preset's network)")
     min_auc_margin_over_pixels: float = pydantic.Field(
         default=MIN_AUC_MARGIN, description="beats_raw_pixels warns when the trained embedding's val verification "
                                             "AUC is not at least this much above raw pixels'")
+    launch: LaunchConfig = pydantic.Field(default_factory=LaunchConfig, description="where to train: in_process, "
+                                          "torchrun or kubernetes (wrmil_assets/training_launch.py)")
 
 
+METHODS = ("arcface", "classical")
 # Each baseline's asset (embedding/baselines.py): the same words through the same chain, without training.
 BASELINE_ASSETS = {"untrained": "untrained_embeddings", "pixels": "pixel_embeddings"}
+# arcface_model's metadata prefix of each embedding's val figures (as the training log names them).
+VAL_PREFIXES = {"trained": "val", "untrained": "baseline", "pixels": "pixels"}
 
 
 @dg.asset(group_name="embedding", io_manager_key="json_io", kinds={"pytorch", "timm"}, pool="training",
@@ -47,36 +62,78 @@ BASELINE_ASSETS = {"untrained": "untrained_embeddings", "pixels": "pixel_embeddi
                           "min_auc_margin_over_pixels: a capture or scanner shortcut could explain the embedding.")])
 def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, settings: WrmilSettings,
                   raw_words: pl.DataFrame, writer_split: pl.DataFrame):
-    """ArcFace writer-embedding network trained on the train writers, validated on the unseen val writers.
+    """The writer-embedding model: an ArcFace network trained on the train writers (``method: arcface``)
+    or the training-free classical embedding fitted on their words (``method: classical``).
 
     Weights (safetensors + JSON config), TensorBoard logs and the training curve live under
-    ``<artifact_dir>/arcface/<training-set key>``; an interrupted training resumes from its last epoch.
-    Metadata: val figures of the trained network (``val_*``), the untrained one (``baseline_*``) and
-    raw pixels (``pixels_*``) on the same val words and pairs.
+    ``<artifact_dir>/arcface/<training-set key>`` (classical: ``classical/<key>``); an interrupted
+    training resumes from its last epoch. Metadata, on the unseen val writers' words (at most
+    ``max_val_images``): verification AUC, EER, TAR@FAR, retrieval top-1 and mAP with writer-bootstrap
+    95% intervals (``_lo``, ``_hi``) and the writers and words behind them, for the model (``val_*``),
+    the untrained network (``baseline_*``) and raw pixels (``pixels_*``).
     """
+    if config.method not in METHODS:
+        raise WrmilInputError(f"arcface_model method {config.method!r}: choose one of {METHODS}")
     cfg = resolve(config, EmbeddingConfig, PRESETS, device=settings.device)
     train, val = words_of_split(raw_words, writer_split, "train"), words_of_split(raw_words, writer_split, "val")
-    # One training directory per training set: a checkpoint resumes only the training it belongs to,
-    # never one made from other data or another split.
-    out_dir = settings.artifact_path("arcface", training_set_key(train, val))
-    res = train_embedding(train, val, cfg, out_dir, resume=True, log=context.log.info)
-    ref = {"model_dir": str(res.model_dir), "model_id": res.model_id, "emb_dim": cfg.emb_dim,
-           "val_metrics": res.val_metrics, "baseline_metrics": res.baseline_metrics}
-    meta = {
-        "model_id": res.model_id, "model_dir": dg.MetadataValue.path(str(res.model_dir)),
-        "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
-        "epochs_run": res.epochs_run, "train_seconds": float(res.seconds),
-        "skipped_images": int(res.skipped_images),
-        **to_metadata({f"val_{k}": v for k, v in res.val_metrics.items()}),
-        **to_metadata({f"baseline_{k}": v for k, v in res.baseline_metrics.items()}),
-        **to_metadata({f"pixels_{k}": v for k, v in res.pixel_metrics.items()}),
-        "training_curve": png_md(res.curve_png, "training curve"),
-    }
+    fit = _fit_classical if config.method == "classical" else _train_network
+    model_dir, model_id, emb_dim, fit_meta = fit(context, config, cfg, settings, train, val)
+    quality = model_quality(model_dir, val, max_words=cfg.max_val_images, n_pairs=cfg.val_pairs,
+                            n_queries=cfg.val_queries, seed=cfg.seed, device=settings.device,
+                            num_workers=settings.num_workers, log=context.log.info)
+    ref = {"model_dir": str(model_dir), "model_id": model_id, "emb_dim": emb_dim, "method": config.method,
+           "val_metrics": quality["trained"], "baseline_metrics": quality["untrained"]}
+    meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": config.method,
+            **fit_meta, **_val_quality_metadata(quality)}
     yield dg.Output(ref, metadata=meta)
-    passed, check_md = check_beats_pixels(res.val_metrics, res.pixel_metrics, res.baseline_metrics,
+    passed, check_md = check_beats_pixels(quality["trained"], quality["pixels"], quality["untrained"],
                                           config.min_auc_margin_over_pixels)
     yield check_result("beats_raw_pixels", passed, check_md, asset="arcface_model",
                        severity=dg.AssetCheckSeverity.WARN)
+
+
+def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
+                   settings: WrmilSettings, train: pl.DataFrame, val: pl.DataFrame) -> tuple[Path, str, int, dict]:
+    """Train the ArcFace network (here, or launched elsewhere): ``(model_dir, model_id, emb_dim, metadata)``."""
+    # One training directory per training set: a checkpoint resumes only the training it belongs to,
+    # never one made from other data or another split.
+    out_dir = settings.artifact_path("arcface", training_set_key(train, val))
+    if config.launch.mode == "in_process":
+        res = train_embedding(train, val, cfg, out_dir, resume=True, log=context.log.info)
+    else:  # torchrun or Kubernetes through Dagster Pipes: the same TrainResult, so the same metadata below
+        res = launch_training(context, config.launch, train, val, cfg, out_dir)
+    return Path(res.model_dir), res.model_id, cfg.emb_dim, {
+        "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
+        "epochs_run": res.epochs_run, "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
+        "skipped_images": int(res.skipped_images), "training_curve": png_md(res.curve_png, "training curve")}
+
+
+def _fit_classical(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
+                   settings: WrmilSettings, train: pl.DataFrame, val: pl.DataFrame) -> tuple[Path, str, int, dict]:
+    """Fit the classical embedding on the train words (no labels, no training loop); same return as
+    :func:`_train_network`. ``cfg``'s network gives its shortcut controls."""
+    model_dir = settings.artifact_path("classical", training_set_key(train, val)) / "model"
+    t0 = time.perf_counter()
+    model = fit_and_save(train, model_dir, classical_preset("default", num_workers=settings.num_workers),
+                         network=cfg, log=context.log.info)
+    return model_dir, model.model_id, model.dim, {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}
+
+
+def _val_quality_metadata(quality: dict[str, dict]) -> dict:
+    """Numeric metadata (charted across runs) of ``model_quality``'s figures, and their table."""
+    flat = {}
+    for name, prefix in VAL_PREFIXES.items():
+        fig = quality[name]
+        flat.update({f"{prefix}_{key}{end}": fig[f"{key}{end}"] for key in METRIC_KEYS for end in ("", "_lo", "_hi")})
+        flat.update({f"{prefix}_n_writers": fig["n_writers"], f"{prefix}_n_words": fig["n_images"]})
+    return {**to_metadata(flat), "val_quality": dg.MetadataValue.md(_quality_table(quality))}
+
+
+def _quality_table(quality: dict[str, dict]) -> str:
+    """Markdown table: one row per embedding, point figures and the writers and words behind them."""
+    rows = [{"embedding": name, **{k: fig[k] for k in METRIC_KEYS}, "n_writers": fig["n_writers"],
+             "n_words": fig["n_images"]} for name, fig in quality.items()]
+    return table_md(pl.DataFrame(rows))
 
 
 class EmbedConfig(dg.Config):

@@ -8,6 +8,7 @@ import polars as pl
 
 from wrmil_core.data import ingest as ingest_stage
 from wrmil_core.data import split as split_stage
+from wrmil_core.data.pages_layout import ingest_source
 from wrmil_core.data.split import (
     check_disjoint,
     check_fractions,
@@ -27,7 +28,8 @@ IngestConfig = preset_config_class("IngestConfig", ingest_stage.IngestConfig, in
 SplitConfig = preset_config_class("SplitConfig", split_stage.SplitConfig, split_stage.PRESETS, default_preset())
 
 
-@dg.asset(group_name="ingest", io_manager_key="parquet_io", kinds={"polars", "parquet"})
+# raw_pages (assets/pages.py) builds the word layout of a page-scan root; a word-crop root is read as is.
+@dg.asset(group_name="ingest", io_manager_key="parquet_io", kinds={"polars", "parquet"}, deps=["raw_pages"])
 def raw_words(context: dg.AssetExecutionContext, config: IngestConfig, settings: WrmilSettings) -> dg.Output[pl.DataFrame]:
     """Every usable word image of the data root as a tidy table (word_id, writer, doc_id, position, path, ...).
 
@@ -35,7 +37,8 @@ def raw_words(context: dg.AssetExecutionContext, config: IngestConfig, settings:
     downstream stale when the raw data change.
     """
     cfg = resolve(config, ingest_stage.IngestConfig, ingest_stage.PRESETS)
-    res = ingest_stage.ingest(settings.data_root, metadata_csv=settings.metadata_csv,
+    root, metadata_csv = ingest_source(settings.data_root, settings.metadata_csv, settings.artifact_dir)
+    res = ingest_stage.ingest(root, metadata_csv=metadata_csv,
                               reps_per_session=settings.reps_per_session, log=context.log.info,
                               **dataclasses.asdict(cfg))
     for reason, n in res.skipped.items():

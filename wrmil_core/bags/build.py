@@ -28,9 +28,17 @@ Two modes:
 ``word`` mode exactly ``f / S``); ``foreign_window_frac`` is the fraction of its windows that hold
 at least one foreign word.
 
-Balance follows the original: 1 genuine : 2 contaminated, the same number of contaminated bags
-per ratio (``round(2 * n_genuine / len(ratios))``), base passages re-used with fresh donors and
-offsets where needed; everything is deterministic for a seed.
+Contamination geometries (``BagConfig.geometries``): ``contiguous`` is the rule above (in
+``instance`` mode: the original rule); ``scattered`` (``word`` mode) puts the same number ``f`` of
+foreign words at pairwise non-adjacent places of the span, ``f`` distinct words of one donor
+document in their reading order, so that no detector is tuned to one geometry. Each bag records
+its ``geometry`` ("none" for genuine bags).
+
+Balance follows the original, per geometry: 1 genuine : 2 contaminated, the same number of
+contaminated bags per ratio (``round(2 * n_genuine / len(ratios))``), base passages re-used with
+fresh donors and offsets where needed. The table holds the genuine bags, then each geometry's bags
+ratio by ratio (contiguous first); each (geometry, ratio) draws from its own random stream, so the
+contiguous bags do not change when ``scattered`` is added. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ import polars as pl
 from wrmil_core.bags.config import BagConfig, round_half_up
 from wrmil_core.bags.contaminate import (
     contaminate_instance,
+    contaminate_scattered,
     contaminate_word,
     distinct_foreign_frac,
 )
@@ -88,6 +97,7 @@ class BagPart:
 
     rows, foreign   (n, bag_size, window_size) layout rows of the words, and donor-written flags
     base            (n,) index into :class:`BaseBags`; donor (n,) donor writer, -1 for genuine
+    geometry        "none" (genuine), "contiguous" or "scattered"
     """
 
     rows: np.ndarray
@@ -95,6 +105,7 @@ class BagPart:
     base: np.ndarray
     donor: np.ndarray
     ratio: float
+    geometry: str = "none"
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -129,11 +140,12 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
         say(f"bags[{split}]: {cfg.mode} mode gives ratios {cfg.colliding_ratios} the same contamination (the "
             "original rule's flaw, kept for comparison); use mode='word' for distinct difficulties")
     parts = [_genuine_part(sw, base, genuine, cfg.bag_size)]
-    parts += [_contaminated_part(lay, sw, base, cfg, i, n_per_ratio, split) for i in range(len(cfg.ratios))]
+    parts += [_contaminated_part(lay, sw, base, cfg, i, n_per_ratio, split, geometry)
+              for geometry in cfg.ordered_geometries for i in range(len(cfg.ratios))]
     bags = bag_table(parts, lay, base, cfg, split)
     meta = _summary(bags, lay, base, cfg, split, n_per_ratio)
     say(f"bags[{split}]: {meta['n_genuine']} genuine + {meta['n_contaminated']} contaminated ({n_per_ratio} per "
-        f"ratio) in {cfg.mode} mode, {cfg.words_per_bag} words per bag, from {base.n} base bags in "
+        f"ratio and geometry: {', '.join(cfg.ordered_geometries)}) in {cfg.mode} mode, {cfg.words_per_bag} words per bag, from {base.n} base bags in "
         f"{lay.n_docs - meta['docs_shorter_than_bag']}/{lay.n_docs} documents; "
         + ", ".join(f"{r:g}->{meta[f'mean_foreign_word_frac@{r:g}']:.3f}" for r in cfg.ratios))
     return BagsResult(bags=bags, metadata=meta, windows=windows)
@@ -177,23 +189,29 @@ def _genuine_part(windows: SplitWindows, base: BaseBags, genuine: np.ndarray, ba
                    donor=np.full(genuine.shape[0], -1, np.int64), ratio=0.0)
 
 
+# random stream of each geometry's contaminated bags: contiguous keeps the stream it always had, so
+# adding "scattered" leaves those bags bit-identical for a seed
+_GEOMETRY_STREAM = {"contiguous": 1, "scattered": 2}
+
+
 def _contaminated_part(lay: DocLayout, windows: SplitWindows, base: BaseBags, cfg: BagConfig, i: int,
-                       n: int, split: str) -> BagPart:
-    """``n`` contaminated bags at ratio ``cfg.ratios[i]``, from its own random stream."""
+                       n: int, split: str, geometry: str = "contiguous") -> BagPart:
+    """``n`` contaminated bags at ratio ``cfg.ratios[i]`` in ``geometry``, from their own random stream."""
     r = cfg.ratios[i]
-    rng = _rng(cfg.seed, 1, i)
+    rng = _rng(cfg.seed, _GEOMETRY_STREAM[geometry], i)
     # a fresh permutation of all base bags per ratio, cycled when more bags are needed
     b = rng.permutation(base.n)[np.arange(n) % base.n]
     writer = lay.doc_writer[base.doc[b]]
     count = cfg.foreign_counts[r]
     if cfg.mode == "word":
+        splice = contaminate_scattered if geometry == "scattered" else contaminate_word
         base_row = windows.start_row[base.window[b]]
-        rows, foreign, donor = contaminate_word(rng, lay, base_row, writer, count, cfg.words_per_bag,
-                                                cfg.window_template(), split)
+        rows, foreign, donor = splice(rng, lay, base_row, writer, count, cfg.words_per_bag,
+                                      cfg.window_template(), split)
     else:
         rows, foreign, donor = contaminate_instance(rng, lay, windows, base.window[b], writer, count,
                                                     cfg.bag_size, split)
-    return BagPart(rows=rows, foreign=foreign, base=b, donor=donor, ratio=r)
+    return BagPart(rows=rows, foreign=foreign, base=b, donor=donor, ratio=r, geometry=geometry)
 
 
 def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConfig, split: str) -> pl.DataFrame:
@@ -219,6 +237,8 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
                               dtype=pl.Array(pl.Int32, cfg.bag_size * cfg.window_size)),
         "window_foreign": pl.Series(window_foreign, dtype=pl.Array(pl.Boolean, cfg.bag_size)),
         "mode": pl.Series([cfg.mode] * B, dtype=pl.Utf8),
+        "geometry": pl.Series(np.repeat([p.geometry for p in parts], [p.base.shape[0] for p in parts]).tolist(),
+                              dtype=pl.Utf8),
         "model_id": pl.Series([lay.model_id] * B, dtype=pl.Utf8),
     }).with_columns(
         pl.when(pl.col("label") == 1).then(pl.col("donor_writer")).otherwise(None).alias("donor_writer")
@@ -226,8 +246,9 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
 
 
 def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig, split: str, n_per_ratio: int) -> Meta:
-    """Counts per label and ratio, the geometry, and the mean measured fractions per ratio."""
-    ratio = bags["ratio"].to_numpy()
+    """Counts per label and ratio, the geometry, and the mean measured fractions per ratio (and,
+    with several contamination geometries, the window fraction per geometry too)."""
+    ratio, geometry = bags["ratio"].to_numpy(), bags["geometry"].to_numpy()
     word_frac, window_frac = bags["foreign_word_frac"].to_numpy(), bags["foreign_window_frac"].to_numpy()
     B, n_gen = bags.height, int((bags["label"] == 0).sum())
     meta: Meta = {
@@ -241,6 +262,7 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         "n_genuine": n_gen, "n_contaminated": int(B - n_gen), "n_contaminated_per_ratio": n_per_ratio,
         "n_bags": int(B), "contaminated_per_genuine": float((B - n_gen) / n_gen),
         "ratios_with_same_contamination": "; ".join(str(g) for g in cfg.colliding_ratios) or "none",
+        "geometries": ", ".join(cfg.ordered_geometries),
     }
     unit = "foreign_words" if cfg.mode == "word" else "replaced_windows"
     for r in cfg.ratios:
@@ -248,4 +270,6 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         meta[f"{unit}@{r:g}"] = cfg.foreign_counts[r]
         meta[f"mean_foreign_word_frac@{r:g}"] = float(word_frac[m].mean())
         meta[f"mean_foreign_window_frac@{r:g}"] = float(window_frac[m].mean())
+        for g in cfg.ordered_geometries[1:] and cfg.ordered_geometries:
+            meta[f"mean_foreign_window_frac@{r:g}/{g}"] = float(window_frac[m & (geometry == g)].mean())
     return meta

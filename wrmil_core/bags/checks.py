@@ -5,8 +5,8 @@ raises on a broken table: an unexpected error becomes a failed check whose metad
 
 Blocking (a bad bag table must not reach a model):
     check_bag_shapes             every bag holds exactly bag_size windows of window_size words
-    check_labels_match_fractions labels, ratios, donors and recorded foreign fractions agree with
-                                 what the word ids say (writer of each word vs the base writer)
+    check_labels_match_fractions labels, ratios, donors, geometries and recorded foreign fractions
+                                 agree with what the word ids say (writer of each word vs the base writer)
     check_donors                 donors come from the split and differ from the base writer
     check_word_ids_in_split      every word id is in the split's embedding table (same model)
     check_windows_match_instance_windows
@@ -14,8 +14,8 @@ Blocking (a bad bag table must not reach a model):
                                  (base words in place; donor windows or donor passages genuine)
 
 Non-blocking (figures to watch):
-    check_balance                genuine : contaminated within tolerance of 1 : 2
-    check_equal_per_ratio        the same number of contaminated bags per ratio
+    check_balance                genuine : contaminated within tolerance of 1 : 2, per geometry
+    check_equal_per_ratio        the same number of contaminated bags per ratio and geometry
     check_fraction_near_nominal  mean foreign word fraction per ratio close to the nominal ratio
 
 About ``instance`` mode and ``check_fraction_near_nominal``: the check compares the recorded
@@ -36,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from wrmil_core.bags.config import GEOMETRIES
 from wrmil_core.bags.contaminate import distinct_foreign_frac
 from wrmil_core.bags.layout import index_word_ids
 from wrmil_core.schema import BAG_COLUMNS
@@ -180,7 +181,8 @@ def check_labels_match_fractions(bags: pl.DataFrame, emb: pl.DataFrame, *, atol:
     the foreign share of distinct words and which windows hold a foreign word, and require:
     label 1 <=> foreign_word_frac > 0; recorded foreign_word_frac, window_foreign and
     foreign_window_frac equal the recomputed ones; genuine bags have ratio 0 and no donor,
-    contaminated ones a ratio > 0 and a donor who wrote every foreign word.
+    contaminated ones a ratio > 0 and a donor who wrote every foreign word; geometry "none"
+    exactly for the genuine bags, "contiguous" or "scattered" for the others.
     """
     ids, wf, bs, ws = _matrices(bags)
     writer, found = _writers_of(ids, emb)
@@ -211,6 +213,9 @@ def check_labels_match_fractions(bags: pl.DataFrame, emb: pl.DataFrame, *, atol:
         "contaminated_without_ratio_or_donor": (label == 1) & (~(ratio > 0) | ~has_donor),
         "foreign_word_not_by_donor": (foreign & (writer != donor_np[:, None])).any(1),
     }
+    geometry = bags["geometry"].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
+    problems["unknown_geometry"] = ~np.isin(geometry, ("none", *GEOMETRIES))
+    problems["geometry_vs_label"] = np.isin(geometry, ("none", *GEOMETRIES)) & ((label == 0) != (geometry == "none"))
     meta: Meta = {"n_bags": int(ids.shape[0]), "n_contaminated": int((label == 1).sum())}
     return _verdict(problems, bag_ids, meta)
 
@@ -326,6 +331,47 @@ def _base_window_rows(
     return rows, found, slot_row, hit
 
 
+def _distinct_span(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, over the masked values: ``(number of distinct values, max - min + 1)``."""
+    big = np.iinfo(np.int64).max
+    s = np.sort(np.where(mask, values.astype(np.int64), big), axis=1)
+    first = np.ones(s.shape, bool)
+    first[:, 1:] = s[:, 1:] != s[:, :-1]
+    hi = np.where(mask, values, np.iinfo(np.int64).min).max(1)
+    lo = np.where(mask, values, big).min(1)
+    return (first & (s != big)).sum(1), np.where(mask.any(1), hi - lo + 1, 0)
+
+
+def _scattered_problems(replaced: np.ndarray, donor_pos: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: (donor words not in the reading order of the places they fill, two places adjacent)."""
+    ri, rj = replaced[:, :, None], replaced[:, None, :]
+    di, dj = donor_pos[:, :, None], donor_pos[:, None, :]
+    pair = mask[:, :, None] & mask[:, None, :]
+    disorder = pair & (((ri < rj) & ~(di < dj)) | ((ri == rj) & (di != dj)))
+    return disorder.any((1, 2)), (pair & (np.abs(ri - rj) == 1)).any((1, 2))
+
+
+def _word_mode_problems(mode: np.ndarray, geometry: np.ndarray, anchored: np.ndarray, foreign: np.ndarray,
+                        doc: np.ndarray, replaced: np.ndarray, donor_pos: np.ndarray) -> dict[str, np.ndarray]:
+    """Word-mode foreign words by geometry; ``replaced`` is the base position each slot fills."""
+    word = (mode == "word") & anchored
+    contiguous, scattered = word & (geometry != "scattered"), word & (geometry == "scattered")
+    n_distinct, span = _distinct_span(replaced, foreign)
+    disorder, adjacent = np.zeros(mode.shape, bool), np.zeros(mode.shape, bool)
+    if scattered.any():   # pairwise comparisons only for the bags that need them
+        disorder[scattered], adjacent[scattered] = _scattered_problems(
+            replaced[scattered], donor_pos[scattered], foreign[scattered])
+    one_doc = _same_where(doc, foreign)
+    return {
+        # contiguous: donor word position minus the position of the base word it replaces is constant
+        "donor_words_not_consecutive_in_one_document": contiguous & ~(one_doc & _same_where(donor_pos - replaced, foreign)),
+        "foreign_passage_not_contiguous": contiguous & (n_distinct != span),
+        "scattered_words_not_in_reading_order_of_one_document": scattered & ~(one_doc & ~disorder),
+        "scattered_words_adjacent": scattered & adjacent,
+        "scattered_in_instance_mode": (mode == "instance") & (geometry == "scattered"),
+    }
+
+
 @_never_raises
 def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, *, windows: pl.DataFrame) -> CheckResult:
     """Every bag is made of rows of the split's ``instance_windows`` table (``windows``).
@@ -333,8 +379,10 @@ def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, 
     The base writer's words of a bag fill ``bag_size`` consecutive rows of the table, all of the
     bag's document, each word at its own slot. In ``instance`` mode every window holding a foreign
     word is a whole row of the table, all from one donor document; in ``word`` mode the foreign
-    words are consecutive words of one donor document of the split, in reading order, each in the
-    place of the base word it replaces. Fails on bags cut with another window size or stride.
+    words are, for a ``contiguous`` bag, one passage of consecutive words of one donor document of
+    the split, in reading order, each in the place of the base word it replaces, and for a
+    ``scattered`` bag distinct words of one donor document in their reading order, at pairwise
+    non-adjacent places. Fails on bags cut with another window size or stride.
     """
     ids, _, bs, ws = _matrices(bags)
     wt, w_ids = _window_matrix(windows, ws)
@@ -362,12 +410,11 @@ def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, 
     instance = mode == "instance"
     problems["donor_window_not_in_instance_windows"] = instance & (win_foreign & ~whole).any(1)
     problems["donor_windows_from_several_documents"] = instance & ~_same_where(w_doc[row0], win_foreign)
-    # word mode: donor word position minus the position of the base word it replaces is constant
     doc = _codes(emb["doc_id"], emb["doc_id"].unique().sort().to_list())[rows]
     replaced = wt["start"].cast(pl.Int64).to_numpy()[np.repeat(run, ws, axis=1)] + np.tile(np.arange(ws), bs)
-    shift = emb["position"].cast(pl.Int64).to_numpy()[rows] - replaced
-    problems["donor_words_not_consecutive_in_one_document"] = (mode == "word") & anchored & ~(
-        _same_where(doc, foreign) & _same_where(shift, foreign))
+    donor_pos = emb["position"].cast(pl.Int64).to_numpy()[rows]
+    problems.update(_word_mode_problems(mode, bags["geometry"].cast(pl.Utf8).fill_null("").to_numpy().astype(str),
+                                        anchored, foreign, doc, replaced, donor_pos))
     meta: Meta = {"n_bags": int(ids.shape[0]), "n_windows": int(w_ids.shape[0]), "window_size": ws}
     passed, meta = _verdict(problems, bags["bag_id"].to_numpy(), meta)
     if not passed:
@@ -378,42 +425,55 @@ def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, 
 
 # ------------------------------------------------------------------------------- non-blocking
 
-def _ratio_counts(bags: pl.DataFrame) -> dict[float, int]:
-    c = bags.filter(pl.col("label") == 1).group_by("ratio").len().sort("ratio")
-    return dict(zip(c["ratio"].to_list(), c["len"].to_list()))
+def _ratio_counts(bags: pl.DataFrame) -> dict[tuple[str, float], int]:
+    """Contaminated bags per (geometry, ratio); geometry "contiguous" for a table without the column."""
+    t = bags.filter(pl.col("label") == 1)
+    if "geometry" not in t.columns:
+        t = t.with_columns(pl.lit("contiguous").alias("geometry"))
+    c = t.group_by("geometry", "ratio").len().sort("geometry", "ratio")
+    return {(str(g), float(r)): int(n) for g, r, n in zip(c["geometry"].to_list(), c["ratio"].to_list(), c["len"].to_list())}
 
 
 @_never_raises
 def check_balance(bags: pl.DataFrame, emb: pl.DataFrame | None = None, *, target: float = 2.0,
                   tol: float = 0.01) -> CheckResult:
-    """Contaminated : genuine within ``tol`` (relative) of ``target`` (2, i.e. 1 : 2), allowing the
-    half bag per ratio that rounding the per-ratio count can add or remove."""
+    """Per contamination geometry, its contaminated : genuine within ``tol`` (relative) of
+    ``target`` (2, i.e. 1 : 2), allowing the half bag per ratio that rounding the per-ratio count
+    can add or remove."""
     _need_columns(bags, ("label", "ratio"), "bags table")
     n_gen = int((bags["label"] == 0).sum())
-    n_con = int((bags["label"] == 1).sum())
-    n_ratios = max(1, len(_ratio_counts(bags)))
-    allowed = max(tol * target * n_gen, math.ceil(n_ratios / 2))
-    dev = abs(n_con - target * n_gen)
-    meta: Meta = {"n_genuine": n_gen, "n_contaminated": n_con, "target_contaminated_per_genuine": target,
-                  "contaminated_per_genuine": float(n_con / n_gen) if n_gen else float("nan"),
-                  "allowed_deviation_bags": float(allowed), "deviation_bags": float(dev)}
-    passed = n_gen > 0 and dev <= allowed
+    counts = _ratio_counts(bags)
+    geometries = sorted({g for g, _ in counts}) or ["contiguous"]
+    meta: Meta = {"n_genuine": n_gen, "n_contaminated": int((bags["label"] == 1).sum()),
+                  "target_contaminated_per_genuine": target, "geometries": ", ".join(geometries)}
+    off = []
+    for g in geometries:
+        n_con = sum(n for (gg, _), n in counts.items() if gg == g)
+        n_ratios = max(1, sum(1 for gg, _ in counts if gg == g))
+        allowed = max(tol * target * n_gen, math.ceil(n_ratios / 2))
+        dev = abs(n_con - target * n_gen)
+        meta.update({f"n_contaminated/{g}": n_con, f"allowed_deviation_bags/{g}": float(allowed),
+                     f"deviation_bags/{g}": float(dev),
+                     f"contaminated_per_genuine/{g}": float(n_con / n_gen) if n_gen else float("nan")})
+        if dev > allowed:
+            off.append(f"{g}: {n_gen} genuine : {n_con} contaminated is not within {allowed:g} bags of 1 : {target:g}")
+    passed = n_gen > 0 and not off
     if not passed:
-        meta["reason"] = (f"{n_gen} genuine : {n_con} contaminated is not within {allowed:g} bags of 1 : {target:g}")
+        meta["reason"] = "; ".join(off) or "no genuine bags"
     return passed, meta
 
 
 @_never_raises
 def check_equal_per_ratio(bags: pl.DataFrame, emb: pl.DataFrame | None = None) -> CheckResult:
-    """The same number of contaminated bags at every ratio (difficulty)."""
+    """The same number of contaminated bags at every ratio (difficulty) and geometry."""
     _need_columns(bags, ("label", "ratio"), "bags table")
     counts = _ratio_counts(bags)
-    meta: Meta = {"n_ratios": len(counts)}
-    meta.update({f"n_bags@{r:g}": n for r, n in counts.items()})
+    meta: Meta = {"n_ratios": len({r for _, r in counts}), "geometries": ", ".join(sorted({g for g, _ in counts}))}
+    meta.update({f"n_bags@{r:g}/{g}": n for (g, r), n in counts.items()})
     passed = len(counts) > 0 and len(set(counts.values())) == 1
     if not passed:
         meta["reason"] = ("no contaminated bags" if not counts else
-                          "unequal counts per ratio: " + ", ".join(f"{r:g}: {n}" for r, n in counts.items()))
+                          "unequal counts per ratio: " + ", ".join(f"{r:g} {g}: {n}" for (g, r), n in counts.items()))
     return passed, meta
 
 

@@ -21,6 +21,8 @@ from wrmil_core.schema import DEFAULT_RATIOS
 
 Mode = Literal["word", "instance"]
 MODES: tuple[str, ...] = ("word", "instance")
+Geometry = Literal["contiguous", "scattered"]
+GEOMETRIES: tuple[str, ...] = ("contiguous", "scattered")  # the order the bags table holds them in
 
 
 def round_half_up(x: float) -> int:
@@ -67,6 +69,12 @@ class BagConfig:
     n_genuine       genuine bags to build; None = every base bag the split allows (more than the
                     split allows is clamped, and reported)
     seed            seed of every random draw (base bags, offsets, donors)
+    geometries      where the foreign words sit: "contiguous" (one passage; in ``instance`` mode
+                    the original rule's replaced windows) and/or "scattered" (``word`` mode only:
+                    the same number of foreign words at random, pairwise non-adjacent positions).
+                    Each geometry gets its own contaminated bags (1 : 2 against the genuine ones)
+                    from its own random stream, so adding "scattered" leaves the contiguous bags
+                    as they are.
     """
 
     bag_size: int = 10
@@ -77,6 +85,7 @@ class BagConfig:
     bag_stride: int | None = None
     n_genuine: int | None = None
     seed: int = 0
+    geometries: tuple[str, ...] = ("contiguous",)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -98,6 +107,23 @@ class BagConfig:
             self._check_word_geometry()
         elif self.bag_size < 2:
             raise WrmilInputError("instance mode needs bag_size >= 2: replacing the only window leaves no base writer.")
+        self._check_geometries()
+
+    def _check_geometries(self) -> None:
+        g = self.geometries
+        if not isinstance(g, tuple) or not g or any(x not in GEOMETRIES for x in g) or len(set(g)) != len(g):
+            raise WrmilInputError(f"BagConfig.geometries must be a non-empty tuple of distinct names from {GEOMETRIES}; "
+                                  f"got {g!r}.")
+        if "scattered" not in g:
+            return
+        if self.mode != "word":
+            raise WrmilInputError("BagConfig.geometries: 'scattered' needs mode='word' (instance mode replaces whole "
+                                  "windows, which already sit at random slots); drop it or use mode='word'.")
+        most = max(self.foreign_counts.values())
+        if 2 * most - 1 > self.words_per_bag:
+            raise WrmilInputError(
+                f"BagConfig.geometries: {most} scattered foreign words cannot be pairwise non-adjacent in a bag of "
+                f"{self.words_per_bag} words; use smaller ratios or a longer bag.")
 
     def _check_ratios(self) -> None:
         if not isinstance(self.ratios, tuple):
@@ -166,19 +192,28 @@ class BagConfig:
             groups.setdefault(c, []).append(r)
         return [g for g in groups.values() if len(g) > 1]
 
+    @property
+    def ordered_geometries(self) -> tuple[str, ...]:
+        """The configured geometries in the order the bags table holds them (contiguous first)."""
+        return tuple(g for g in GEOMETRIES if g in self.geometries)
+
     def window_template(self) -> np.ndarray:
         """(bag_size, window_size) offsets of each window's words inside the bag's span."""
         return bag_template(self.bag_size, self.window_size, self.effective_window_stride)
 
 
-# Named presets: "demo" is the default, exact word-level contamination (50-word bags); "paper" is
-# the original rule (stride-1 windows, whole windows replaced), for comparison with published numbers.
+# Named presets: "demo" is the default, exact word-level contamination (50-word bags), with a
+# contiguous passage and scattered words side by side; "paper" is the original rule (stride-1
+# windows, whole windows replaced), for comparison with published numbers.
 PRESETS: dict[str, BagConfig] = {
     # base bags overlap by half (bag_stride 5 windows): the synthetic documents are short (126
     # words), so this doubles the bags per document; every contaminated bag still has its own donor.
-    "demo": BagConfig(bag_stride=5),
+    "demo": BagConfig(bag_stride=5, geometries=("contiguous", "scattered")),
     "paper": BagConfig(mode="instance"),
 }
+# A user's own data (`wrmil run --data-root`, on a CPU or a GPU): the demo's exact word-level bags;
+# only the embedding recipe differs between these presets.
+PRESETS.update(cpu=PRESETS["demo"], gpu=PRESETS["demo"])
 
 
 def preset(name: str, **overrides: Any) -> BagConfig:

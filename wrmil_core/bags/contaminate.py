@@ -2,9 +2,11 @@
 foreign share of a bag's distinct words.
 
 ``word`` mode splices a contiguous passage of consecutive donor words into the base bag's span
-and cuts the windows from the mixed sequence; ``instance`` mode (the original rule) replaces whole
-windows of the base bag by windows of one donor document, i.e. by rows of ``instance_windows``.
-Both return layout rows (indices into the split's :class:`DocLayout`), never vectors.
+and cuts the windows from the mixed sequence (geometry "contiguous"), or puts single donor words
+at scattered, pairwise non-adjacent places of the span (geometry "scattered"); ``instance`` mode
+(the original rule) replaces whole windows of the base bag by windows of one donor document, i.e.
+by rows of ``instance_windows``. All return layout rows (indices into the split's
+:class:`DocLayout`), never vectors.
 """
 
 from __future__ import annotations
@@ -77,6 +79,37 @@ def contaminate_word(
     foreign = (j >= off[:, None]) & (j < (off + f)[:, None])                         # (n, S)
     seq = np.where(foreign, donor_row[:, None] + (j - off[:, None]), base_row[:, None] + j)
     return seq[:, template], foreign[:, template], lay.doc_writer[donor_doc]          # (n, bag, ws) x2
+
+
+def sorted_sample(rng: np.random.Generator, population: np.ndarray, k: int) -> np.ndarray:
+    """Per row, ``k`` distinct values of ``range(population[i])`` drawn uniformly, ascending: (n, k)."""
+    top = int(population.max()) if population.shape[0] else k
+    keys = rng.random((population.shape[0], top))
+    keys[np.arange(top)[None, :] >= population[:, None]] = 2.0        # never drawn: beyond the range
+    return np.sort(np.argsort(keys, axis=1, kind="stable")[:, :k], axis=1)
+
+
+def contaminate_scattered(
+    rng: np.random.Generator, lay: DocLayout, base_row: np.ndarray, base_writer: np.ndarray,
+    f: int, n_words: int, template: np.ndarray, split: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Word mode, scattered: ``f`` distinct words of one donor document, kept in their reading
+    order, replace the base words at ``f`` pairwise non-adjacent places of each base span.
+
+    The places are uniform over all non-adjacent sets: ``c`` is ``f`` distinct sorted values of
+    ``range(n_words - f + 1)`` and the places are ``c + arange(f)`` (gaps of at least two).
+    Returns layout rows and foreign flags, both (n, bag_size, window_size), and the donor writers.
+    """
+    n = base_row.shape[0]
+    eligible = np.flatnonzero(lay.length >= f)
+    donor_doc = draw_donor_docs(rng, base_writer, eligible, lay.doc_writer, split=split, need=f"at least {f} words")
+    donor_row = lay.offset[donor_doc][:, None] + sorted_sample(rng, lay.length[donor_doc], f)
+    place = sorted_sample(rng, np.full(n, n_words - f + 1), f) + np.arange(f)
+    seq = base_row[:, None] + np.arange(n_words, dtype=np.int64)[None, :]
+    foreign = np.zeros(seq.shape, bool)
+    np.put_along_axis(seq, place, donor_row, axis=1)
+    np.put_along_axis(foreign, place, True, axis=1)
+    return seq[:, template], foreign[:, template], lay.doc_writer[donor_doc]
 
 
 def contaminate_instance(

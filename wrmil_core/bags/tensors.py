@@ -23,6 +23,8 @@ class BagTensors:
     foreign_word_frac float64 (B,) true foreign fraction of the bag's words
     bag_id          int64   (B,)
     model_id        id of the embedding model the vectors come from
+    geometry        str     (B,) "none" (genuine), "contiguous" or "scattered"; None given: "none"
+                    for genuine bags and "contiguous" for the others
     """
 
     x: torch.Tensor
@@ -32,6 +34,12 @@ class BagTensors:
     foreign_word_frac: np.ndarray
     bag_id: np.ndarray
     model_id: str
+    geometry: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.geometry is None:
+            self.geometry = np.where(self.label.numpy() == 0, "none", "contiguous").astype(str)
+        self.geometry = np.asarray(self.geometry, dtype=str)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -43,7 +51,7 @@ class BagTensors:
         return BagTensors(
             x=self.x[idx], label=self.label[idx], window_foreign=self.window_foreign[idx],
             ratio=self.ratio[npi], foreign_word_frac=self.foreign_word_frac[npi],
-            bag_id=self.bag_id[npi], model_id=self.model_id,
+            bag_id=self.bag_id[npi], model_id=self.model_id, geometry=self.geometry[npi],
         )
 
 
@@ -106,4 +114,5 @@ def gather_bags(bags: pl.DataFrame, emb: pl.DataFrame) -> BagTensors:
         foreign_word_frac=bags["foreign_word_frac"].cast(pl.Float64).to_numpy().copy(),
         bag_id=bags["bag_id"].cast(pl.Int64).to_numpy().copy(),
         model_id=emb_model or "",
+        geometry=np.asarray(bags["geometry"].to_list(), dtype=str) if "geometry" in bags.columns else None,
     )

@@ -82,7 +82,8 @@ class IngestConfig:
 
 
 DEFAULT = IngestConfig()
-PRESETS: dict[str, IngestConfig] = {"demo": DEFAULT, "paper": DEFAULT}
+# cpu, gpu: a user's own data (`wrmil run --data-root`); ingest has nothing to tune per preset.
+PRESETS: dict[str, IngestConfig] = {"demo": DEFAULT, "paper": DEFAULT, "cpu": DEFAULT, "gpu": DEFAULT}
 
 
 def preset(name: str, **overrides: Any) -> IngestConfig:

@@ -67,7 +67,8 @@ class SplitConfig:
 
 
 DEFAULT = SplitConfig()
-PRESETS: dict[str, SplitConfig] = {"demo": DEFAULT, "paper": DEFAULT}
+# cpu, gpu: a user's own data (`wrmil run --data-root`); the same 60/20/20 writer split.
+PRESETS: dict[str, SplitConfig] = {"demo": DEFAULT, "paper": DEFAULT, "cpu": DEFAULT, "gpu": DEFAULT}
 
 
 def preset(name: str, **overrides: Any) -> SplitConfig:

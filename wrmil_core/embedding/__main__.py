@@ -10,6 +10,10 @@ Several GPUs (one process per GPU, torch DDP over NCCL; gloo on CPU)::
     torchrun --nproc_per_node=2 -m wrmil_core.embedding --words ... --splits ... \\
         --out runs/embedding --preset paper --set weights_file=/models/vit_base_patch16_224.safetensors
 
+From Dagster (``arcface_model`` with ``launch.mode: torchrun`` or ``kubernetes``), the same command
+runs with ``--pipes`` under ``python -m wrmil_core.embedding.launch`` (torchrun plus a one-line
+failure summary); rank 0 then reports to Dagster through Pipes (``worker.py``).
+
 Rank 0 prints one line per epoch (progress bars go to an interactive terminal's stderr) and, at
 the end, a JSON summary: model id and directory, val / untrained / raw-pixel metrics, epochs run.
 """
@@ -25,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from torch.distributed.elastic.multiprocessing.errors import record
 from tqdm import tqdm
 
 from wrmil_core.data.split import words_of_split
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.train import train_embedding
+from wrmil_core.embedding.worker import worker_hooks
 
 
 def _parse_value(text: str) -> Any:
@@ -53,9 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of config fields applied over the preset (e.g. a saved config.json)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    p.add_argument("--pipes", action="store_true",
+                   help="report to Dagster through Pipes from rank 0 (set by wrmil_assets/training_launch.py; worker.py)")
     return p
 
 
+@record  # under torchrun: this rank's exception goes to torchrun's error file (launch.py names it)
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point (see module docstring)."""
     p = _parser()
@@ -71,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides = {**{k: v for k, v in json.loads(Path(a.config).read_text()).items() if k in names}, **overrides}
     config = preset(a.preset, **overrides)
     words, splits = pl.read_parquet(a.words), pl.read_parquet(a.splits)
-    result = train_embedding(words_of_split(words, splits, "train"), words_of_split(words, splits, "val"), config,
-                             Path(a.out), resume=not a.no_resume, log=_say)
+    with worker_hooks(a.pipes, _say) as hooks:
+        result = train_embedding(words_of_split(words, splits, "train"), words_of_split(words, splits, "val"), config,
+                                 Path(a.out), resume=not a.no_resume, log=hooks.log, callbacks=hooks.callbacks)
+        hooks.report_result(result.to_json())
     if int(os.environ.get("RANK", "0")) == 0:
         print(json.dumps({"model_id": result.model_id, "model_dir": str(result.model_dir),
                           "val": result.val_metrics, "untrained": result.baseline_metrics,

@@ -29,7 +29,7 @@ import torch
 from wrmil_core.artifacts import read_config
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.evaluate import embedding_quality
-from wrmil_core.embedding.infer import embed_images, embedding_matrix, embeddings_table
+from wrmil_core.embedding.infer import embed_images, embedding_matrix, embeddings_table, network_config
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, cpu_threads, resolve_device
@@ -66,7 +66,7 @@ def embed_baselines(model_dir: str | Path, words: pl.DataFrame, batch_size: int 
     ``WrmilInputError`` naming it, as ``embed_words`` does.
     """
     cfg = read_config(model_dir, required=("model_id",), what="embedding model")
-    model = untrained_network(EmbeddingConfig.from_dict(cfg), device)
+    model = untrained_network(network_config(cfg), device)  # a classical model's controls: its "network"
     dev = next(model.parameters()).device
     with cpu_threads(dev, 0, num_workers):
         out = embed_images(model, words["path"].to_list(), batch_size, dev, num_workers, log, with_pixels=True,

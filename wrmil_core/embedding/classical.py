@@ -37,12 +37,13 @@ from PIL import Image
 from wrmil_core import presets
 from wrmil_core.artifacts import load_model, save_model, weights_id
 from wrmil_core.embedding.classical_features import word_features
+from wrmil_core.embedding.config import EmbeddingConfig
+from wrmil_core.embedding.infer import CLASSICAL_KIND, embeddings_table
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, progress
-from wrmil_core.schema import EMBEDDING_COLUMNS
 
 PROJECTIONS = ("center", "pca")
-KIND = "classical"  # config.json marker that tells a classical model directory from a network's
+KIND = CLASSICAL_KIND  # config.json marker that tells a classical model directory from a network's
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,15 @@ class ClassicalModel:
 
     @property
     def model_id(self) -> str:
-        """Content hash (16 hex chars) of the config and the fitted arrays."""
-        h = hashlib.sha256(json.dumps(self.config.to_dict(), sort_keys=True).encode())
-        h.update(weights_id(self.tensors()).encode())
-        return h.hexdigest()[:16]
+        """Content hash (16 hex chars) of the config and the fitted arrays: the ``weights_id`` of
+        :meth:`tensors`, which hold the config's fingerprint, so it is also the id ``save_model``
+        records and ``load_model`` verifies (one id for the model, its directory and its tables)."""
+        return weights_id(self.tensors())
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        """The fitted arrays as float32 tensors (what ``save_classical`` writes)."""
-        out = {"mean": torch.from_numpy(np.ascontiguousarray(self.mean, np.float32))}
+        """The fitted arrays as float32 tensors plus ``config_sha256`` (what ``save_classical`` writes)."""
+        out = {"mean": torch.from_numpy(np.ascontiguousarray(self.mean, np.float32)),
+               "config_sha256": config_fingerprint(self.config)}
         if self.components is not None:
             out["components"] = torch.from_numpy(np.ascontiguousarray(self.components, np.float32))
         return out
@@ -136,6 +138,13 @@ class ClassicalModel:
             z = z @ self.components.T.astype(np.float64)
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         return (z / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def config_fingerprint(config: ClassicalConfig) -> torch.Tensor:
+    """SHA-256 (32 uint8) of the settings that change the vectors (not ``num_workers``)."""
+    fields = {k: v for k, v in config.to_dict().items() if k != "num_workers"}
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).digest()
+    return torch.frombuffer(bytearray(digest), dtype=torch.uint8)
 
 
 def _features_of(args: tuple[str, dict[str, int]]) -> np.ndarray | str:
@@ -189,10 +198,18 @@ def fit_classical(train_words: pl.DataFrame, config: ClassicalConfig | None = No
     return fit_projection(feats, config)
 
 
-def save_classical(directory: str | Path, model: ClassicalModel) -> str:
-    """Write the model as ``model.safetensors`` + ``config.json``; returns its ``model_id``."""
-    save_model(directory, model.tensors(), {**model.config.to_dict(), "kind": KIND, "classical_id": model.model_id})
-    return model.model_id
+def save_classical(directory: str | Path, model: ClassicalModel, network: EmbeddingConfig | None = None) -> str:
+    """Write the model as ``model.safetensors`` + ``config.json``; returns its ``model_id``.
+
+    The directory then serves wherever a trained network's does (``arcface_model``, ``embed_words``,
+    ``wrmil score``): ``backbone`` is ``"classical"``, ``emb_dim`` its dimension, and ``network`` the
+    network config whose input pipeline and initial weights give its shortcut controls (untrained
+    network, raw pixels; default ``EmbeddingConfig()``).
+    """
+    network = network or EmbeddingConfig()
+    return save_model(directory, model.tensors(), {
+        **model.config.to_dict(), "kind": KIND, "backbone": KIND, "emb_dim": model.dim,
+        "network": network.to_dict()})
 
 
 def load_classical(directory: str | Path) -> ClassicalModel:
@@ -202,8 +219,23 @@ def load_classical(directory: str | Path) -> ClassicalModel:
         raise WrmilInputError(f"{directory} holds a {cfg['kind']!r} model, not a classical embedding")
     names = {f.name for f in dataclasses.fields(ClassicalConfig)}
     comps = tensors.get("components")
-    return ClassicalModel(ClassicalConfig(**{k: v for k, v in cfg.items() if k in names}), tensors["mean"].numpy(),
-                          None if comps is None else comps.numpy())
+    model = ClassicalModel(ClassicalConfig(**{k: v for k, v in cfg.items() if k in names}), tensors["mean"].numpy(),
+                           None if comps is None else comps.numpy())
+    if "config_sha256" in tensors and not torch.equal(tensors["config_sha256"], config_fingerprint(model.config)):
+        raise WrmilInputError(f"{directory}/config.json does not match the settings the model was fitted with "
+                              "(edited by hand?); re-materialise arcface_model")
+    return model
+
+
+def fit_and_save(train_words: pl.DataFrame, directory: str | Path, config: ClassicalConfig | None = None,
+                 network: EmbeddingConfig | None = None, log: Log = None) -> ClassicalModel:
+    """Fit the classical embedding on ``train_words`` and save it in ``directory`` (see :func:`save_classical`)."""
+    model = fit_classical(train_words, config, log)
+    save_classical(directory, model, network)
+    if log:
+        log(f"classical embedding {model.model_id}: {model.dim}-d, fitted on {train_words.height} training words, "
+            f"saved to {directory}")
+    return model
 
 
 def embed_words_classical(model: ClassicalModel, words: pl.DataFrame, log: Log = None,
@@ -224,11 +256,4 @@ def embed_words_classical(model: ClassicalModel, words: pl.DataFrame, log: Log =
                               "Replace or remove them, or embed with on_error='skip'")
     rows = words[ok] if errors else words
     emb = model.project(feats) if len(ok) else np.zeros((0, model.dim), np.float32)
-    return pl.DataFrame({
-        "word_id": rows["word_id"].cast(pl.Int64),
-        "writer": rows["writer"].cast(pl.Int64),
-        "doc_id": rows["doc_id"].cast(pl.Utf8),
-        "position": rows["position"].cast(pl.Int32),
-        "emb": pl.Series("emb", emb, dtype=pl.Array(pl.Float32, model.dim)),
-        "model_id": pl.Series("model_id", [model.model_id] * len(ok), dtype=pl.Utf8),
-    }).select(EMBEDDING_COLUMNS)
+    return embeddings_table(rows, emb, model.model_id)

@@ -59,6 +59,9 @@ class EmbeddingConfig:
         num_workers     DataLoader worker processes; seed; device "auto" | "cpu" | "cuda"
         cpu_threads     torch threads on CPU; 0 = the cores left after the workers (avoids
                         oversubscription, which slows a small CPU run several-fold)
+        channels_last   network and batches in channels-last memory format (faster convolutions
+                        with bf16 on CUDA; benchmarks/train_throughput.py); False keeps the default
+                        layout and today's numbers
     """
 
     backbone: str = "resnet18d"
@@ -96,6 +99,7 @@ class EmbeddingConfig:
     cpu_threads: int = 0
     seed: int = 0
     device: str = "auto"
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         def bad(field: str, why: str) -> WrmilInputError:

@@ -2,19 +2,23 @@
 
 ``embed_words`` loads images through the same pipeline as training (without augmentation), runs
 the network in eval mode (bf16 autocast on CUDA) and returns L2-normalised float32 vectors with
-the columns of ``schema.EMBEDDING_COLUMNS``.
+the columns of ``schema.EMBEDDING_COLUMNS``. It is also the one place that tells the kinds of
+embedding model apart: a directory written by ``classical.save_classical`` (``kind: classical``)
+is embedded by the training-free classical embedding instead, so ``word_embeddings`` and
+``wrmil score`` take either kind unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 import torch
 
-from wrmil_core.artifacts import load_model
+from wrmil_core.artifacts import load_model, read_config
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
 from wrmil_core.embedding.evaluate import pixel_features
@@ -24,11 +28,25 @@ from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, use_b
 from wrmil_core.schema import EMBEDDING_COLUMNS
 
 _NEEDED = ("word_id", "writer", "doc_id", "position", "path")
+CLASSICAL_KIND = "classical"  # == classical.KIND (not imported: scikit-image loads only when needed)
+
+
+def is_classical(config: dict[str, Any]) -> bool:
+    """Does a model directory's ``config.json`` (``artifacts.read_config``) describe a classical embedding?"""
+    return config.get("kind") == CLASSICAL_KIND
+
+
+def network_config(config: dict[str, Any]) -> EmbeddingConfig:
+    """The network config of a model directory's ``config.json``: the trained network's own, or for a
+    classical embedding the network whose input pipeline and initial weights give its shortcut controls."""
+    return EmbeddingConfig.from_dict(config["network"] if is_classical(config) else config)
 
 
 def load_embedding_model(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[EmbeddingNet, EmbeddingConfig]:
     """The trained network (eval mode, on ``device``) and its config from a ``save_model`` directory."""
     state, cfg_dict = load_model(model_dir)
+    if is_classical(cfg_dict):
+        raise WrmilInputError(f"{model_dir} holds a classical embedding, not a network: embed with embed_words")
     config = EmbeddingConfig.from_dict(cfg_dict)
     model = build_model(config, load_weights=False)  # the state dict already holds the backbone weights
     model.load_state_dict(state)
@@ -86,8 +104,10 @@ def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, de
 
 
 def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFrame, batch_size: int = 64,
-                device: str = "auto", num_workers: int = 0, log: Log = None, on_error: str = "raise") -> pl.DataFrame:
-    """Embed every word of ``words`` (the ``words`` table, any subset) with a trained model.
+                device: str | torch.device = "auto", num_workers: int = 0, log: Log = None,
+                on_error: str = "raise") -> pl.DataFrame:
+    """Embed every word of ``words`` (the ``words`` table, any subset) with a trained model, or with the
+    classical embedding when the model directory holds one (``batch_size``, ``device`` then unused).
 
     Returns ``schema.EMBEDDING_COLUMNS`` in the input's row order: word_id, writer, doc_id, position,
     emb (Array(Float32, dim), unit L2 norm), model_id. An unreadable image raises
@@ -100,6 +120,10 @@ def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFra
         raise WrmilInputError(f"words table lacks column(s) {missing}; expected the ingest `words` table")
     if on_error not in ("raise", "skip"):
         raise WrmilInputError(f"on_error={on_error!r}: use 'raise' or 'skip'")
+    if not isinstance(model_dir_or_model, EmbeddingNet) and is_classical(read_config(model_dir_or_model)):
+        from wrmil_core.embedding.classical import embed_words_classical, load_classical
+
+        return embed_words_classical(load_classical(model_dir_or_model), words, log, on_error)
     if isinstance(model_dir_or_model, EmbeddingNet):
         model = model_dir_or_model
         dev = next(model.parameters()).device

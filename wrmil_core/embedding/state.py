@@ -124,6 +124,8 @@ def new_state(run: TrainRun) -> TrainState:
     config = run.config
     torch.manual_seed(config.seed)
     net = TrainNet(build_model(config), build_head(config, len(run.classes))).to(run.env.device)
+    if config.channels_last:
+        net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.max_lr, total_steps=config.epochs * run.steps_per_epoch, pct_start=config.warmup_frac,

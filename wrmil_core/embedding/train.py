@@ -22,10 +22,11 @@ EER 0.267 (untrained 0.528 / 0.481). Runs are bit-for-bit reproducible for a giv
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -74,27 +75,40 @@ class TrainResult:
     stopped_early: bool = False
     skipped_examples: list[str] = field(default_factory=list)
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values (paths as strings): how a launched training hands its result back."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.loads(json.dumps(data, default=lambda v: str(v) if isinstance(v, Path) else float(v)))
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainResult:
+        """Inverse of :meth:`to_json`."""
+        paths = {"model_dir", "curve_png", "tb_dir"}
+        return cls(**{k: (Path(v) if k in paths else v) for k, v in data.items()})
+
 
 def train_embedding(train_words: pl.DataFrame, val_words: pl.DataFrame, config: EmbeddingConfig, out_dir: str | Path,
-                    resume: bool = True, log: Log = None) -> TrainResult:
+                    resume: bool = True, log: Log = None, callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train on ``train_words`` (the words table of the train split), validate on ``val_words``.
 
     Runs in this process on one device, or as one rank of a torchrun job (see module docstring).
     ``resume=True`` continues from ``out_dir/checkpoint`` when it holds a run of the same config and
     training writers; ``resume=False`` starts over. Raises ``WrmilInputError`` for unusable splits
     or config, :class:`TrainingDivergedError` for a NaN/inf loss. Progress bars (epochs, steps)
-    appear on an interactive terminal only; ``log`` gets one line per epoch.
+    appear on an interactive terminal only; ``log`` gets one line per epoch. ``callbacks`` run after
+    the built-in ones (``worker.py``'s Pipes report, a benchmark's timer): their ``on_train_start`` and
+    ``on_step`` on every rank, ``on_epoch_end`` and ``on_train_end`` on rank 0; they must not change the maths.
     """
     env = ddp.setup(config.device)
     try:
         with runtime.cpu_threads(env.device, config.cpu_threads, config.num_workers, env.world):
-            return _train(train_words, val_words, config, Path(out_dir), resume, log, env)
+            return _train(train_words, val_words, config, Path(out_dir), resume, log, env, callbacks)
     finally:
         ddp.teardown(env)
 
 
 def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: EmbeddingConfig, out_dir: Path,
-           resume: bool, log: Log, env: ddp.DistEnv) -> TrainResult:
+           resume: bool, log: Log, env: ddp.DistEnv, extra: Sequence[Callback] = ()) -> TrainResult:
     t_start = time.perf_counter()
     run = _prepare(train_words, val_words, config, out_dir, env, speaker(log if env.is_main else None))
     state = st.new_state(run)
@@ -108,6 +122,7 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
     callbacks: list[Callback] = []
     if env.is_main:  # side jobs run once per job, on rank 0
         callbacks = [TensorBoardLog(run), Checkpointing(run), EpochLog(run), CurvePlot(run)]
+    callbacks += extra
     for cb in callbacks:
         cb.on_train_start(state)
 
@@ -228,6 +243,8 @@ def _train_step(run: TrainRun, state: TrainState, net: nn.Module, batch: dict[st
     """Forward, NaN guard, backward, clip, optimiser and schedule step; the loss averaged over ranks."""
     device, config = run.env.device, run.config
     x, y = batch["x"].to(device, non_blocking=True), batch["y"].to(device, non_blocking=True)
+    if config.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=run.bf16):
         loss = net(x, y)
     loss_all = ddp.mean_across(run.env, loss.detach().float())

@@ -13,7 +13,8 @@ from wrmil_core import presets
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.models import MODEL_NAMES
 
-DEFAULT_MODELS: tuple[str, ...] = ("abmil", "gated_abmil", "contrast", "set_transformer", "distance")
+DEFAULT_MODELS: tuple[str, ...] = ("abmil", "gated_abmil", "contrast", "set_transformer", "distance",
+                                   "segment_scan", "scattered")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ PRESETS: dict[str, MILConfig] = {
     # models barely move in 20 short epochs.
     "demo": MILConfig(epochs=20, lr=1e-4, max_lr=3e-3, patience=6, max_batches_per_epoch=50),
 }
+# A user's own data (`wrmil run --data-root`, on a CPU or a GPU): the demo's schedule, which learns
+# in minutes; only the embedding recipe differs between these presets.
+PRESETS.update(cpu=PRESETS["demo"], gpu=PRESETS["demo"])
 
 
 def preset(name: str, **overrides: Any) -> MILConfig:

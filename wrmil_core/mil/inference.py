@@ -2,7 +2,8 @@
 
 A saved model directory (written by :mod:`wrmil_core.mil.train`) holds the weights and a JSON
 config with the model name, its constructor hparams, the bag geometry and embedding model it was
-trained on, its decision thresholds and its val AUC.
+trained on, its decision thresholds and its val AUC; beside them ``calibration.json`` holds the
+detector's evidence (:mod:`wrmil_core.evidence`: score -> log10 LR and 1%/5%-FPR thresholds).
 """
 
 from __future__ import annotations
@@ -17,17 +18,23 @@ import torch
 from wrmil_core.artifacts import load_model
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.evidence import EVIDENCE_FILE, DetectorEvidence, load_evidence
 from wrmil_core.mil.models import MILModel, build_mil_model
 from wrmil_core.runtime import resolve_device, use_bf16
 
 
 @dataclass(frozen=True)
 class ModelScores:
-    """One model's scores of a set of bags and the decision thresholds saved with it."""
+    """One model's scores of a set of bags, the decision thresholds and the evidence saved with it."""
 
     bag_probs: np.ndarray  # (B,) float64: sigmoid of the bag logit
     window_scores: np.ndarray  # (B, n_win) float64: higher = more likely foreign
     thresholds: dict[str, float]
+    evidence: DetectorEvidence | None = None  # None: no calibration saved with the model
+
+    def log10_lr(self) -> np.ndarray | None:
+        """The bags' calibrated log10 LRs (H1: more than one writer), None without evidence."""
+        return None if self.evidence is None else self.evidence.log10_lr(self.bag_probs)
 
 
 def check_bags(bags: BagTensors, what: str, model_id: str | None = None, dim: int | None = None,
@@ -61,18 +68,25 @@ def score_bags(model: MILModel, bags: BagTensors, batch_size: int = 512) -> tupl
     distance, so thresholds fitted on it are on the same scale.
     """
     check_bags(bags, "score_bags", dim=model.dim)
+    return score_tensor(model, bags.x, batch_size)
+
+
+@torch.no_grad()
+def score_tensor(model: MILModel, x: torch.Tensor | np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score_bags` on a bare ``(B, n_win, n_words, dim)`` tensor (e.g. bags cut from a document)."""
+    x = torch.as_tensor(x)
     was_training = model.training
     model.eval()
-    param = next(model.parameters(), None)  # ``distance`` has no parameters: it runs on the CPU
+    param = next(model.parameters(), None)  # training-free models have no parameters: they run on the CPU
     device = param.device if param is not None else torch.device("cpu")
     probs, wins = [], []
-    for start in range(0, len(bags), batch_size):
-        logit, ws = forward(model, bags.x[start:start + batch_size].to(device), device)
+    for start in range(0, len(x), batch_size):
+        logit, ws = forward(model, x[start:start + batch_size].to(device), device)
         probs.append(torch.sigmoid(logit).double().cpu())
         wins.append(ws.double().cpu())
     model.train(was_training)
     if not probs:
-        return np.zeros(0), np.zeros((0, bags.x.shape[1]))
+        return np.zeros(0), np.zeros((0, x.shape[1]))
     return torch.cat(probs).numpy(), torch.cat(wins).numpy()
 
 
@@ -89,7 +103,8 @@ def score_saved_models(model_dirs: dict[str, str | Path], bags: BagTensors, batc
     """Load each saved model, check ``bags`` fit it (embedding model id, geometry) and score them.
 
     Returns ``(scores, val_auc)``: each model's :class:`ModelScores` (the input of
-    :func:`wrmil_core.mil.report.build_report`) and its saved val AUC.
+    :func:`wrmil_core.mil.report.build_report`, with the model's evidence when its directory holds
+    ``calibration.json``; a stale one is refused) and its saved val AUC.
     """
     scores, val_auc = {}, {}
     for name, directory in model_dirs.items():
@@ -97,7 +112,10 @@ def score_saved_models(model_dirs: dict[str, str | Path], bags: BagTensors, batc
         check_bags(bags, f"bags scored by model {name!r} ({directory})", model_id=cfg["embedding_model_id"],
                    dim=cfg["dim"], bag_size=cfg["bag_size"], window_size=cfg["window_size"])
         probs, ws = score_bags(model, bags, batch_size)
-        scores[name] = ModelScores(bag_probs=probs, window_scores=ws, thresholds=dict(cfg["thresholds"]))
+        evidence = (load_evidence(directory, model_id=cfg.get("model_id"))
+                    if (Path(directory) / EVIDENCE_FILE).is_file() else None)
+        scores[name] = ModelScores(bag_probs=probs, window_scores=ws, thresholds=dict(cfg["thresholds"]),
+                                   evidence=evidence)
         if cfg.get("val_auc") is not None:
             val_auc[name] = float(cfg["val_auc"])
     return scores, val_auc

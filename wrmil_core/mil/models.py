@@ -15,6 +15,15 @@ scoring maps them to the bag-probability scale accordingly.
   per-window scores, smooth-max pooling. Permutation invariant.
 - ``distance``: training-free; cosine distance of each window's mean embedding from the
   leave-one-out mean of the other windows; bag logit = max.
+- ``segment_scan``: training-free; the segment-scan statistic of the bag's words in reading
+  order (one contiguous foreign passage, :mod:`wrmil_core.detectors.segment_scan`).
+- ``scattered``: training-free; the robust outlier statistic of the bag's words (foreign words
+  anywhere, :mod:`wrmil_core.detectors.scattered`).
+
+The training-free word-level detectors read a bag's windows, flattened, as its word sequence
+(``word`` mode's non-overlapping windows are exactly the bag's span in reading order); their
+window score is the largest word evidence inside the window. ``segment_scan`` depends on the
+order of the windows (``window_order_invariant = False``); every other model does not.
 """
 
 from __future__ import annotations
@@ -25,6 +34,9 @@ from typing import Any, Callable, Literal, get_args
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from wrmil_core.detectors.scattered import scattered_batch
+from wrmil_core.detectors.segment_scan import segment_scan_batch
 
 _EPS = 1e-8
 
@@ -38,6 +50,7 @@ class MILModel(nn.Module):
 
     name: str = ""
     trainable: bool = True
+    window_order_invariant: bool = True
     window_output: WindowOutput
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -247,8 +260,51 @@ def _distance_scores(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return s.amax(dim=1), s
 
 
+def _words_to_windows(x: torch.Tensor, statistic: torch.Tensor, evidence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(bag logit, window scores)`` of a word-level detector: its statistic, and per window
+    the largest evidence of its words (``evidence`` is ``(B, n_win * n_words)``)."""
+    b, w, t, _ = x.shape
+    return statistic.to(x.dtype), evidence.reshape(b, w, t).amax(dim=-1).to(x.dtype)
+
+
+class SegmentScanMIL(MILModel):
+    """Training-free: bag logit = segment-scan statistic of the bag's words in reading order
+    (penalised, standardised; about -0.8 on average for one writer at any length), window
+    score = the best evidence of its words (best run of at most half the bag containing them)."""
+
+    name = "segment_scan"
+    window_output = "logit"
+    trainable = False
+    window_order_invariant = False
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = segment_scan_batch(x.reshape(x.shape[0], -1, x.shape[-1]))
+        return _words_to_windows(x, r.statistic, r.word_evidence)
+
+
+class ScatteredMIL(MILModel):
+    """Training-free: bag logit = mean robust z of the ``top_frac`` words farthest from the bag's
+    trimmed centre; window score = the largest z of its words."""
+
+    name = "scattered"
+    window_output = "logit"
+    trainable = False
+
+    def __init__(self, dim: int, trim: float = 0.3, top_frac: float = 0.1) -> None:
+        super().__init__(dim, trim=trim, top_frac=top_frac)
+        self.trim, self.top_frac = float(trim), float(top_frac)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = scattered_batch(x.reshape(x.shape[0], -1, x.shape[-1]), self.trim, self.top_frac)
+        return _words_to_windows(x, r.statistic, r.word_evidence)
+
+
 MODEL_REGISTRY: dict[str, Callable[..., MILModel]] = {
-    cls.name: cls for cls in (ABMIL, GatedABMIL, ContrastMIL, SetTransformerMIL, DistanceMIL)
+    cls.name: cls for cls in (ABMIL, GatedABMIL, ContrastMIL, SetTransformerMIL, DistanceMIL, SegmentScanMIL,
+                              ScatteredMIL)
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_REGISTRY)
 

@@ -1,9 +1,13 @@
 """Score a questioned document: is it written by more than one person, and which words are foreign?
 
 The pipeline (:func:`score_document`) reads the document (:mod:`.document`), checks that the two
-model directories belong together, embeds every word with the ArcFace model, scores the document's
-sliding bags with the MIL model and aggregates bag scores into window and word scores
-(:mod:`.aggregate`). The result is a :class:`DocumentScore`; :mod:`.strip` writes it out.
+model directories belong together and that the MIL model is calibrated (:mod:`.calibrated`),
+embeds every word with the ArcFace model, and scores the document: a word-level detector
+(``segment_scan``, ``scattered``) on its whole word sequence (:mod:`.whole`), any other MIL model
+by sliding bags aggregated into window and word scores (:mod:`.aggregate`). The raw score becomes
+log10 LR (H1 more than one writer vs H0 one writer) with its verbal equivalent (:mod:`.verbal`)
+and decisions at the validated 1 % / 5 % false-positive thresholds; the segment scan estimates the
+foreign passage. The result is a :class:`DocumentScore`; :mod:`.strip` writes it out.
 
 Model directories are explicit here; finding "the latest model" of a materialised pipeline is
 ``wrmil_assets/model_records.py``'s job.
@@ -25,10 +29,14 @@ from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.inference import load_mil_model, score_bags
 from wrmil_core.mil.models import MILModel
+from wrmil_core.detectors import segment_scan
 from wrmil_core.runtime import Log, resolve_device, speaker
-from wrmil_core.scoring.aggregate import (DocumentCut, DocumentScores, aggregate, bag_embeddings, cut_document,
-                                          rank_words)
+from wrmil_core.scoring.aggregate import (DocumentCut, DocumentScores, aggregate, bag_embeddings, best_windows,
+                                          cut_document, rank_words, word_distances)
+from wrmil_core.scoring.calibrated import AppliedCalibration, applied_calibration
 from wrmil_core.scoring.document import check_scorable, document_words, list_document_images, relative_names
+from wrmil_core.scoring.verbal import H0, H1, SCALE_SOURCE, format_lr, verbal_label
+from wrmil_core.scoring.whole import SLIDING, WHOLE, scores_whole, whole_document
 
 
 # --------------------------------------------------------------------------------------------
@@ -37,18 +45,27 @@ from wrmil_core.scoring.document import check_scorable, document_words, list_doc
 
 @dataclass
 class DocumentScore:
-    """The score of one questioned document (aggregation: :mod:`wrmil_core.scoring.aggregate`)."""
+    """The score of one questioned document (aggregation: :mod:`wrmil_core.scoring.aggregate`,
+    whole-document scoring: :mod:`wrmil_core.scoring.whole`, calibration: :mod:`wrmil_core.scoring.calibrated`).
+
+    The headline is ``log10_lr``: log10 of the likelihood ratio of H1 "more than one writer" against
+    H0 "one writer", calibrated on validation writers, with its ``verbal`` equivalent
+    (:mod:`wrmil_core.scoring.verbal`). ``decisions`` flag the document at the 1 % and 5 %
+    false-positive thresholds fixed on validation writers. ``probability`` is the detector's raw
+    score (sigmoid of its bag logit; written to score.json as ``raw_score``): monotone in the
+    evidence but not a probability.
+    """
 
     document: str
     files: list[str]                      # word image file names (relative to the folder), reading order
-    probability: float                    # P(more than one writer)
-    thresholds: dict[str, float]
-    decisions: dict[str, bool]            # probability >= threshold, per saved threshold
+    probability: float                    # raw detector score (sigmoid of the bag logit); NOT a probability
+    thresholds: dict[str, float]          # on the raw score: fpr_1, fpr_5 (validation writers)
+    decisions: dict[str, bool]            # raw score >= threshold, per threshold
     window_starts: list[int]
-    window_scores: list[float]            # bag-probability scale, max over bags
+    window_scores: list[float]            # raw-score scale, max over bags (whole document: max over its words)
     window_raw: list[float]               # the model's own window scores, max over bags
-    bag_probabilities: list[float]
-    word_scores: list[float]
+    bag_probabilities: list[float]        # raw score of each sliding bag (whole document: one)
+    word_scores: list[float]              # raw-score scale: each word's evidence
     word_distances: list[float]
     top_words: list[dict[str, Any]]
     model_name: str
@@ -61,6 +78,14 @@ class DocumentScore:
     short_document: bool
     seconds: dict[str, float] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    log10_lr: float | None = None         # H1 more than one writer vs H0 one writer; None: uncalibrated
+    verbal: str = ""                      # verbal equivalent of log10_lr (ENFSI 2015 scale)
+    word_log10_lr: list[float] = field(default_factory=list)  # each word's evidence through the calibrator
+    passage: dict[str, Any] | None = None  # estimated foreign passage: first/last word index and file
+    calibration: dict[str, Any] = field(default_factory=dict)  # which calibration was applied (describe())
+    scoring: str = SLIDING                # "whole document" or "sliding bags"
+    model_thresholds: dict[str, float] = field(default_factory=dict)  # the model's own (max_f1, ...): not used
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def n_words(self) -> int:
@@ -75,16 +100,25 @@ class DocumentScore:
         return len(self.bag_probabilities)
 
     @property
+    def passage_range(self) -> tuple[int, int] | None:
+        """``(first, last)`` word index (reading order, inclusive) of the estimated foreign passage."""
+        return None if self.passage is None else (int(self.passage["first"]), int(self.passage["last"]))
+
+    @property
     def decision_threshold(self) -> tuple[str, float]:
-        """The threshold used for the headline decision (``max_f1`` when saved)."""
-        key = "max_f1" if "max_f1" in self.thresholds else sorted(self.thresholds)[0]
+        """The threshold of the headline decision and of the colour scales: ``fpr_5`` when saved."""
+        key = next((k for k in ("fpr_5", "fpr_1", "max_f1") if k in self.thresholds), sorted(self.thresholds)[0])
         return key, self.thresholds[key]
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["raw_score"] = d.pop("probability")
         d.update(n_words=self.n_words, n_windows=self.n_windows, n_bags=self.n_bags,
-                 aggregation="document: max over sliding bags (stride 1 window); window: max over bags; "
-                             "word: its window's score")
+                 hypotheses={"H1": H1, "H0": H0}, verbal_scale=SCALE_SOURCE,
+                 raw_score_meaning="sigmoid of the detector's bag logit; monotone in the evidence, not a probability",
+                 decision_meaning={k: f"flagged when raw_score >= the threshold that flags {fpr_percent(k)} of "
+                                      "genuine validation documents" for k in self.decisions},
+                 aggregation=AGGREGATION[self.scoring])
         return d
 
     def to_json(self) -> str:
@@ -95,32 +129,61 @@ class DocumentScore:
     def metadata(self) -> dict[str, int | float | str]:
         """Flat summary for asset metadata."""
         md: dict[str, int | float | str] = {
-            "probability": self.probability, "n_words": self.n_words, "n_windows": self.n_windows,
-            "n_bags": self.n_bags, "model": self.model_name, "mil_model_id": self.mil_model_id or "n/a",
-            "embedding_model_id": self.embedding_model_id or "n/a", "short_document": str(self.short_document),
+            "log10_lr": self.log10_lr if self.log10_lr is not None else "n/a", "verbal": self.verbal or "n/a",
+            "raw_score": self.probability, "n_words": self.n_words, "n_windows": self.n_windows,
+            "n_bags": self.n_bags, "model": self.model_name, "scoring": self.scoring,
+            "mil_model_id": self.mil_model_id or "n/a", "embedding_model_id": self.embedding_model_id or "n/a",
+            "short_document": str(self.short_document),
+            "calibration": f"{self.calibration.get('source', 'n/a')} {self.calibration.get('calibrated_length_words', '')}".strip(),
         }
-        md.update({f"decision_{k}": ("several writers" if v else "one writer") for k, v in self.decisions.items()})
+        if self.passage_range is not None:
+            md["passage"] = "{first}-{last} ({first_file} .. {last_file})".format(**self.passage)
+        md.update({f"flagged_{k}": ("yes" if v else "no") for k, v in self.decisions.items()})
         md.update({f"threshold_{k}": v for k, v in self.thresholds.items()})
         md.update({f"seconds_{k}": v for k, v in self.seconds.items()})
         return md
 
     def summary(self) -> str:
         """A short human-readable summary (a few lines)."""
-        key, thr = self.decision_threshold
-        verdict = "MORE THAN ONE WRITER" if self.decisions[key] else "one writer"
-        lines = [f"{self.document}: {self.n_words} words, {self.n_windows} windows, {self.n_bags} bag(s); "
-                 f"model {self.model_name}",
-                 f"P(more than one writer) = {self.probability:.3f} -> {verdict} (threshold {key} = {thr:.3f})"]
-        others = [f"{k} ({v:.3f}): {'several' if self.decisions[k] else 'one'}"
-                  for k, v in self.thresholds.items() if k != key]
-        if others:
-            lines.append("other thresholds: " + "; ".join(others))
+        lines = [f"{self.document}: {self.n_words} words; model {self.model_name} ({self.scoring}"
+                 + (f", {self.n_bags} bag(s))" if self.scoring == SLIDING else ")")]
+        if self.log10_lr is not None:
+            lines.append(f"log10 LR = {self.log10_lr:+.2f} ({format_lr(self.log10_lr)}): {self.verbal}")
+            lines.append(f"  (H1 {H1} vs H0 {H0}; {_calibration_line(self.calibration)})")
+        lines.append("; ".join(f"flagged at {fpr_percent(k)} FPR: {'yes' if v else 'no'} (threshold {self.thresholds[k]:.3f})"
+                               for k, v in self.decisions.items()))
+        if self.passage is not None:
+            lines.append("estimated foreign passage: words {first}-{last} ({first_file} .. {last_file})".format(
+                **self.passage))
+        lines.append(f"raw score {self.probability:.3f} (sigmoid of the detector statistic; not a probability)")
         if self.short_document:
             lines.append(f"note: shorter than one bag ({self.bag_size} windows); scored as one bag of "
-                         f"{self.n_windows} windows, less reliable")
+                         f"{self.n_windows} windows")
+        lines += [f"warning: {w}" for w in self.warnings]
         tops = ", ".join(f"{w['file']} ({w['score']:.3f})" for w in self.top_words[:5])
         lines.append(f"most suspicious words: {tops}")
         return "\n".join(lines)
+
+
+AGGREGATION = {
+    SLIDING: "document: max over sliding bags (stride 1 window); window: max over bags; word: its window's score",
+    WHOLE: "document: the detector's statistic of the whole word sequence; word: its own evidence; "
+           "window: max over its words",
+}
+
+
+def fpr_percent(key: str) -> str:
+    """``fpr_1`` -> ``1 %``; any other threshold name unchanged."""
+    return f"{key[4:]} %" if key.startswith("fpr_") else key
+
+
+def _calibration_line(c: dict[str, Any]) -> str:
+    """``calibrated on validation documents of 50 words (length_calibration.json, 12 writers)``."""
+    if not c:
+        return "uncalibrated"
+    what = "documents" if c.get("source") == "length" else "bags"
+    return (f"calibrated on validation {what} of {c.get('calibrated_length_words')} words, "
+            f"{c.get('n_h0')} genuine / {c.get('n_h1')} mixed, {c.get('n_writers') or '?'} writers")
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,6 +235,10 @@ class ModelPair:
     thresholds: dict[str, float]
 
     @property
+    def model_name(self) -> str:
+        return str(self.mil_config["model_name"])
+
+    @property
     def window_size(self) -> int:
         return int(self.mil_config["window_size"])
 
@@ -209,15 +276,18 @@ def score_document(
 ) -> DocumentScore:
     """Score the questioned document at ``path`` (folder of word images, or an order CSV).
 
-    Window size and bag size come from the MIL model's config. Raises ``WrmilInputError`` for
-    a missing folder, fewer than two windows of words, unreadable images, or a MIL model trained
-    on another embedding dimension or embedding model.
+    Window size and bag size come from the MIL model's config; the calibration from its
+    ``calibration.json`` / ``length_calibration.json`` (:mod:`.calibrated`). A word-level detector
+    scores the whole word sequence, any other model sliding bags (:mod:`.whole`). Raises
+    ``WrmilInputError`` for a missing folder, fewer than two windows of words, unreadable images, a
+    MIL model trained on another embedding dimension or embedding model, or one without calibration.
     """
     say = speaker(log)
     clock = [time.perf_counter()]
     folder, images = list_document_images(path, order_csv)
     pair = read_model_pair(embedding_model_dir, mil_model_dir)
     check_scorable(folder, images, pair.window_size)
+    calibration = applied_calibration(pair.mil_dir, pair.mil_config, len(images))
     clock.append(time.perf_counter())
     dev = resolve_device(device)
     say(f"score: embedding {len(images)} words of {folder}")
@@ -225,25 +295,64 @@ def score_document(
     clock.append(time.perf_counter())
     model, _ = load_mil_model(pair.mil_dir, dev)
     cut = cut_document(len(images), pair.window_size, pair.bag_size)
-    bag_probs, window_raw = _score_bags(model, emb, cut, emb_model_id)
-    scores = aggregate(cut, model.window_output, bag_probs, window_raw, emb)
+    whole = scores_whole(pair.model_name)
+    scores = _whole_scores(model, emb, cut) if whole else _sliding_scores(model, emb, cut, emb_model_id)
     clock.append(time.perf_counter())
     result = _result(folder, images, pair, cut, scores, emb_model_id, top_k, _seconds(clock))
-    say(f"score: P(more than one writer) = {result.probability:.3f} ({result.n_bags} bag(s), "
-        f"{clock[-1] - clock[0]:.1f} s)")
+    _apply_evidence(result, calibration, segment_scan(emb).passage, whole)
+    say(f"score: log10 LR = {result.log10_lr:+.2f}, {result.verbal} ({clock[-1] - clock[0]:.1f} s)")
     return result
+
+
+def _sliding_scores(model: MILModel, emb: np.ndarray, cut: DocumentCut, emb_model_id: str) -> DocumentScores:
+    """Window and word scores from the document's sliding bags (:mod:`.aggregate`)."""
+    bag_probs, window_raw = _score_bags(model, emb, cut, emb_model_id)
+    return aggregate(cut, model.window_output, bag_probs, window_raw, emb)
+
+
+def _whole_scores(model: MILModel, emb: np.ndarray, cut: DocumentCut) -> DocumentScores:
+    """Scores of a word-level detector on the whole sequence: one "bag", each word its own evidence,
+    each window the max over its words (:mod:`.whole`)."""
+    prob, words, evidence = whole_document(model, emb)
+    windows = words[cut.rows].max(axis=1)
+    return DocumentScores(bag_probs=np.array([prob]), window_scores=windows,
+                          window_raw=evidence[cut.rows].max(axis=1), word_scores=words,
+                          word_distances=word_distances(emb), best_window=best_windows(cut.rows, windows, words))
+
+
+def _apply_evidence(result: DocumentScore, calibration: AppliedCalibration, passage: tuple[int, int],
+                    whole: bool) -> None:
+    """Fill in the calibrated evidence: log10 LR and its words, decisions, per-word LR, the passage."""
+    result.scoring = WHOLE if whole else SLIDING
+    result.log10_lr = float(calibration.log10_lr(result.probability)[0])
+    result.verbal = verbal_label(result.log10_lr)
+    result.word_log10_lr = calibration.log10_lr(result.word_scores).tolist() if result.word_scores else []
+    for w in result.top_words:
+        w["log10_lr"] = result.word_log10_lr[w["index"]]
+    result.model_thresholds, result.thresholds = result.thresholds, dict(calibration.evidence.thresholds)
+    result.decisions = {k: bool(result.probability >= v) for k, v in result.thresholds.items()}
+    result.calibration = calibration.describe()
+    result.warnings = [calibration.warning] if calibration.warning else []
+    first, last = passage
+    result.passage = {"first": first, "last": last, "first_file": result.files[first],
+                      "last_file": result.files[last], "n_words": last - first + 1, "method": PASSAGE_METHOD}
+
+
+PASSAGE_METHOD = ("segment scan of the document's word embeddings: the contiguous run of at most half the "
+                  "words whose mean differs most from the rest (wrmil_core.detectors.segment_scan); an "
+                  "estimate whether or not the document is flagged")
 
 
 def _embed(folder: Path, images: list[Path], pair: ModelPair, dev: torch.device, batch_size: int,
            log: Log) -> tuple[np.ndarray, str]:
     """The document's ``(n, dim)`` embeddings in reading order and the embedding model's id."""
     # Imported here: timm takes seconds to import, and bad input is refused before this step.
-    from wrmil_core.embedding.infer import embed_words, embedding_matrix, load_embedding_model
+    from wrmil_core.embedding.infer import embed_words, embedding_matrix
 
-    emb_model, _ = load_embedding_model(pair.embedding_dir, dev)
-    emb_df = embed_words(emb_model, document_words(folder, images), batch_size=batch_size, device=dev,
+    # embed_words tells a trained network's directory from a classical embedding's
+    emb_df = embed_words(pair.embedding_dir, document_words(folder, images), batch_size=batch_size, device=dev,
                          num_workers=0, log=log, on_error="raise").sort("position")
-    return embedding_matrix(emb_df), str(emb_df["model_id"][0])
+    return np.array(embedding_matrix(emb_df), dtype=np.float32), str(emb_df["model_id"][0])  # writable for torch
 
 
 def _score_bags(model: MILModel, emb: np.ndarray, cut: DocumentCut, emb_model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -278,7 +387,8 @@ def _result(folder: Path, images: list[Path], pair: ModelPair, cut: DocumentCut,
         word_distances=s.word_distances.tolist(), top_words=top, model_name=str(pair.mil_config["model_name"]),
         mil_model_dir=str(pair.mil_dir), mil_model_id=pair.mil_config.get("model_id"),
         embedding_model_dir=str(pair.embedding_dir), embedding_model_id=emb_model_id,
-        window_size=pair.window_size, bag_size=pair.bag_size, short_document=cut.short, seconds=seconds,
+        window_size=pair.window_size, bag_size=pair.bag_size, seconds=seconds,
+        short_document=cut.short and not scores_whole(pair.model_name),  # a whole-document score has no bags
     )
 
 

@@ -1,8 +1,10 @@
 """Outputs of a scored document: ``score.json`` and ``strip.png``.
 
-The strip shows the word images in reading order, each tinted by its score on a diverging colour
-scale centred on the decision threshold (green below, yellow at, red above), with its position
-and, for the most suspicious words, their rank.
+The strip shows the word images in reading order, each tinted by its evidence (its raw word score)
+on a diverging colour scale centred on the 5 %-FPR threshold (green below, yellow at, red above),
+labelled with its position, its own log10 LR and, for the most suspicious words, their rank; the
+estimated foreign passage is framed in blue. The header gives the document's log10 LR with its
+verbal equivalent, the decisions at the 1 % and 5 % FPR thresholds and the passage.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from matplotlib.colors import Colormap, TwoSlopeNorm
 from PIL import Image, ImageDraw, ImageFont
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.scoring.score import DocumentScore
+from wrmil_core.scoring.score import DocumentScore, fpr_percent
 
 SCORE_JSON = "score.json"
 STRIP_PNG = "strip.png"
 
-_PAD, _LABEL_H, _HEADER_H, _GAP = 6, 12, 44, 2  # tile padding, label line, header, space between tiles
+_PAD, _LABEL_H, _HEADER_H, _GAP = 6, 12, 58, 2  # tile padding, label line, header, space between tiles
+_PASSAGE_RGB = (0, 70, 255)  # the passage frame (page.py outlines it in the same blue)
 _BAR_W = 300  # colour bar width in the header
 
 
@@ -78,40 +81,64 @@ def _flow(widths: list[int], row_width: int) -> list[tuple[int, int]]:
 
 def _draw_header(canvas: Image.Image, score: DocumentScore, scale: _Scale, row_width: int,
                  font: ImageFont.ImageFont) -> None:
-    """Verdict, legend and a colour bar with its range across the top of the strip."""
+    """Evidence, decisions, passage, legend and a colour bar with its range across the top of the strip."""
     d = ImageDraw.Draw(canvas)
-    key, thr, norm = scale.key, scale.threshold, scale.norm
-    verdict = "more than one writer" if score.decisions[key] else "one writer"
-    d.text((6, 4), f"{Path(score.document).name}: P(more than one writer) = {score.probability:.3f} -> {verdict} "
-                   f"(threshold {key} {thr:.3f}); model {score.model_name}", fill=(0, 0, 0), font=font)
-    d.text((6, 18), "word colour = score of its window: green below the threshold, yellow at it, red above; "
-                    "#k = rank among the most suspicious words", fill=(60, 60, 60), font=font)
+    thr, norm = scale.threshold, scale.norm
+    for k, line in enumerate(header_lines(score)):
+        d.text((6, 4 + 13 * k), line, fill=(0, 0, 0) if k < 2 else (60, 60, 60), font=font)
     left = row_width - _BAR_W - 20
     for j in range(_BAR_W):
         v = norm.vmin + (norm.vmax - norm.vmin) * j / (_BAR_W - 1)
         d.line([(left + j, 32), (left + j, 40)], fill=tuple(int(255 * c) for c in scale.cmap(norm(v))[:3]))
-    d.text((left, 2), f"{norm.vmin:.2f} .. {thr:.2f} .. {norm.vmax:.2f}", fill=(0, 0, 0), font=font)
+    d.text((left, 18), f"raw score {norm.vmin:.2f} .. {scale.key} {thr:.2f} .. {norm.vmax:.2f}", fill=(0, 0, 0),
+           font=font)
+
+
+def header_lines(score: DocumentScore) -> list[str]:
+    """The strip's header text: evidence, decisions and passage, then the legend."""
+    name = Path(score.document).name
+    lr = (f"log10 LR = {score.log10_lr:+.2f}: {score.verbal}" if score.log10_lr is not None
+          else f"raw score {score.probability:.3f} (uncalibrated)")
+    flags = "; ".join(f"flagged at {fpr_percent(k)} FPR: {'yes' if v else 'no'}" for k, v in score.decisions.items())
+    passage = score.passage_range
+    where = f"; estimated foreign passage: words {passage[0]}-{passage[1]} (blue frame)" if passage else ""
+    return [f"{name}: {lr} (H1 more than one writer vs H0 one writer); model {score.model_name}",
+            f"{flags}{where}",
+            "word colour = its evidence: green below the 5 %-FPR threshold, yellow at it, red above; label: "
+            "position, word log10 LR, #k = rank among the most suspicious words"]
+
+
+def _tile_label(score: DocumentScore, i: int, rank: dict[int, int]) -> str:
+    """``12 +1.3  #2``: position, the word's log10 LR (when calibrated), its rank (when among the top)."""
+    llr = f" {score.word_log10_lr[i]:+.1f}" if i < len(score.word_log10_lr) else ""
+    return f"{i}{llr}" + (f"  #{rank[i]}" if i in rank else "")
 
 
 def render_strip(score: DocumentScore, out_path: str | Path, *, row_width: int = 1600, word_height: int = 48,
                  max_words: int = 1000) -> Path:
     """A PNG of the (first ``max_words``) word images in reading order, each tinted by its score
-    (green below the decision threshold, yellow at it, red above); top-scored words carry their rank."""
+    (green below the decision threshold, yellow at it, red above) and labelled with its log10 LR;
+    top-scored words carry their rank, the estimated foreign passage a blue frame."""
     shown = np.asarray(score.word_scores[:max_words], dtype=np.float64)
     scale = _scale(score, shown)
     font = ImageFont.load_default()
     rank = {w["index"]: w["rank"] for w in score.top_words}
     folder = Path(score.document)
-    tiles = [_word_tile(folder / rel, scale.rgb(shown[i]), f"{i}" + (f"  #{rank[i]}" if i in rank else ""),
-                        word_height, row_width - 2 * _PAD, font)
+    tiles = [_word_tile(folder / rel, scale.rgb(shown[i]), _tile_label(score, i, rank), word_height,
+                        row_width - 2 * _PAD, font)
              for i, rel in enumerate(score.files[:max_words])]
     places = _flow([t.width for t in tiles], row_width)
     row_h = word_height + _LABEL_H + 2 * _PAD + _GAP
     n_rows = places[-1][1] + 1 if places else 1
     canvas = Image.new("RGB", (row_width, _HEADER_H + row_h * n_rows), (255, 255, 255))
     _draw_header(canvas, score, scale, row_width, font)
-    for tile, (x, row) in zip(tiles, places):
+    first, last = score.passage_range or (-1, -2)
+    draw = ImageDraw.Draw(canvas)
+    for i, (tile, (x, row)) in enumerate(zip(tiles, places)):
         canvas.paste(tile, (x, _HEADER_H + row * row_h))
+        if first <= i <= last:  # the estimated foreign passage: a blue frame over the tile's edge
+            y = _HEADER_H + row * row_h
+            draw.rectangle([x, y, x + tile.width - 1, y + tile.height - 1], outline=_PASSAGE_RGB, width=3)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out_path, format="PNG")

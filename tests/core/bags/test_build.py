@@ -51,12 +51,18 @@ def assert_bag_structure(bags: pl.DataFrame, emb: pl.DataFrame, cfg: BagConfig) 
             assert len({info[seq[t]][1] - t for t in base_t}) == 1          # consecutive base words
             f_t = [t for t in range(S) if foreign[t]]
             if row["label"] == 0:
-                assert not f_t
+                assert not f_t and row["geometry"] == "none"
                 continue
-            assert f_t == list(range(f_t[0], f_t[0] + len(f_t)))           # one contiguous passage
             assert len(f_t) == max(1, round_half_up(row["ratio"] * S))
             assert len({docs[t] for t in f_t}) == 1                          # from one donor document
-            assert len({info[seq[t]][1] - t for t in f_t}) == 1             # of consecutive donor words
+            if row["geometry"] == "contiguous":
+                assert f_t == list(range(f_t[0], f_t[0] + len(f_t)))       # one contiguous passage
+                assert len({info[seq[t]][1] - t for t in f_t}) == 1         # of consecutive donor words
+            else:
+                assert row["geometry"] == "scattered"
+                assert all(b - a >= 2 for a, b in zip(f_t, f_t[1:]))        # no two foreign words adjacent
+                donor_pos = [info[seq[t]][1] for t in f_t]
+                assert donor_pos == sorted(set(donor_pos))                   # distinct donor words, in order
             assert row["foreign_word_frac"] == pytest.approx(len(f_t) / S)
             win = [any(foreign[t] for t in tpl[j]) for j in range(cfg.bag_size)]
             assert list(row["window_foreign"]) == win
@@ -88,20 +94,24 @@ def assert_bag_structure(bags: pl.DataFrame, emb: pl.DataFrame, cfg: BagConfig) 
     ratios=st.lists(st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.3, 0.45]), min_size=1, max_size=4, unique=True),
     n_genuine=st.one_of(st.none(), st.integers(1, 12)),
     seed=st.integers(0, 10_000),
+    geometries=st.sampled_from([("contiguous",), ("contiguous", "scattered"), ("scattered",)]),
 )
-def test_bag_invariants(lengths, n_writers, bag_size, window_size, stride_frac, mode, ratios, n_genuine, seed):
+def test_bag_invariants(lengths, n_writers, bag_size, window_size, stride_frac, mode, ratios, n_genuine, seed,
+                        geometries):
     writers = [i % n_writers for i in range(len(lengths))]
     stride = None if stride_frac is None else 1 + int(stride_frac * (window_size - 1))  # None: mode default
     try:
         cfg = BagConfig(bag_size=bag_size, window_size=window_size, window_stride=stride, mode=mode,
-                        ratios=tuple(ratios), n_genuine=n_genuine, seed=seed)
+                        ratios=tuple(ratios), n_genuine=n_genuine, seed=seed, geometries=geometries)
     except WrmilInputError as e:
-        # refused geometries: word-mode spans where two ratios collide / no base word is left
-        assert mode == "word" or bag_size == 1, str(e)
+        # refused geometries: word-mode spans where two ratios collide / no base word is left /
+        # scattered words cannot be kept apart; scattered words in instance mode
+        assert mode == "word" or bag_size == 1 or "scattered" in geometries, str(e)
         if mode == "word":
             S = (bag_size - 1) * (stride or window_size) + window_size
             counts = [max(1, round_half_up(r * S)) for r in ratios]
-            assert len(set(counts)) < len(counts) or max(counts) >= S
+            assert (len(set(counts)) < len(counts) or max(counts) >= S
+                    or ("scattered" in geometries and 2 * max(counts) - 1 > S))
         event("refused: geometry")
         return
     emb = synth_table(lengths, writers, seed=seed)
@@ -126,8 +136,9 @@ def test_bag_invariants(lengths, n_writers, bag_size, window_size, stride_frac, 
     n_gen = n_base if n_genuine is None else min(n_genuine, n_base)
     per_ratio = max(1, round_half_up(2 * n_gen / len(ratios)))
     assert meta["n_genuine"] == int((bags["label"] == 0).sum()) == n_gen
-    counts = bags.filter(pl.col("label") == 1).group_by("ratio").len()
-    assert sorted(counts["ratio"].to_list()) == sorted(ratios)
+    counts = bags.filter(pl.col("label") == 1).group_by("geometry", "ratio").len()
+    assert sorted(counts["ratio"].to_list()) == sorted(ratios * len(geometries))
+    assert set(counts["geometry"].to_list()) == set(geometries)
     assert set(counts["len"].to_list()) == {per_ratio}
     # every blocking check passes on a freshly built table (labels agree with word ids, donors
     # are other writers of the split, all word ids valid, shapes exact)
@@ -322,10 +333,10 @@ def test_balance_and_per_ratio_checks_fail_on_unbalanced_tables(built):
     bags, emb, _ = built
     halved = bags.filter((pl.col("label") == 0) | (pl.col("bag_id") % 2 == 0))
     ok, m = check_balance(halved, emb)
-    assert not ok and m["contaminated_per_genuine"] == pytest.approx(1.0)
+    assert not ok and m["contaminated_per_genuine/contiguous"] == pytest.approx(1.0)
     fewer = bags.filter(~((pl.col("ratio") == 0.2) & (pl.col("bag_id") % 3 == 0)))
     ok, m = check_equal_per_ratio(fewer, emb)
-    assert not ok and m["n_bags@0.2"] < m["n_bags@0.1"]
+    assert not ok and m["n_bags@0.2/contiguous"] < m["n_bags@0.1/contiguous"]
     assert check_balance(bags, emb)[0] and check_equal_per_ratio(bags, emb)[0]
 
 

@@ -38,10 +38,17 @@ def test_fields_are_kept_as_given_and_derived_values_are_properties(fields):
     assert cfg.words_per_bag == (cfg.bag_size - 1) * cfg.effective_window_stride + cfg.window_size
     assert list(cfg.foreign_counts) == list(cfg.ratios)
     assert [f.name for f in dataclasses.fields(cfg)] == [
-        "bag_size", "window_size", "mode", "ratios", "window_stride", "bag_stride", "n_genuine", "seed"]
+        "bag_size", "window_size", "mode", "ratios", "window_stride", "bag_stride", "n_genuine", "seed", "geometries"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 1  # type: ignore[misc]
     assert hash(cfg) == hash(BagConfig(**fields))
+
+
+def test_geometries_default_and_presets():
+    assert BagConfig().geometries == ("contiguous",)                       # a plain config builds what it did
+    assert PRESETS["demo"].geometries == ("contiguous", "scattered")        # the demo reports both
+    assert PRESETS["paper"].geometries == ("contiguous",)                   # instance mode has no scattered words
+    assert BagConfig(geometries=("scattered", "contiguous")).ordered_geometries == ("contiguous", "scattered")
 
 
 def test_foreign_counts_per_mode():
@@ -63,6 +70,12 @@ def test_foreign_counts_per_mode():
     ({"bag_stride": 0}, "bag_stride must be >= 1"),
     ({"n_genuine": 0}, "n_genuine must be >= 1"),
     ({"mode": "instance", "bag_size": 1}, "bag_size >= 2"),
+    ({"geometries": ()}, "non-empty tuple"),
+    ({"geometries": ["contiguous"]}, "non-empty tuple"),
+    ({"geometries": ("contiguous", "spread")}, "non-empty tuple of distinct names"),
+    ({"geometries": ("scattered", "scattered")}, "distinct"),
+    ({"mode": "instance", "geometries": ("scattered",)}, "needs mode='word'"),
+    ({"bag_size": 4, "ratios": (0.3, 0.6), "geometries": ("scattered",)}, "non-adjacent"),
 ])
 def test_invalid_configs_are_refused(fields, match):
     with pytest.raises(WrmilInputError, match=match):

@@ -12,8 +12,8 @@ from PIL import Image
 
 from tests.support.embedding import draw_word, make_split
 from wrmil_core.artifacts import save_model
-from wrmil_core.embedding.classical import (ClassicalConfig, embed_words_classical, extract_features, fit_classical,
-                                            fit_projection, load_classical, preset, save_classical)
+from wrmil_core.embedding.classical import (ClassicalConfig, embed_words_classical, extract_features, fit_and_save,
+                                            fit_classical, fit_projection, load_classical, preset, save_classical)
 from wrmil_core.embedding.classical_features import block_sizes, ink_mask, word_features
 from wrmil_core.embedding.evaluate import verification_metrics
 from wrmil_core.embedding.infer import check_embeddings, embedding_matrix
@@ -101,3 +101,62 @@ def test_config_is_validated_and_a_network_dir_is_refused(tmp_path: Path) -> Non
     save_model(tmp_path / "net", {"w": torch.zeros(2)}, {"backbone": "x"})
     with pytest.raises(WrmilInputError, match="lacks \\['kind'\\]"):
         load_classical(tmp_path / "net")
+
+
+def test_a_classical_model_dir_serves_where_a_network_dir_does(split, tmp_path: Path) -> None:
+    """``embed_words`` (word_embeddings, wrmil score) and ``embed_baselines`` take a classical model
+    directory; the tables carry the id ``save_model`` recorded and ``load_model`` verifies."""
+    from wrmil_core.artifacts import read_config
+    from wrmil_core.embedding.baselines import embed_baselines
+    from wrmil_core.embedding.config import preset as network_preset
+    from wrmil_core.embedding.infer import embed_words, is_classical, load_embedding_model, network_config
+
+    train, val = split
+    network = network_preset("demo", backbone="test_resnet", img_h=32, img_w=96, emb_dim=16, hidden_dim=32)
+    model = fit_and_save(train, tmp_path / "m", ClassicalConfig(), network=network)
+    cfg = read_config(tmp_path / "m")
+    assert is_classical(cfg) and cfg["model_id"] == model.model_id and cfg["emb_dim"] == model.dim
+    assert network_config(cfg) == network
+    table = embed_words(tmp_path / "m", val)
+    direct = embed_words_classical(model, val)
+    assert table["model_id"].unique().to_list() == [cfg["model_id"]]
+    assert np.array_equal(embedding_matrix(table), embedding_matrix(direct))
+    controls = embed_baselines(tmp_path / "m", val)
+    assert controls["untrained"].schema["emb"].size == 16  # the network's initial weights, its emb_dim
+    assert set(controls["pixels"]["model_id"]) == {f"pixels@{model.model_id}"}
+    with pytest.raises(WrmilInputError, match="classical"):
+        load_embedding_model(tmp_path / "m")
+
+
+def test_a_hand_edited_config_is_refused(split, tmp_path: Path) -> None:
+    import json
+
+    model = fit_classical(split[0], ClassicalConfig(projection="center"))
+    save_classical(tmp_path / "m", model)
+    cfg_path = tmp_path / "m" / "config.json"
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), "hinge_leg": 3}))
+    with pytest.raises(WrmilInputError, match="does not match the settings"):
+        load_classical(tmp_path / "m")
+
+
+def test_wrmil_score_with_a_classical_embedding(tmp_path: Path) -> None:
+    """A questioned document scored through a classical embedding model and a MIL model trained on
+    its vectors: the same ``score_document`` call as for a network."""
+    from tests.support.scoring import EMB_DIM, FOREIGN, WORDS, forger_style, host_style, save_mil, write_document
+    from wrmil_core import synth
+    from wrmil_core.scoring.score import score_document
+
+    rows = []
+    for w, style in enumerate((host_style(20), forger_style(21), host_style(22), forger_style(23))):
+        for i, word in enumerate(WORDS):
+            path = tmp_path / "train" / f"{w}_{i}.png"
+            path.parent.mkdir(exist_ok=True)
+            synth.render_word(word, style, np.random.default_rng([5, w, i])).save(path)
+            rows.append({"word_id": len(rows), "writer": w, "doc_id": str(w), "position": i, "path": str(path)})
+    model = fit_and_save(pl.DataFrame(rows), tmp_path / "emb", ClassicalConfig(pca_dim=EMB_DIM))
+    assert model.dim == EMB_DIM
+    save_mil(tmp_path / "mil", "distance", model.dim, model.model_id)
+    genuine = score_document(write_document(tmp_path / "genuine"), tmp_path / "emb", tmp_path / "mil")
+    mixed = score_document(write_document(tmp_path / "mixed", foreign=FOREIGN), tmp_path / "emb", tmp_path / "mil")
+    assert genuine.embedding_model_id == mixed.embedding_model_id == model.model_id
+    assert mixed.probability > genuine.probability

@@ -27,10 +27,17 @@ def test_forward_shapes_and_finite(name: str, x: torch.Tensor) -> None:
     assert torch.isfinite(logit).all() and torch.isfinite(ws).all()
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+ORDER_INVARIANT = [n for n in MODEL_NAMES if MODEL_REGISTRY[n].window_order_invariant]
+
+
+def test_only_the_segment_scan_depends_on_window_order() -> None:
+    assert set(MODEL_NAMES) - set(ORDER_INVARIANT) == {"segment_scan"}
+
+
+@pytest.mark.parametrize("name", ORDER_INVARIANT)
 def test_window_order_does_not_change_bag_score(name: str, x: torch.Tensor) -> None:
-    """All models pool over an unordered set: permuting windows leaves the bag logit unchanged
-    and permutes the window scores the same way."""
+    """Every model but the segment scan pools over an unordered set: permuting windows leaves
+    the bag logit unchanged and permutes the window scores the same way."""
     torch.manual_seed(0)
     model = build_mil_model(name, D).eval()
     perm = torch.randperm(W, generator=torch.Generator().manual_seed(1))
@@ -111,7 +118,8 @@ def test_every_model_declares_its_window_output() -> None:
     declared = {name: MODEL_REGISTRY[name].window_output for name in MODEL_NAMES}
     assert set(declared.values()) <= set(WINDOW_OUTPUTS)
     assert declared == {"abmil": "attention", "gated_abmil": "attention", "contrast": "logit",
-                        "set_transformer": "logit", "distance": "logit"}
+                        "set_transformer": "logit", "distance": "logit", "segment_scan": "logit",
+                        "scattered": "logit"}
     assert build_mil_model("gated_abmil", D).window_output == "attention"
 
 
@@ -123,3 +131,44 @@ def test_model_class_without_window_output_is_refused() -> None:
         class Misdeclared(MILModel):
             name = "misdeclared"
             window_output = "probability"
+
+
+def _planted_passage_bags() -> torch.Tensor:
+    """Two bags of one writer with words 12..21 (windows 2-4) by another, in reading order."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(2, D))
+    centres *= 1.5 / np.linalg.norm(centres, axis=1, keepdims=True)
+    x = centres[0] + rng.normal(size=(2, W * T, D)) / np.sqrt(D)
+    x[:, 12:22] = centres[1] + rng.normal(size=(2, 10, D)) / np.sqrt(D)
+    return torch.from_numpy(x.reshape(2, W, T, D).astype(np.float32))
+
+
+def test_segment_scan_sees_the_order_of_the_windows() -> None:
+    """The passage is contiguous in reading order; scattering its windows weakens the scan."""
+    x = _planted_passage_bags()
+    model = build_mil_model("segment_scan", D)
+    perm = torch.tensor([0, 3, 6, 1, 8, 2, 9, 4, 5, 7])   # windows 2, 3, 4 no longer adjacent
+    assert (model(x)[0] > model(x[:, perm])[0] + 1).all()
+
+
+@pytest.mark.parametrize("name,api", [("segment_scan", "segment_scan"), ("scattered", "scattered")])
+def test_word_level_wrappers_agree_with_the_word_level_api(name: str, api: str) -> None:
+    """Bag logit = the detector's statistic on the bag's flattened words; window score = max
+    word evidence of the window; the foreign windows score highest."""
+    import wrmil_core.detectors as det
+
+    x = _planted_passage_bags()
+    logit, ws = build_mil_model(name, D)(x)
+    for b in range(2):
+        r = getattr(det, api)(x[b].reshape(W * T, D).numpy())
+        assert float(logit[b]) == pytest.approx(r.statistic, rel=1e-5, abs=1e-5)
+        np.testing.assert_allclose(ws[b].numpy(), r.word_evidence.reshape(W, T).max(1), rtol=1e-5, atol=1e-5)
+        assert set(torch.topk(ws[b], 2).indices.tolist()) <= {2, 3, 4}
+    if name == "segment_scan":
+        assert [det.segment_scan(x[b].reshape(W * T, D).numpy()).passage for b in range(2)] == [(12, 21)] * 2
+
+
+def test_training_free_detectors_need_no_training() -> None:
+    for name in ("distance", "segment_scan", "scattered"):
+        model = build_mil_model(name, D)
+        assert not model.trainable and model.window_output == "logit" and not list(model.parameters())

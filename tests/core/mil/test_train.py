@@ -11,6 +11,7 @@ import torch
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import MILConfig, preset
+from wrmil_core.mil.models import build_mil_model
 from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.mil.train import (
     _balanced_batches,
@@ -127,3 +128,24 @@ def test_refuses_bad_training_input(unseen, tmp_path: Path) -> None:
         train_mil("distance", only_genuine, val, fast(), tmp_path)
     with pytest.raises(WrmilInputError, match="unknown MIL model"):
         train_mil("nope", train, val, fast(), tmp_path)
+
+
+def test_saves_evidence_fitted_on_val(unseen, tmp_path: Path) -> None:
+    """calibration.json beside the model: the calibrator and 1%/5%-FPR thresholds of the val scores
+    (refitting on the val scores gives the same; the train bags play no part), and inference loads it."""
+    from wrmil_core.evidence import fit_evidence, load_evidence
+    from wrmil_core.mil.inference import score_bags, score_saved_models
+
+    train, val = unseen
+    res = train_mil("distance", train, val, fast(), tmp_path, val_writers=11)
+    saved = load_evidence(res.model_dir, model_id=res.model_id)
+    model = build_mil_model("distance", val.x.shape[-1])
+    val_probs, _ = score_bags(model, val)
+    assert saved == res.evidence == fit_evidence("distance", res.model_id, val_probs, val.label.numpy(), n_writers=11)
+    assert saved.calibrator.n_h1 == int(val.label.sum()) and saved.calibrator.n_writers == 11
+    assert saved.thresholds["fpr_5"] == res.thresholds["fpr_5"] and saved.n_genuine_val == int((val.label == 0).sum())
+    md = results_metadata({"distance": res})
+    assert md["distance/llr_upper"] == saved.calibrator.upper and "distance/threshold_fpr_1" in md
+    scores, _ = score_saved_models({"distance": res.model_dir}, val)
+    assert scores["distance"].evidence == saved
+    assert np.array_equal(scores["distance"].log10_lr(), saved.log10_lr(val_probs))

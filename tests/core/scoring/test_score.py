@@ -1,16 +1,22 @@
 """Scoring questioned documents: ``wrmil_core.scoring.score`` (models and documents from
-``tests/support/scoring.py``)."""
+``tests/support/scoring.py``, each MIL model with a crafted ``calibration.json``)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.support.scoring import FOREIGN, N_WORDS, THRESHOLDS, scoring_setup, write_document
+from tests.support.scoring import (CALIBRATIONS, FOREIGN, N_WORDS, THRESHOLDS, crafted_evidence, scoring_setup,
+                                   sigmoid, write_document)
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.evidence import EVIDENCE_FILE, save_evidence
 from wrmil_core.scoring.score import DocumentScore, read_model_pair, score_document
+from wrmil_core.scoring.verbal import verbal_label
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +29,24 @@ def scored(setup: dict[str, Any]) -> dict[str, DocumentScore]:
     return {d: score_document(setup[d], setup["emb_dir"], setup["mil"]["distance"]) for d in ("genuine", "mixed")}
 
 
+@pytest.fixture(scope="module")
+def scanned(setup: dict[str, Any]) -> dict[str, DocumentScore]:
+    """The two documents scored by the word-level segment_scan detector (whole document)."""
+    return {d: score_document(setup[d], setup["emb_dir"], setup["mil"]["segment_scan"]) for d in ("genuine", "mixed")}
+
+
 def test_mixed_document_scores_higher_and_foreign_words_top(scored: dict[str, DocumentScore]) -> None:
     gen, mix = scored["genuine"], scored["mixed"]
     assert (mix.n_words, mix.n_windows, mix.n_bags, mix.short_document) == (N_WORDS, 12, 3, False)
+    assert mix.scoring == "sliding bags"
     assert mix.probability > gen.probability + 0.05, (gen.probability, mix.probability)
-    assert mix.decisions["max_f1"] and not gen.decisions["max_f1"], (gen.probability, mix.probability)
+    # the decisions use the validation FPR thresholds of calibration.json, not the model's max-F1
+    val = {k: sigmoid(CALIBRATIONS["distance"][k]) for k in ("fpr_1", "fpr_5")}
+    assert mix.thresholds == pytest.approx(val) and mix.model_thresholds == THRESHOLDS
+    assert mix.decisions["fpr_5"] and not gen.decisions["fpr_5"], (gen.probability, mix.probability)
+    assert mix.log10_lr > 0 > gen.log10_lr, (gen.log10_lr, mix.log10_lr)
     for s in (gen, mix):
-        assert s.decisions == {k: s.probability >= v for k, v in THRESHOLDS.items()}
+        assert s.decisions == {k: s.probability >= v for k, v in val.items()}
         assert s.probability == pytest.approx(max(s.bag_probabilities))
         assert len(s.word_scores) == s.n_words and len(s.window_scores) == s.n_windows
     # The two windows of the foreign passage are the two highest-scored windows.
@@ -72,6 +89,64 @@ def test_attention_model_scores_on_probability_scale(setup: dict[str, Any]) -> N
     assert s.model_name == "abmil" and 0.0 <= s.probability <= 1.0
     assert all(0.0 <= v <= s.probability + 1e-9 for v in s.window_scores)
     assert max(s.window_scores) == pytest.approx(s.probability)
+
+
+def test_segment_scan_scores_the_whole_document_and_finds_the_passage(scanned: dict[str, DocumentScore]) -> None:
+    gen, mix = scanned["genuine"], scanned["mixed"]
+    assert mix.scoring == "whole document" and mix.n_bags == 1 and not mix.short_document
+    assert len(mix.word_scores) == len(mix.word_log10_lr) == N_WORDS
+    # the planted passage (words 25..34) is covered by the estimate, which stays about that long
+    first, last = mix.passage_range
+    planted = set(FOREIGN)
+    found = set(range(first, last + 1))
+    assert len(found & planted) >= 0.8 * len(planted) and len(found - planted) <= 2, (first, last)
+    assert mix.passage["first_file"] == f"w{first}.png" and mix.passage["last_file"] == f"w{last}.png"
+    # the passage's words carry more evidence than the rest
+    inside = np.asarray(mix.word_log10_lr)[list(planted)]
+    outside = np.delete(np.asarray(mix.word_log10_lr), list(planted))
+    assert inside.min() > np.median(outside), (inside, outside)
+    # log10 LR is the crafted calibration applied to the raw score; the decisions follow its thresholds
+    cal = crafted_evidence("segment_scan", "x", **CALIBRATIONS["segment_scan"])
+    for s in (gen, mix):
+        assert s.log10_lr == pytest.approx(float(cal.log10_lr(np.array([s.probability]))[0]))
+        assert s.verbal == verbal_label(s.log10_lr)
+        assert s.decisions == {k: s.probability >= v for k, v in cal.thresholds.items()}
+        assert s.calibration["source"] == "bags" and s.calibration["calibrated_length_words"] == 50
+    assert mix.decisions == {"fpr_1": True, "fpr_5": True} and gen.decisions == {"fpr_1": False, "fpr_5": False}
+    assert mix.log10_lr > 0.5 and "more than one writer" in mix.verbal
+    assert "log10 LR" in mix.summary() and "flagged at 1 % FPR: yes" in mix.summary()
+
+
+def _model_copy(setup: dict[str, Any], name: str, dest: Path) -> Path:
+    shutil.copytree(setup["mil"][name], dest)
+    return dest
+
+
+def test_decisions_use_the_thresholds_in_calibration_json(setup: dict[str, Any], tmp_path: Path,
+                                                          scanned: dict[str, DocumentScore]) -> None:
+    """A calibration file whose 1 %-FPR threshold sits just above the mixed document's raw score and
+    whose 5 %-FPR threshold just below it: flagged at 5 %, not at 1 %, whatever the LR."""
+    raw = scanned["mixed"].probability
+    model = _model_copy(setup, "segment_scan", tmp_path / "seg")
+    d = json.loads((model / EVIDENCE_FILE).read_text())
+    d["thresholds"] = {"fpr_1": raw + 1e-6, "fpr_5": raw - 1e-6}
+    (model / EVIDENCE_FILE).write_text(json.dumps(d))
+    s = score_document(setup["mixed"], setup["emb_dir"], model)
+    assert s.thresholds == d["thresholds"] and s.decisions == {"fpr_1": False, "fpr_5": True}
+    assert "flagged at 1 % FPR: no" in s.summary() and "flagged at 5 % FPR: yes" in s.summary()
+
+
+def test_missing_calibration_is_refused_in_one_line(setup: dict[str, Any]) -> None:
+    with pytest.raises(WrmilInputError, match=r"has no calibration.json .*re-materialise mil_model") as e:
+        score_document(setup["mixed"], setup["emb_dir"], setup["mil_uncalibrated"])
+    assert "\n" not in str(e.value)
+
+
+def test_stale_calibration_is_refused(setup: dict[str, Any], tmp_path: Path) -> None:
+    model = _model_copy(setup, "segment_scan", tmp_path / "seg")
+    save_evidence(crafted_evidence("segment_scan", "another-model", **CALIBRATIONS["segment_scan"]), model)
+    with pytest.raises(WrmilInputError, match="stale"):
+        score_document(setup["mixed"], setup["emb_dir"], model)
 
 
 def test_model_pair_refusals(setup: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
 """The difficulty report: every model side by side, per contamination level, on the test bags.
 
-``evaluate.py`` computes the numbers (typed rows, no drawing), ``shortcuts.py`` those of the
-shortcut controls (the distance detector and verification with the untrained network and raw
-pixels beside the trained embedding), ``render.py`` writes ``report.md``, ``report.html``
+``evaluate.py`` computes the numbers (typed rows, no drawing), ``forensic.py`` the forensic ones
+(calibrated log10 LRs: Cllr, misleading evidence, detection at the validation 1%/5%-FPR
+thresholds, per difficulty, geometry and overall), ``shortcuts.py`` those of the shortcut controls
+(the distance detector and verification with the untrained network and raw pixels beside the
+trained embedding), ``render.py`` and ``forensic_text.py`` write ``report.md``, ``report.html``
 (self-contained, plots embedded) and ``report.json``, ``figures.py`` draws the PNGs.
 :func:`build_report` runs them.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.mil.inference import ModelScores
@@ -23,7 +27,9 @@ from wrmil_core.mil.report.evaluate import (
     evaluate_scores,
     pct_label,
 )
-from wrmil_core.mil.report.figures import draw_figures
+from wrmil_core.mil.report.figures import draw_figures, draw_forensic_figures
+from wrmil_core.mil.report.forensic import ForensicEvaluation, evaluate_forensic
+from wrmil_core.mil.report.length import LengthRow, evaluate_length, length_headline, plot_length
 from wrmil_core.mil.report.shortcuts import ShortcutControls, evaluate_controls, gather_baseline_bags
 
 TITLE = "wrmil: multi-writer detection by difficulty"
@@ -33,7 +39,8 @@ TITLE = "wrmil: multi-writer detection by difficulty"
 class Report:
     """The built report: its numbers, summary sentence, per-difficulty table and where the files are.
 
-    ``paths``: ``main_plot``, ``roc_plot``, ``examples_plot`` (PNGs), ``md``, ``html``, ``json``.
+    ``paths``: ``main_plot``, ``roc_plot``, ``examples_plot`` (PNGs), ``md``, ``html``, ``json``, and
+    with calibrated models ``tippett_plot`` and ``reliability_plot``.
     """
 
     evaluation: Evaluation
@@ -42,6 +49,8 @@ class Report:
     paths: dict[str, Path]
     shortcuts: ShortcutControls | None = None
     shortcut_table: str = ""  # Markdown; empty without shortcut controls
+    forensic: ForensicEvaluation | None = None
+    length_rows: list[LengthRow] | None = None
 
     @property
     def best_model(self) -> str | None:
@@ -49,7 +58,9 @@ class Report:
 
     @property
     def headline(self) -> dict[str, float]:
-        return self.evaluation.headline
+        """Flat numbers for asset metadata: the per-difficulty ones and the forensic ones."""
+        return (self.evaluation.headline | (self.forensic.headline if self.forensic else {})
+                | length_headline(self.length_rows or []))
 
     @property
     def main_plot_png(self) -> Path:
@@ -58,36 +69,49 @@ class Report:
 
 def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Path,
                  val_auc: dict[str, float] | None = None, n_boot: int = 1000, seed: int = 0,
-                 title: str = TITLE, shortcuts: ShortcutControls | None = None) -> Report:
+                 title: str = TITLE, shortcuts: ShortcutControls | None = None,
+                 writers: np.ndarray | None = None, length_rows: list[LengthRow] | None = None) -> Report:
     """Evaluate every model's test scores per difficulty and write report.html/.md/.json + PNGs.
 
     ``results`` as returned by :func:`wrmil_core.mil.inference.score_saved_models`. The rows follow
     the contamination ratios present in ``test``; a figure without an answer (e.g. no genuine bags)
     is n/a. The best model is the one with the highest mean AUC over difficulties. ``shortcuts``
     (from :func:`evaluate_controls`) adds the shortcut-control section; the rest is the same with
-    or without it.
+    or without it. Models whose scores carry evidence (calibration fitted on val) get the
+    forensic section; ``writers`` ((B,) or (B, k) writer ids per test bag, negative = none) gives
+    the writer counts behind each figure. ``length_rows`` (from :func:`evaluate_length`) adds the
+    detection-against-document-length section.
     """
     ev = evaluate_scores(results, test, n_boot=n_boot, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = draw_figures(ev, results, test, out_dir, seed)
-    text = render.report_text(ev, val_auc, title, shortcuts)
+    fe = evaluate_forensic(results, test, writers, val_auc)
+    if fe.models:
+        paths |= draw_forensic_figures(fe, test, out_dir)
+    if length_rows:
+        paths["length_plot"] = plot_length(length_rows, out_dir / "detection_by_length.png")
+    text = render.report_text(ev, val_auc, title, shortcuts, fe, length_rows)
     paths["md"] = render.write_markdown(text, paths, out_dir / "report.md")
     paths["html"] = render.write_html(text, paths, out_dir / "report.html")
-    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts)
+    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts, fe, length_rows)
     return Report(evaluation=ev, summary=text.summary, markdown_table=text.difficulty_table, paths=paths,
-                  shortcuts=shortcuts, shortcut_table=text.shortcut_table)
+                  shortcuts=shortcuts, shortcut_table=text.shortcut_table, forensic=fe, length_rows=length_rows)
 
 
 __all__ = [
     "DifficultyRow",
     "Evaluation",
+    "ForensicEvaluation",
+    "LengthRow",
     "OverallMetrics",
     "Report",
     "ShortcutControls",
     "build_report",
     "check_beats_distance",
     "evaluate_controls",
+    "evaluate_forensic",
+    "evaluate_length",
     "evaluate_scores",
     "gather_baseline_bags",
     "pct_label",

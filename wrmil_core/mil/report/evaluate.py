@@ -24,6 +24,7 @@ from wrmil_core.mil.metrics import (
     rates_at_threshold,
     roc_auc,
 )
+from wrmil_core.mil.models import MODEL_REGISTRY
 
 BASELINE = "abmil"
 THRESHOLD_LABELS = {"max_f1": "max-F1 threshold", "fpr_5": "5%-FPR threshold"}
@@ -241,21 +242,29 @@ def _threshold_names(results: dict[str, ModelScores]) -> list[str]:
     return sorted(names, key=lambda t: (order.index(t) if t in order else len(order), t))
 
 
+def is_training_free(name: str) -> bool:
+    """A registered detector that is not trained (``distance``, ``segment_scan``, ...)."""
+    cls = MODEL_REGISTRY.get(name)
+    return cls is not None and not getattr(cls, "trainable", True)
+
+
 def check_beats_distance(val_auc: dict[str, float], baseline: str = "distance",
                          min_gain: float = 0.0) -> tuple[bool, dict[str, float | str]]:
-    """Does some learned model's val AUC beat the training-free ``distance`` baseline by more than
-    ``min_gain``? Returns ``(passed, metadata)`` for an asset check (warn when not passed).
+    """Does some learned model's val AUC beat the training-free ``baseline`` (``distance``, or the
+    best training-free detector as the asset passes it) by more than ``min_gain``? Other
+    training-free detectors are not "learned". Returns ``(passed, metadata)`` for an asset check
+    (warn when not passed).
 
     Passes vacuously (with a note) when the baseline or every learned model is missing.
     """
     md: dict[str, float | str] = {f"val_auc/{m}": float(v) for m, v in val_auc.items()}
-    learned = {m: v for m, v in val_auc.items() if m != baseline}
+    learned = {m: v for m, v in val_auc.items() if m != baseline and not is_training_free(m)}
     if baseline not in val_auc or not learned:
         md["note"] = f"nothing to compare: need '{baseline}' and at least one learned model"
         return True, md
     best = max(learned, key=learned.__getitem__)
     gain = learned[best] - val_auc[baseline]
-    md.update({"baseline_val_auc": float(val_auc[baseline]), "best_learned_model": best,
+    md.update({"baseline": baseline, "baseline_val_auc": float(val_auc[baseline]), "best_learned_model": best,
                "best_learned_val_auc": float(learned[best]), "gain_over_baseline": float(gain),
                "models_not_beating_baseline": ", ".join(m for m, v in learned.items() if v <= val_auc[baseline] + min_gain)
                or "none"})

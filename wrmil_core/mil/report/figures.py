@@ -1,4 +1,5 @@
-"""The report's PNG figures: separability and detection by difficulty, ROC curves, example bags."""
+"""The report's PNG figures: separability and detection by difficulty, ROC curves, example bags, and
+the forensic section's Tippett plots and reliability diagrams (drawn by :mod:`wrmil_core.evidence.figures`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from wrmil_core.bags.tensors import BagTensors
+from wrmil_core.evidence.figures import Panel, plot_panels, reliability, tippett
 from wrmil_core.mil.inference import ModelScores
 from wrmil_core.mil.metrics import roc_auc, roc_points
 from wrmil_core.mil.report.evaluate import (
@@ -16,7 +18,9 @@ from wrmil_core.mil.report.evaluate import (
     Evaluation,
     pct_label,
     ratio_mask,
+    ratios_present,
 )
+from wrmil_core.mil.report.forensic import ForensicEvaluation, geometry_of
 from wrmil_core.plots import save_figure
 
 
@@ -140,3 +144,27 @@ def _example_bags(difficulties: list[float], test: BagTensors, seed: int) -> lis
     if g.size:
         picks.insert(0, (0.0, int(rng.choice(g))))
     return picks
+
+
+def draw_forensic_figures(fe: ForensicEvaluation, test: BagTensors, out_dir: Path) -> dict[str, Path]:
+    """Tippett plots and reliability diagrams of every calibrated detector's test LLRs (one panel each)."""
+    panels = [_llr_panel(fe, m, test) for m in fe.models]
+    return {
+        "tippett_plot": plot_panels(panels, tippett, out_dir / "tippett.png",
+                                    "Tippett: share of test LRs >= x (H2 genuine in black; H1 per difficulty)"),
+        "reliability_plot": plot_panels(panels, reliability, out_dir / "reliability.png",
+                                        "Reliability: reported log10 LR vs PAV-recalibrated on test (diagonal = calibrated)"),
+    }
+
+
+def _llr_panel(fe: ForensicEvaluation, model: str, test: BagTensors) -> Panel:
+    """H2 = the genuine bags' LLRs; H1 grouped per difficulty (and geometry, when there are several)."""
+    llr, y, geo = fe.llrs[model], test.label.numpy(), geometry_of(test)
+    geometries = sorted(set(geo[y == 1].tolist()))
+    h1 = {}
+    for r in ratios_present(test.ratio):
+        for g in geometries:
+            sel = (y == 1) & ratio_mask(test.ratio, r) & (geo == g)
+            if sel.any():
+                h1[f"{pct_label(r)}%" + (f" {g}" if len(geometries) > 1 else "")] = llr[sel]
+    return Panel(title=model, h2=llr[y == 0], h1=h1)

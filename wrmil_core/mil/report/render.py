@@ -13,20 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wrmil_core.embedding.baselines import MIN_AUC_MARGIN
+from wrmil_core.mil.report import forensic_text
 from wrmil_core.mil.report.evaluate import (
     BASELINE,
     THRESHOLD_LABELS,
     Evaluation,
     pct_label,
 )
+from wrmil_core.mil.report.forensic import ForensicEvaluation
+from wrmil_core.mil.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
+from wrmil_core.mil.report.length import LengthRow, length_intro, length_table
 from wrmil_core.mil.report.shortcuts import LABELS, ShortcutControls
 from wrmil_core.plots import png_data_uri
 
 CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;"
        "text-align:right}th{background:#f0f0f0}td:first-child,td:nth-child(2){text-align:left}img{max-width:100%}")
-OVERALL_HEADING = "Overall (the original's figures, at the max-F1 threshold)"
+OVERALL_HEADING = "The original's metrics, reproduced (all test bags, at the max-F1 threshold)"
 SHORTCUT_HEADING = "Shortcut controls: could the capture explain it?"
+LENGTH_HEADING = "Detection against document length"
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class ReportText:
     overall_table: str
     shortcut_intro: str = ""  # empty: no shortcut controls were evaluated
     shortcut_table: str = ""
+    forensic: forensic_text.ForensicText | None = None  # None: no model carries a calibration
+    length_intro: str = ""  # empty: no length curve was evaluated
+    length_table: str = ""
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -49,8 +57,9 @@ def fmt(v: float | None, digits: int = 3) -> str:
 
 
 def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
-                shortcuts: ShortcutControls | None = None) -> ReportText:
-    """Summary, intro and tables of the report (and its shortcut-control section when given)."""
+                shortcuts: ShortcutControls | None = None, fe: ForensicEvaluation | None = None,
+                length_rows: list[LengthRow] | None = None) -> ReportText:
+    """Summary, intro and tables of the report (and its shortcut-control and forensic sections when given)."""
     intro = (f"Test bags: {ev.n_test_bags} ({ev.n_genuine} genuine, {ev.n_contaminated} contaminated); "
              f"embedding model `{ev.embedding_model_id}`. "
              "Thresholds were fixed on the validation bags. \"Flagged\" is the false-positive rate on the 0% "
@@ -60,7 +69,10 @@ def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
     return ReportText(title=title, summary=summary(ev), intro=intro, pivot_table=pivot_table(ev),
                       difficulty_table=difficulty_table(ev), overall_table=overall_table(ev, val_auc),
                       shortcut_intro=shortcut_intro(shortcuts) if shortcuts else "",
-                      shortcut_table=shortcut_table(shortcuts) if shortcuts else "")
+                      shortcut_table=shortcut_table(shortcuts) if shortcuts else "",
+                      forensic=forensic_text.forensic_text(fe) if fe is not None and fe.models else None,
+                      length_intro=length_intro(length_rows) if length_rows else "",
+                      length_table=length_table(length_rows) if length_rows else "")
 
 
 def summary(ev: Evaluation) -> str:
@@ -82,8 +94,9 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 def difficulty_table(ev: Evaluation) -> str:
     """Per difficulty (genuine first) and model: bags, foreign share, AUC [CI], flagged rates, localisation."""
+    thr = [t for t in ev.threshold_names if t != "max_f1"]  # max-F1 only in the original's table
     head = ["difficulty", "model", "bags", "true foreign %", "AUC vs genuine [95% CI]"]
-    head += [f"flagged @ {THRESHOLD_LABELS.get(t, t)}" for t in ev.threshold_names] + ["loc. AUC", "top-1 hit"]
+    head += [f"flagged @ {THRESHOLD_LABELS.get(t, t)}" for t in thr] + ["loc. AUC", "top-1 hit"]
     body = []
     for ratio in [0.0] + ev.difficulties:
         for r in (r for r in ev.rows if r.ratio == ratio):
@@ -91,7 +104,7 @@ def difficulty_table(ev: Evaluation) -> str:
             label = "0% (genuine: FPR)" if ratio == 0 else r.difficulty
             ff = "n/a" if r.foreign_frac is None else f"{100 * r.foreign_frac:.1f}"
             cells = [label, r.model, str(r.n_bags), ff, auc if ratio > 0 else "—"]
-            cells += [fmt(r.flagged.get(t)) for t in ev.threshold_names]
+            cells += [fmt(r.flagged.get(t)) for t in thr]
             cells += [fmt(r.loc_auc) if ratio > 0 else "—", fmt(r.top1) if ratio > 0 else "—"]
             body.append(cells)
     return _table(head, body)
@@ -160,14 +173,47 @@ def _with_ci(v: float | None, lo: float | None, hi: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f} [{fmt(lo)}, {fmt(hi)}]"
 
 
+Block = tuple[str, object]
+"""One piece of the report: ``("h1" | "h2" | "h3" | "p" | "b", text)``, ``("table", markdown)``,
+``("img", (alt, path))``. Markdown and HTML render the same blocks, so they never drift apart."""
+
+
+def report_blocks(text: ReportText, plots: dict[str, Path]) -> list[Block]:
+    """The report in order: few-data caution (first line), title, summary, forensic section,
+    per-difficulty detection, the original's metrics, shortcut controls, plots."""
+    fx = text.forensic
+    blocks: list[Block] = [("b", fx.caution)] if fx is not None and fx.caution else []
+    blocks += [("h1", text.title), ("b", text.summary), ("p", text.intro)]
+    if fx is not None:
+        blocks += [("h2", FORENSIC_HEADING), ("p", fx.intro), ("b", fx.comparison)]
+        for group, table in fx.tables.items():
+            blocks += [("h3", GROUP_HEADINGS[group]), ("table", table)]
+        blocks += [("h3", "Calibration (fitted on validation)"), ("table", fx.calibration_table)]
+        blocks += [("img", ("Tippett plots", plots["tippett_plot"])), ("img", ("reliability", plots["reliability_plot"]))]
+    if text.length_table:
+        blocks += [("h2", LENGTH_HEADING), ("p", text.length_intro), ("table", text.length_table),
+                   ("img", ("detection by document length", plots["length_plot"]))]
+    blocks += [("h2", "AUC by difficulty"), ("table", text.pivot_table),
+               ("img", ("detection by difficulty", plots["main_plot"])),
+               ("h2", "Per difficulty"), ("table", text.difficulty_table),
+               ("h2", OVERALL_HEADING), ("table", text.overall_table)]
+    if text.shortcut_table:
+        blocks += [("h2", SHORTCUT_HEADING), ("p", text.shortcut_intro), ("table", text.shortcut_table)]
+    return blocks + [("h2", "Plots"), ("h3", "ROC curves"), ("img", ("ROC by difficulty", plots["roc_plot"])),
+                     ("h3", "Example bags"), ("img", ("example bags", plots["examples_plot"]))]
+
+
 def write_markdown(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
-    """report.md: summary, tables, and links to the PNGs (which sit beside it)."""
-    path.write_text("\n\n".join([
-        f"# {text.title}", f"**{text.summary}**", text.intro, "## AUC by difficulty", text.pivot_table,
-        "## Per difficulty", text.difficulty_table, f"## {OVERALL_HEADING}", text.overall_table,
-        *([f"## {SHORTCUT_HEADING}", text.shortcut_intro, text.shortcut_table] if text.shortcut_table else []),
-        "## Plots", f"![detection by difficulty]({plots['main_plot'].name})",
-        f"![ROC by difficulty]({plots['roc_plot'].name})", f"![example bags]({plots['examples_plot'].name})", ""]))
+    """report.md: the blocks as Markdown, linking the PNGs (which sit beside it)."""
+    heads = {"h1": "# ", "h2": "## ", "h3": "### "}
+    out = []
+    for kind, v in report_blocks(text, plots):
+        if kind == "img":
+            alt, p = v  # type: ignore[misc]
+            out.append(f"![{alt}]({Path(p).name})")
+        else:
+            out.append(heads.get(kind, "") + (f"**{v}**" if kind == "b" else str(v)))
+    path.write_text("\n\n".join(out + [""]))
     return path
 
 
@@ -181,26 +227,28 @@ def _html_table(md: str) -> str:
     return "".join(out) + "</tbody></table>"
 
 
+def _html_block(kind: str, v: object) -> str:
+    if kind == "table":
+        return _html_table(str(v))
+    if kind == "img":
+        alt, p = v  # type: ignore[misc]
+        return f"<img alt='{html.escape(alt)}' src='{png_data_uri(p)}'>"
+    if kind == "b":
+        return f"<p><b>{html.escape(str(v))}</b></p>"
+    return f"<{kind}>{html.escape(str(v))}</{kind}>"
+
+
 def write_html(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
-    """report.html: the same content as report.md, self-contained (plots embedded)."""
-    body = [f"<h1>{html.escape(text.title)}</h1>", f"<p><b>{html.escape(text.summary)}</b></p>",
-            f"<p>{html.escape(text.intro)}</p>",
-            "<h2>AUC by difficulty</h2>", _html_table(text.pivot_table),
-            f"<img alt='detection by difficulty' src='{png_data_uri(plots['main_plot'])}'>",
-            "<h2>Per difficulty</h2>", _html_table(text.difficulty_table),
-            f"<h2>{OVERALL_HEADING}</h2>", _html_table(text.overall_table)]
-    if text.shortcut_table:
-        body += [f"<h2>{html.escape(SHORTCUT_HEADING)}</h2>", f"<p>{html.escape(text.shortcut_intro)}</p>",
-                 _html_table(text.shortcut_table)]
-    body += ["<h2>ROC curves</h2>", f"<img alt='ROC by difficulty' src='{png_data_uri(plots['roc_plot'])}'>",
-             "<h2>Example bags</h2>", f"<img alt='example bags' src='{png_data_uri(plots['examples_plot'])}'>"]
+    """report.html: the same blocks as report.md, self-contained (plots embedded)."""
+    body = "".join(_html_block(k, v) for k, v in report_blocks(text, plots))
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(text.title)}</title>"
-                    f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+                    f"<style>{CSS}</style></head><body>{body}</body></html>")
     return path
 
 
 def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | None, path: Path,
-               shortcuts: ShortcutControls | None = None) -> Path:
+               shortcuts: ShortcutControls | None = None, fe: ForensicEvaluation | None = None,
+               length_rows: list[LengthRow] | None = None) -> Path:
     """report.json: every number (strict JSON: n/a is null, never NaN)."""
     doc = {"title": text.title, "summary": text.summary, "best_model": ev.best_model,
            "gain_over_abmil": ev.gain_over_abmil, "mean_auc": ev.mean_auc, "difficulties": ev.difficulties,
@@ -210,5 +258,10 @@ def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | Non
            "headline": ev.headline, "n_boot": ev.n_boot}
     if shortcuts is not None:
         doc["shortcut_controls"] = shortcuts.as_dict()
+    if fe is not None:
+        doc["forensic"] = fe.as_dict() | {"caution": text.forensic.caution if text.forensic else "",
+                                         "comparison_text": text.forensic.comparison if text.forensic else ""}
+    if length_rows:
+        doc["length_curve"] = [r.as_dict() for r in length_rows]
     path.write_text(json.dumps(doc, indent=2, allow_nan=False))
     return path

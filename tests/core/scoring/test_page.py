@@ -1,0 +1,98 @@
+"""Scoring a page scan: the flagged passage, its outline, and the scored page end to end (toy models
+from ``tests/support/scoring.py`` on a page of their host's and forger's words)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+
+from tests.support.pages import write_scoring_page
+from tests.support.scoring import FOREIGN, scoring_setup
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.scoring.page import (PASSAGE_COLOUR, flagged_passage, is_page_path, passage_outline, score_page)
+from wrmil_core.scoring.score import DocumentScore
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    return scoring_setup(tmp_path_factory)
+
+
+def _score(window_scores: list[float], starts: list[int], n_words: int, window_size: int = 5) -> DocumentScore:
+    """A DocumentScore with only what ``flagged_passage`` reads filled in meaningfully."""
+    return DocumentScore(
+        document="d", files=[f"{i}.png" for i in range(n_words)], probability=max(window_scores), thresholds={"max_f1": 0.5},
+        decisions={}, window_starts=starts, window_scores=window_scores, window_raw=window_scores, bag_probabilities=[],
+        word_scores=[], word_distances=[], top_words=[], model_name="m", mil_model_dir="", mil_model_id=None,
+        embedding_model_dir="", embedding_model_id=None, window_size=window_size, bag_size=2, short_document=False)
+
+
+def test_flagged_passage_is_the_longest_run_of_windows_at_or_above_the_threshold() -> None:
+    starts = [0, 5, 10, 15, 20, 25]
+    assert flagged_passage(_score([0.1, 0.2, 0.3, 0.4, 0.2, 0.1], starts, 30)) is None
+    assert flagged_passage(_score([0.1, 0.6, 0.5, 0.4, 0.9, 0.1], starts, 30)) == (5, 14)  # two windows beat one
+    assert flagged_passage(_score([0.1, 0.6, 0.1, 0.9, 0.1, 0.1], starts, 30)) == (15, 19)  # tie: the higher score
+    # The last window ends at the last word (a final window may overlap the one before it).
+    assert flagged_passage(_score([0.1, 0.1, 0.7], [0, 5, 7], 12)) == (7, 11)
+
+
+def test_passage_outline_has_one_box_per_line() -> None:
+    boxes = pl.DataFrame({"word_index": [0, 1, 2, 3, 4], "line": [0, 0, 0, 1, 1], "x0": [0, 50, 100, 0, 60],
+                          "y0": [10, 12, 8, 60, 62], "x1": [40, 90, 140, 50, 100], "y1": [30, 31, 29, 80, 85]})
+    assert passage_outline(boxes, (1, 3), pad=2) == [(48, 6, 142, 33), (-2, 58, 52, 82)]
+    assert passage_outline(boxes, (4, 4), pad=0) == [(60, 62, 100, 85)]
+
+
+def test_page_paths() -> None:
+    assert is_page_path("scan.PNG") and is_page_path("a/b.tif") and not is_page_path("doc/")
+    assert not is_page_path("order.csv")
+
+
+def test_scored_page_outlines_the_forged_passage(setup: dict[str, Any], tmp_path: Path) -> None:
+    truth = write_scoring_page(tmp_path / "page.png", foreign=FOREIGN)
+    out = tmp_path / "out"
+    result = score_page(tmp_path / "page.png", setup["emb_dir"], setup["mil"]["distance"], out)
+    assert result.score.probability >= result.score.decision_threshold[1]
+    assert result.passage is not None
+    first, last = result.passage
+    # Every outlined word is one of the forger's (by position on the page: the cut may split a faint word).
+    forged = truth.filter(pl.col("word_index").is_in(list(FOREIGN)))
+    for x0, y0, x1, y1 in result.boxes.filter(pl.col("word_index").is_between(first, last)).select(
+            "x0", "y0", "x1", "y1").iter_rows():
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        assert forged.filter((pl.col("x0") <= cx) & (cx <= pl.col("x1")) & (pl.col("y0") <= cy) & (cy <= pl.col("y1"))).height
+    assert last - first + 1 >= 5  # at least one window
+    table = pl.read_parquet(out / "page_scores.parquet")
+    assert table["in_passage"].to_list() == [first <= i <= last for i in range(table.height)]
+    assert table["score"].to_list() == pytest.approx(result.score.word_scores)
+    record = json.loads((out / "page.json").read_text())
+    assert record["passage"] == [first, last] and record["overlay"] == str(out / "page_overlay.png")
+    for name in ("score.json", "strip.png", "words.parquet", "words.overlay.png", "words/0000.png"):
+        assert (out / name).is_file(), name
+    # The outline is drawn in its colour around the passage's first word; a genuine word's box is green.
+    overlay = np.asarray(Image.open(out / "page_overlay.png").convert("RGB"))
+    x0, y0, x1, y1 = result.boxes.row(first)[3:]
+    band = overlay[y0 - 25:y1 + 25, x0 - 25:x0]
+    assert (np.abs(band.astype(int) - PASSAGE_COLOUR).sum(axis=2) < 30).any()
+    gx0, gy0 = result.boxes.row(0)[3:5]
+    r, g, b = overlay[gy0, gx0 + 5].astype(int)
+    assert g > r and g > b
+
+
+def test_pages_that_cannot_be_scored_are_refused(setup: dict[str, Any], tmp_path: Path) -> None:
+    models = (setup["emb_dir"], setup["mil"]["distance"])
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(WrmilInputError, match="broken.png: not an image"):
+        score_page(tmp_path / "broken.png", *models, tmp_path / "out")
+    write_scoring_page(tmp_path / "short.png", n=7, size=(700, 400))
+    with pytest.raises(WrmilInputError, match=r"short.png: 7 word\(s\) found, scoring needs at least 10"):
+        score_page(tmp_path / "short.png", *models, tmp_path / "out")
+    with pytest.raises(WrmilInputError, match="MIL model"):
+        score_page(tmp_path / "short.png", setup["emb_dir"], setup["mil_wrong_dim"], tmp_path / "out")
+    assert not (tmp_path / "out" / "page_overlay.png").exists()

@@ -1,0 +1,171 @@
+"""Page image -> word boxes in reading order (the page map), with reasons to doubt the result.
+
+Steps: refuse what is not a page -> binarise (:mod:`.binarize`) -> estimate the skew
+(:mod:`.skew`) -> remove ruled lines (:mod:`.rules`) -> connected components (:mod:`.components`) -> sort them
+into noise (specks, rule fragments), marks (dots, punctuation), glyphs and non-text -> text lines from the glyphs
+(:mod:`.lines`), glyphs joining two lines cut apart (:mod:`.touching`) -> words from the gaps within each line (:mod:`.words`) -> marks join their
+nearest word -> word boxes, numbered line by line (top to bottom) and left to right (right to
+left with ``right_to_left``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.pages.binarize import binarize, dark_share, grey_percentiles
+from wrmil_core.pages.components import Components, deskewed_extent, find_components
+from wrmil_core.pages.config import DEFAULT, SegmentConfig
+from wrmil_core.pages.doubts import doubts
+from wrmil_core.pages.lines import core_height, find_lines, nearest_line
+from wrmil_core.pages.rules import remove_rules
+from wrmil_core.pages.skew import deskew, estimate_skew
+from wrmil_core.pages.touching import split_touching
+from wrmil_core.pages.words import attach_marks, split_words
+
+BOX_COLUMNS = ("word_index", "line", "position", "x0", "y0", "x1", "y1")
+BOX_SCHEMA = {c: pl.Int64 for c in BOX_COLUMNS}
+FLAT_FRAC = 0.12  # a component at most this x text height high and 3x as wide is a line fragment
+
+
+@dataclass
+class PageSegmentation:
+    """The words found on a page.
+
+    boxes: the page map, one row per word in reading order: ``word_index`` (0..n-1), ``line``
+        (0 = first line read), ``position`` (in its line), and the box ``x0, y0, x1, y1`` in page
+        pixels, ends exclusive (the word is ``image[y0:y1, x0:x1]``).
+    doubtful: reasons to check this page by eye (empty when the cut looks sound).
+    skew_deg: the estimated page skew; text_height: the typical glyph height (px) most thresholds scale
+        with; core_height: the lines' x-height band (px), the unit of the word-gap threshold;
+        n_rules: ruled lines removed; n_touching: components cut apart because they joined two lines.
+    """
+
+    boxes: pl.DataFrame
+    doubtful: list[str] = field(default_factory=list)
+    skew_deg: float = 0.0
+    text_height: float = 0.0
+    core_height: float = 0.0
+    n_rules: int = 0
+    n_touching: int = 0
+    crop_margin: int = DEFAULT.crop_margin
+
+    def crops(self, image: np.ndarray) -> list[np.ndarray]:
+        """One crop of ``image`` per word, in reading order, with ``crop_margin`` pixels around the box."""
+        h, w = image.shape[:2]
+        m = self.crop_margin
+        return [image[max(0, y0 - m):min(h, y1 + m), max(0, x0 - m):min(w, x1 + m)]
+                for x0, y0, x1, y1 in self.boxes.select("x0", "y0", "x1", "y1").iter_rows()]
+
+
+def check_page(image: np.ndarray, config: SegmentConfig, name: str = "page") -> None:
+    """Refuse what cannot be a scanned page: wrong array, too small, blank."""
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise WrmilInputError(f"{name}: expected a 2-D uint8 grey image, got {image.dtype} of shape {image.shape}; "
+                              "read pages with wrmil_core.pages.read_page")
+    if min(image.shape) < config.min_page_side:
+        raise WrmilInputError(f"{name}: {image.shape[1]}x{image.shape[0]} px is not a page (shorter side under "
+                              f"{config.min_page_side} px); give a page scan, not a word crop or thumbnail")
+    lo, hi = grey_percentiles(image, [0.5, 99.5])
+    if hi - lo < 16:
+        raise WrmilInputError(f"{name}: the page is empty (grey levels {int(lo)}-{int(hi)}: no ink on it)")
+    dark = dark_share(image)
+    if dark > config.max_ink_fraction:
+        raise WrmilInputError(f"{name}: {dark:.0%} of the image is dark, not a page of handwriting on paper "
+                              "(dark ink on light paper expected; invert negatives, crop away black borders)")
+
+
+def _text_height(comps: Components, page_side: int) -> float:
+    """Ink-weighted median height of the components: the height of a typical glyph (a letter in print,
+    a word in cursive). Weighting by ink makes the many tiny specks of a noisy scan irrelevant; parts
+    taller than a quarter of the page (borders, pictures) are left out."""
+    ok = (comps.height >= 3) & (comps.height < page_side / 4)
+    if not ok.any():
+        return 0.0
+    h, w = comps.height[ok], comps.area[ok].astype(np.float64)
+    order = np.argsort(h)
+    cum = np.cumsum(w[order])
+    return float(h[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def _classify(comps: Components, th: float, config: SegmentConfig, page_w: int) -> np.ndarray:
+    """0 noise (specks, and dashes of a faint ruled line the rule finder missed: flat, a few pen
+    widths high at most), 1 mark, 2 glyph, 3 non-text (borders, pictures)."""
+    kind = np.full(len(comps), 2, dtype=np.int8)
+    kind[(comps.height < config.mark_frac * th) & (comps.width < config.mark_frac * th)] = 1
+    kind[comps.area < (config.speck_frac * th) ** 2] = 0
+    flat = (comps.height <= max(2.0, FLAT_FRAC * th)) & (comps.width > 3 * comps.height)
+    kind[flat] = 0
+    huge = (comps.height > 4 * th) | (comps.width > 0.8 * page_w)
+    kind[huge] = 3
+    return kind
+
+
+def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: str = "page") -> PageSegmentation:
+    """Cut a grey page (uint8, dark ink on light paper) into words in reading order.
+
+    Raises :class:`WrmilInputError` (naming ``name``) for an image that is not a page or holds no handwriting.
+    """
+    config = config or DEFAULT
+    check_page(image, config, name)
+    mask = binarize(image, config)
+    ys, xs = np.nonzero(mask)
+    bin_px = max(1.0, min(image.shape) / 1200)
+    angle = estimate_skew(ys, xs, config.max_skew_deg, config.skew_step_deg, bin_px)
+    ys, xs, n_rules = remove_rules(mask, image, ys, xs, angle, config.rule_coverage)
+    comps, labels = find_components(mask)
+    th = _text_height(comps, min(image.shape))
+    if th <= 0:
+        raise WrmilInputError(f"{name}: the page is empty (no handwriting found after thresholding)")
+    kind = _classify(comps, th, config, image.shape[1])
+    glyphs, marks = comps.take(kind == 2), comps.take(kind == 1)
+    if len(glyphs) == 0:
+        raise WrmilInputError(f"{name}: the page is empty (only specks and lines, no handwriting found)")
+    core = core_height(ys, xs, angle, th, config.min_line_gap_frac)
+    glyphs, line, n_cut = _lines(glyphs, labels, angle, th, core, config)
+    boxes = _word_boxes(glyphs, line, marks, angle, th, core, config)
+    seg = PageSegmentation(boxes=boxes, skew_deg=angle, text_height=th, core_height=core, n_rules=n_rules,
+                           n_touching=n_cut, crop_margin=config.crop_margin)
+    seg.doubtful = doubts(seg, config, n_nontext=int((kind == 3).sum()))
+    return seg
+
+
+def _lines(glyphs: Components, labels: np.ndarray, angle: float, th: float, core: float,
+           config: SegmentConfig) -> tuple[Components, np.ndarray, int]:
+    """Text lines of the glyphs, after cutting apart glyphs that join two lines; returns the
+    (possibly cut) glyphs, their line numbers and how many glyphs were cut."""
+    cxr, cyr = deskew(glyphs.cx, glyphs.cy, angle)
+    line, fits = find_lines(cxr, cyr, glyphs.area.astype(np.float64), th, config.line_sigma_frac,
+                            config.min_line_gap_frac)
+    glyphs, n_cut = split_touching(glyphs, labels, angle, fits, core)
+    if n_cut:
+        cxr, cyr = deskew(glyphs.cx, glyphs.cy, angle)
+        line = nearest_line(cxr, cyr, fits)
+    return glyphs, line, n_cut
+
+
+def _word_boxes(glyphs: Components, line: np.ndarray, marks: Components, angle: float, th: float, core: float,
+                config: SegmentConfig) -> pl.DataFrame:
+    """Group each line's glyphs into words, add the marks, and number the words in reading order."""
+    cxr, _ = deskew(glyphs.cx, glyphs.cy, angle)
+    x0r, x1r = deskewed_extent(glyphs, angle)
+    word = split_words(x0r, x1r, line, core, config)
+    owner = attach_marks(marks, glyphs, config.attach_frac * th)
+    keep = owner >= 0
+    frame = pl.DataFrame({
+        "line": np.concatenate([line, line[owner[keep]]]),
+        "word": np.concatenate([word, word[owner[keep]]]),
+        "xr": np.concatenate([cxr, cxr[owner[keep]]]),
+        "x0": np.concatenate([glyphs.x0, marks.x0[keep]]), "y0": np.concatenate([glyphs.y0, marks.y0[keep]]),
+        "x1": np.concatenate([glyphs.x1, marks.x1[keep]]), "y1": np.concatenate([glyphs.y1, marks.y1[keep]]),
+    })
+    words = (frame.group_by("line", "word")
+             .agg(pl.col("x0").min(), pl.col("y0").min(), pl.col("x1").max(), pl.col("y1").max(),
+                  pl.col("xr").mean().alias("xr"))
+             .sort("line", "xr", descending=[False, config.right_to_left]))
+    words = words.with_columns(pl.int_range(pl.len()).over("line").alias("position"))
+    words = words.with_row_index("word_index")
+    return words.select(BOX_COLUMNS).cast(BOX_SCHEMA)

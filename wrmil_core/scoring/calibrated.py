@@ -1,0 +1,84 @@
+"""Which calibration a questioned document gets, and its evidence under it.
+
+A MIL model directory holds ``calibration.json`` (validation bags, one length: the bag's
+``bag_size * window_size`` words; :mod:`wrmil_core.evidence.store`) and, when the pipeline fitted
+it, ``length_calibration.json`` (validation documents of 25 .. 200 words, :mod:`.length_calibration`).
+The length calibration wins: its nearest bucket is applied. ``calibration.json`` is required in any
+case: a model materialised before calibrated scoring is refused with one line saying what to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.evidence import EVIDENCE_FILE, DetectorEvidence, load_evidence
+from wrmil_core.scoring.length_calibration import LENGTH_CALIBRATION_FILE, load_length_calibration
+
+REMATERIALISE = "re-materialise mil_model (`wrmil run --job retrain_mil`)"
+
+
+@dataclass(frozen=True)
+class AppliedCalibration:
+    """The evidence a document of ``n_words`` gets: the calibrator and the 1 % / 5 % FPR thresholds."""
+
+    evidence: DetectorEvidence
+    source: str            # "length" (length_calibration.json) or "bags" (calibration.json)
+    length: int            # words per document (or bag) the calibration was fitted on
+    file: str
+    n_h1: int
+    n_h0: int
+    n_writers: int | None
+    warning: str | None    # set when the document is shorter than the shortest calibrated length
+
+    def describe(self) -> dict[str, Any]:
+        """What score.json records about the calibration used."""
+        return {"source": self.source, "file": self.file, "calibrated_length_words": self.length,
+                "fitted_on": "validation writers", "n_h1": self.n_h1, "n_h0": self.n_h0,
+                "n_writers": self.n_writers, "llr_bounds": [self.evidence.calibrator.lower,
+                                                            self.evidence.calibrator.upper],
+                "warning": self.warning}
+
+    def log10_lr(self, scores: np.ndarray | list[float] | float) -> np.ndarray:
+        """log10 LR of raw scores (the detector's bag-score scale)."""
+        return self.evidence.log10_lr(np.asarray(scores, dtype=np.float64))
+
+
+def require_evidence(mil_dir: Path, model_id: str | None) -> DetectorEvidence:
+    """``calibration.json`` of a MIL model, refused in one line when absent (an older materialisation)."""
+    if not (mil_dir / EVIDENCE_FILE).is_file():
+        raise WrmilInputError(f"MIL model {mil_dir} has no {EVIDENCE_FILE} (it was materialised before calibrated "
+                              f"scoring); {REMATERIALISE}")
+    return load_evidence(mil_dir, model_id)
+
+
+def applied_calibration(mil_dir: Path, mil_config: dict[str, Any], n_words: int) -> AppliedCalibration:
+    """The calibration for a document of ``n_words`` words (module docstring)."""
+    model_id = mil_config.get("model_id")
+    bags = require_evidence(mil_dir, model_id)
+    by_length = load_length_calibration(mil_dir, model_id)
+    if by_length is None:
+        length = int(mil_config["bag_size"]) * int(mil_config["window_size"])
+        c = bags.calibrator
+        return AppliedCalibration(bags, "bags", length, str(mil_dir / EVIDENCE_FILE), c.n_h1, c.n_h2, c.n_writers,
+                                  _short(n_words, length, f"{EVIDENCE_FILE} (bags)"))
+    length = by_length.nearest(n_words)
+    docs = by_length.n_docs[length]
+    return AppliedCalibration(by_length.buckets[length], "length", length, str(mil_dir / LENGTH_CALIBRATION_FILE),
+                              docs["h1"], docs["h0"], by_length.n_writers,
+                              _short(n_words, min(by_length.buckets), "the length calibration"))
+
+
+def _short(n_words: int, shortest: int, what: str) -> str | None:
+    """A warning when the document is shorter than the shortest calibrated length."""
+    if n_words >= shortest:
+        return None
+    return (f"the document has {n_words} words, fewer than the shortest calibrated length ({shortest} words, "
+            f"{what}); its LR and decisions are extrapolated and less reliable")
+
+
+__all__ = ["REMATERIALISE", "AppliedCalibration", "applied_calibration", "require_evidence"]
