@@ -19,9 +19,11 @@ install: $(STAMP)
 $(DAGSTER_HOME)/dagster.yaml: $(STAMP)
 	$(PY) -c 'from wrmil_assets.run import ensure_dagster_home; ensure_dagster_home()'
 
-## Generate the synthetic handwriting set (if missing) and materialise the whole asset graph.
+## Generate the synthetic handwriting set (if missing), materialise the whole asset graph, then
+## segment synthetic pages and score a mixed-writer page (scripts/page_demo.py, ~40 s).
 demo: $(DAGSTER_HOME)/dagster.yaml
 	$(VENV)/bin/wrmil run --preset demo
+	$(PY) scripts/page_demo.py
 
 ## Run the whole test suite (what .ci/run calls), browser test and security scan included.
 test: chromium $(STAMP)

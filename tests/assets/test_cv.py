@@ -60,6 +60,11 @@ def _weights(record: dict) -> dict[str, int]:
     return {str(p): p.stat().st_mtime_ns for p in Path(record["fold_dir"]).rglob("model.safetensors")}
 
 
+def _check_evaluations(instance: dg.DagsterInstance) -> list:
+    return [e.dagster_event.event_specific_data for record in instance.get_run_records()
+            for e in instance.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+
+
 @pytest.mark.slow
 def test_writer_cv_pools_every_writer_and_resumes(synth_root: Path, tmp_path: Path) -> None:
     art = tmp_path / "artifacts"
@@ -84,6 +89,8 @@ def test_writer_cv_pools_every_writer_and_resumes(synth_root: Path, tmp_path: Pa
         assert {d["n_writers"] for d in summary["detection"]} == {len(writers)}
         first = (art / "cv" / "cv_report.md").read_text().splitlines()[0]
         assert first.startswith(f"{len(writers)} test writers (") and "noisy" in first
+        checks = {(e.asset_key.to_user_string(), e.check_name): e.passed for e in _check_evaluations(instance)}
+        assert checks[("cv_folds", "folds_valid")] and ("cv_summary", "beats_raw_pixels") in checks
 
         # a rerun retrains nothing finished; a fold whose record is gone (it died after training) is
         # redone alone, and its embedding resumes from its finished checkpoint

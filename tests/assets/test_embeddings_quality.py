@@ -58,6 +58,14 @@ def test_beats_raw_pixels_warns_below_the_margin_and_passes_above(world) -> None
     for key in ("val_auc", "baseline_auc", "pixels_auc", "pixels_eer", "pixels_n_writers"):
         assert isinstance(meta[key], (dg.FloatMetadataValue, dg.IntMetadataValue)), key
     assert meta["pixels_auc"].value == md["pixels/auc"]
+    # val figures with writer-bootstrap intervals and the writers and words behind them, each numeric
+    for prefix in ("val", "baseline", "pixels"):
+        for key in METRIC_KEYS:
+            lo, point, hi = (meta[f"{prefix}_{key}{end}"] for end in ("_lo", "", "_hi"))
+            assert all(isinstance(v, dg.FloatMetadataValue) for v in (lo, point, hi)), f"{prefix}_{key}"
+            assert lo.value <= point.value + 1e-9 and point.value <= hi.value + 1e-9, f"{prefix}_{key}"
+        assert meta[f"{prefix}_n_writers"].value == 3 and meta[f"{prefix}_n_words"].value == 3 * 24
+    assert meta["val_auc"].value == md["trained/auc"] and "| pixels |" in meta["val_quality"].value
 
     second = _train(world, margin=-1.0)  # resumes the finished training; any embedding passes
     (ok,) = second.get_asset_check_evaluations()
@@ -96,3 +104,24 @@ def test_baselines_and_quality_for_a_split(world) -> None:
     assert not again.success
     message = again.get_step_failure_events()[0].step_failure_data.error.to_string()
     assert "pixel_embeddings[val] is not the pixels baseline of model" in message
+
+
+def test_classical_method_through_arcface_model_and_word_embeddings(world) -> None:
+    """``method: classical``: arcface_model saves the training-free embedding in the model format, and
+    the per-split chain (controls, word_embeddings, their checks and figures) takes it unchanged."""
+    resources, io, instance = world
+    config = {"ops": {"arcface_model": {"config": {"preset": "demo", **TINY, "method": "classical"}}}}
+    fitted = dg.materialize([RAW, SPLIT, embeddings.arcface_model], instance=instance, resources=resources,
+                            run_config=config)
+    ref = fitted.output_for_node("arcface_model")
+    meta = fitted.asset_materializations_for_node("arcface_model")[0].metadata
+    assert ref["method"] == "classical" and meta["method"].value == "classical"
+    assert meta["val_n_writers"].value == 3 and meta["val_auc"].value > 0.8  # hand-drawn writers: easy for it
+    arcface = dg.AssetSpec("arcface_model").with_io_manager_key("json_io")
+    graph = [RAW, SPLIT, arcface, embeddings.baseline_embeddings, embeddings.word_embeddings]
+    result = dg.materialize(graph, partition_key="val", instance=instance, resources=resources)
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    table = pl.read_parquet(io / "word_embeddings" / "val.parquet")
+    assert set(table["model_id"]) == {ref["model_id"]} and table.schema["emb"].size == ref["emb_dim"]
+    wmeta = result.asset_materializations_for_node("word_embeddings")[0].metadata
+    assert wmeta["trained/auc"].value == pytest.approx(meta["val_auc"].value, abs=1e-6)  # the same val words

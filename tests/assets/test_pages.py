@@ -10,6 +10,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 import pytest
+from PIL import Image, ImageDraw
 
 from tests.support.pages import csafe_name, write_csafe_root, write_scoring_page
 from tests.support.raw_root import make_raw_root
@@ -152,7 +153,9 @@ def test_wrmil_score_bad_page_exits_2(setup: dict[str, Any], tmp_path: Path, cap
     (tmp_path / "torn.png").write_bytes(b"\x89PNG\r\n\x1a\n half a page")
     models = ["--embedding-model", str(setup["emb_dir"]), "--mil-model", str(setup["mil"]["distance"])]
     write_scoring_page(tmp_path / "page.png", foreign=FOREIGN)
-    write_scoring_page(tmp_path / "word.png", n=1, size=(200, 100))  # a word crop, not a page
+    word = Image.new("L", (200, 60), 250)  # a word crop, not a page
+    ImageDraw.Draw(word).line([(10, 40), (60, 10), (120, 45), (190, 15)], fill=20, width=3)
+    word.save(tmp_path / "word.png")
     cases = {"unreadable page": ([str(tmp_path / "torn.png")], "torn.png: not an image"),
              "word crop": ([str(tmp_path / "word.png")], "is not a page"),
              "missing page": ([str(tmp_path / "nowhere.png")], "nowhere.png: no such file"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.scoring import THRESHOLDS, scoring_setup, write_document
+from tests.support.scoring import FOREIGN, scoring_setup, write_document
 from wrmil_assets.model_records import choose_model_name, latest_models, select_models
 from wrmil_core.errors import WrmilInputError
 
@@ -26,7 +26,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def test_resolve_latest_models(setup: dict[str, Any]) -> None:
     emb, mil = latest_models(setup["art"])
-    assert emb == setup["emb_dir"] and mil == setup["mil"]["distance"]  # the report's best model
+    # the calibrated whole-document detector, although the report ranks distance best
+    assert emb == setup["emb_dir"] and mil == setup["mil"]["segment_scan"]
     assert latest_models(setup["art"], "abmil")[1] == setup["mil"]["abmil"]
     with pytest.raises(WrmilInputError, match="not among the trained models"):
         latest_models(setup["art"], "nope")
@@ -37,11 +38,32 @@ def test_resolve_latest_models(setup: dict[str, Any]) -> None:
         latest_models(setup["art"], "abmil", None, setup["mil"]["abmil"])
 
 
-def test_records_choose_the_default_model() -> None:
-    models = {"models": {"abmil": {"val_auc": 0.7}, "contrast": {"val_auc": 0.8}, "distance": {}}}
-    assert choose_model_name(models, {"best_model": "abmil"}) == "abmil"
-    assert choose_model_name(models, None) == "contrast"  # no report: best val AUC
-    assert choose_model_name(models, {"best_model": "gone"}) == "contrast"
+def _calibrated_dir(tmp: Path, name: str, calibrated: bool = True) -> str:
+    d = tmp / name
+    d.mkdir(parents=True)
+    if calibrated:
+        (d / "calibration.json").write_text("{}")  # choosing looks for the file; scoring reads it
+    return str(d)
+
+
+def test_records_choose_the_default_model(tmp_path: Path) -> None:
+    def record(calibrated: set[str], val_auc: dict[str, float | None]) -> dict[str, Any]:
+        base = tmp_path / str(len(list(tmp_path.iterdir())))
+        return {"models": {n: {"model_dir": _calibrated_dir(base, n, n in calibrated), "val_auc": v}
+                           for n, v in val_auc.items()}}
+
+    aucs = {"abmil": 0.7, "contrast": 0.8, "distance": None, "segment_scan": 0.75, "scattered": 0.72}
+    every = record(set(aucs), aucs)
+    assert choose_model_name(every, {"best_model": "contrast"}) == "segment_scan"  # word-level first, best val AUC
+    assert choose_model_name(every, {"best_model": "scattered"}) == "scattered"  # the report's, when word-level
+    assert choose_model_name(every, None, name="abmil") == "abmil"  # --model wins
+    learned = record({"abmil", "contrast", "distance"}, aucs)  # the word-level detectors lack calibration
+    assert choose_model_name(learned, {"best_model": "abmil"}) == "abmil"
+    assert choose_model_name(learned, None) == "contrast"  # no report: best val AUC
+    assert choose_model_name(learned, {"best_model": "segment_scan"}) == "contrast"  # uncalibrated: skipped
+    with pytest.raises(WrmilInputError, match=r"no materialised MIL model has calibration.json .*re-materialise "
+                                              r"mil_model \(`wrmil run --job retrain_mil`\)"):
+        choose_model_name(record(set(), aucs), {"best_model": "contrast"})
     with pytest.raises(WrmilInputError, match="materialise mil_model first"):
         choose_model_name({"models": {}})
 
@@ -56,8 +78,11 @@ def test_missing_records_name_the_record_and_the_command(setup: dict[str, Any], 
         latest_models(art)
     (art / "assets" / "difficulty_report.json").unlink()
     (art / "report").mkdir()
-    (art / "report" / "report.json").write_text(json.dumps({"best_model": "abmil"}))  # the fallback
-    assert latest_models(art, embedding_model_dir=setup["emb_dir"])[1] == setup["mil"]["abmil"]
+    (art / "report" / "report.json").write_text(json.dumps({"best_model": "scattered"}))  # the fallback
+    record = json.loads((art / "assets" / "mil_model.json").read_text())
+    record["models"]["scattered"] = {"model_dir": _calibrated_dir(tmp_path, "scattered"), "val_auc": 0.1}
+    (art / "assets" / "mil_model.json").write_text(json.dumps(record))
+    assert latest_models(art, embedding_model_dir=setup["emb_dir"])[1] == tmp_path / "scattered"
     (art / "assets" / "mil_model.json").write_text("{not json")
     with pytest.raises(WrmilInputError, match="mil_model.json is not valid JSON .*rebuild it: `wrmil run --job"):
         latest_models(art)
@@ -75,7 +100,9 @@ def test_select_models_from_records(setup: dict[str, Any]) -> None:
         select_models({}, records["mil_model"])
     gone = {"models": {"distance": {"model_dir": str(setup["base"] / "gone")}}}
     with pytest.raises(WrmilInputError, match="MIL model directory .*gone does not exist"):
-        select_models(records["arcface_model"], gone)
+        select_models(records["arcface_model"], gone, None, "distance")
+    with pytest.raises(WrmilInputError, match="no materialised MIL model has calibration.json"):
+        select_models(records["arcface_model"], gone)  # by default: a gone directory holds no calibration
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,9 +115,29 @@ def test_cli_scores_with_latest_models(setup: dict[str, Any], tmp_path: Path, ca
     rc = main(["score", str(setup["mixed"]), "--artifact-dir", str(setup["art"]), "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "P(more than one writer)" in out and "MORE THAN ONE WRITER" in out
+    doc = json.loads((tmp_path / "score.json").read_text())
+    assert doc["model_name"] == "segment_scan" and doc["scoring"] == "whole document"
+    assert doc["log10_lr"] > 0 and doc["verbal"].endswith("support for more than one writer")
+    assert f"log10 LR = {doc['log10_lr']:+.2f}" in out and doc["verbal"] in out
+    assert "flagged at 1 % FPR: yes" in out and "flagged at 5 % FPR: yes" in out
+    assert "P(more than one writer)" not in out and "not a probability" in out
+    assert "estimated foreign passage: words {first}-{last}".format(**doc["passage"]) in out
     assert (tmp_path / "score.json").is_file() and (tmp_path / "strip.png").is_file()
     assert str(tmp_path / "strip.png") in out
+
+
+def test_cli_refuses_an_uncalibrated_model_in_one_line(setup: dict[str, Any], tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    """A model materialised before calibrated scoring: exit 2, one line saying to re-materialise mil_model."""
+    from wrmil_assets.cli import main
+
+    rc = main(["score", str(setup["mixed"]), "--embedding-model", str(setup["emb_dir"]),
+               "--mil-model", str(setup["mil_uncalibrated"]), "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith("wrmil score: error: MIL model ") and "has no calibration.json" in err
+    assert "re-materialise mil_model (`wrmil run --job retrain_mil`)" in err
+    assert not (tmp_path / "score.json").exists()
 
 
 def _bad_cases(setup: dict[str, Any], tmp: Path) -> dict[str, tuple[list[str], str]]:
@@ -161,9 +208,11 @@ def test_questioned_document_score_asset(setup: dict[str, Any], tmp_path: Path) 
     assert result.success
     mat = result.asset_materializations_for_node("questioned_document_score")[0]
     md = mat.metadata
-    assert md["probability"].value > THRESHOLDS["max_f1"] and md["model"].value == "distance"
-    assert md["decision_max_f1"].value == "several writers"
+    assert md["model"].value == "segment_scan" and md["scoring"].value == "whole document"
+    assert md["log10_lr"].value > 0 and md["flagged_fpr_5"].value == "yes" and md["flagged_fpr_1"].value == "yes"
+    assert md["raw_score"].value > md["threshold_fpr_5"].value
     assert (tmp_path / "asset_out" / "strip.png").is_file()
     record = json.loads((setup["art"] / "assets" / "questioned_document_score.json").read_text())
-    assert record["probability"] == pytest.approx(md["probability"].value)
+    assert record["raw_score"] == pytest.approx(md["raw_score"].value)
+    assert record["log10_lr"] == pytest.approx(md["log10_lr"].value) and record["passage"]["first"] in FOREIGN
     assert "data:image/png;base64," in md["strip"].value and record["top_words"][0]["file"] in md["top_words"].value

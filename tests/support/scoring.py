@@ -169,17 +169,19 @@ def _build_setup(p: dict[str, Any]) -> None:
     write_document(p["mixed"], foreign=FOREIGN)
 
 
-def synthetic_embeddings(writers: range, words_per_writer: int, dim: int = 8, spread: float = 1.0,
+def synthetic_embeddings(writers: range, words_per_writer: int, dim: int = 8, mean_norm: float = 5.0,
                          doc_words: int = 50, seed: int = 0) -> "pl.DataFrame":
-    """An embeddings table of Gaussian "writers": writer ``w``'s words are ``mu_w + N(0, I)`` with
-    ``mu_w ~ N(0, spread^2 I)``, in documents of ``doc_words`` words (the length calibration reads
-    each writer's documents in order as one sequence)."""
+    """An embeddings table of Gaussian "writers": writer ``w``'s words are ``mu_w + N(0, I)``, ``mu_w``
+    of norm ``mean_norm`` in a random direction (so every writer's cosine geometry is alike), in
+    documents of ``doc_words`` words (the length calibration reads each writer's documents in order
+    as one sequence)."""
     import polars as pl
 
     rng = np.random.default_rng(seed)
     rows, vecs = [], []
     for w in writers:
-        mu = rng.normal(0.0, spread, dim)
+        mu = rng.normal(size=dim)
+        mu *= mean_norm / np.linalg.norm(mu)
         vecs.append(mu + rng.normal(size=(words_per_writer, dim)))
         rows += [(w, f"w{w:03d}_d{i // doc_words:03d}", i % doc_words) for i in range(words_per_writer)]
     writer, doc_id, position = zip(*rows)

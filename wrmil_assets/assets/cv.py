@@ -20,6 +20,7 @@ from wrmil_core.cv.report import first_line, report_markdown, write_report
 from wrmil_core.data.folds import check_folds, fold_split, writer_folds
 from wrmil_core.data.split import split_metadata, split_summary
 from wrmil_core.embedding import config as embedding_config
+from wrmil_core.embedding.baselines import MIN_AUC_MARGIN, check_beats_pixels
 from wrmil_core.embedding.evaluate import METRIC_KEYS
 from wrmil_core.mil import config as mil_config
 
@@ -150,6 +151,9 @@ class CvSummaryConfig(dg.Config):
     pairs_per_fold: int = pydantic.Field(default=20000, description="verification word pairs drawn per fold")
     queries_per_fold: int = pydantic.Field(default=1000, description="retrieval queries drawn per fold")
     n_boot: int = pydantic.Field(default=1000, description="bootstrap resamples of each pooled detector AUC")
+    min_auc_margin_over_pixels: float = pydantic.Field(
+        default=MIN_AUC_MARGIN, description="beats_raw_pixels warns when the pooled trained verification AUC is not "
+                                            "at least this much above raw pixels'")
 
 
 def _records(cv_fold: dict) -> tuple[list[dict], list[int]]:
@@ -173,9 +177,13 @@ def _summary_metadata(summary: dict[str, Any]) -> dict[str, Any]:
     return to_metadata(flat)
 
 
-@dg.asset(group_name=GROUP, io_manager_key="json_io", kinds={"markdown"})
+@dg.asset(group_name=GROUP, io_manager_key="json_io", kinds={"markdown"},
+          check_specs=[dg.AssetCheckSpec(
+              "beats_raw_pixels", asset="cv_summary",
+              description="Warns when the pooled test verification AUC of the trained embedding does not beat raw "
+                          "pixels' by min_auc_margin_over_pixels: a capture shortcut could explain it.")])
 def cv_summary(context: dg.AssetExecutionContext, config: CvSummaryConfig, settings: WrmilSettings,
-               cv_fold: dict, cv_folds: pl.DataFrame) -> dg.Output[dict]:
+               cv_fold: dict, cv_folds: pl.DataFrame):
     """Every fold's test results pooled over all writers (not a mean of fold figures), with the spread
     across folds: the embedding's verification/retrieval figures and the shortcut controls, each
     detector's AUC per difficulty. Report: ``<artifact_dir>/cv/cv_report.md`` (and ``.json``); its first
@@ -188,7 +196,10 @@ def cv_summary(context: dg.AssetExecutionContext, config: CvSummaryConfig, setti
     paths = write_report(summary, settings.artifact_path("cv"))
     context.log.info(f"{first_line(summary['counts'])} Report: {paths['md']}")
     value = {"first_line": first_line(summary["counts"]), "paths": {k: str(v) for k, v in paths.items()}, **summary}
-    return dg.Output(value, metadata={"first_line": dg.MetadataValue.text(value["first_line"]),
-                                      "report": dg.MetadataValue.md(report_markdown(summary)),
-                                      "report_path": dg.MetadataValue.path(str(paths["md"])),
-                                      **_summary_metadata(summary)})
+    yield dg.Output(value, metadata={"first_line": dg.MetadataValue.text(value["first_line"]),
+                                     "report": dg.MetadataValue.md(report_markdown(summary)),
+                                     "report_path": dg.MetadataValue.path(str(paths["md"])),
+                                     **_summary_metadata(summary)})
+    emb = summary["embedding"]
+    passed, meta = check_beats_pixels(emb["trained"], emb["pixels"], emb["untrained"], config.min_auc_margin_over_pixels)
+    yield check_result("beats_raw_pixels", passed, meta, asset="cv_summary", severity=dg.AssetCheckSeverity.WARN)

@@ -10,6 +10,7 @@ from wrmil_core.mil.inference import score_saved_models
 from wrmil_core.mil.report import build_report, check_beats_distance, evaluate_controls, evaluate_length, forensic_text
 from wrmil_core.mil.report.forensic import best_training_free
 from wrmil_core.mil.train import results_metadata, train_all
+from wrmil_core.scoring.length_calibration import fit_length_calibrations
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata
@@ -55,6 +56,9 @@ def mil_model(context: dg.AssetExecutionContext, config: MilConfig, settings: Wr
     val = gather_bags(val_bags, _by_split(word_embeddings, "val"))
     results = train_all(None, train, val, cfg, settings.artifact_path("mil"), log=context.log.info,
                         val_writers=_n_writers(val_bags))
+    # wrmil score's calibration per document length, on the validation writers' documents (never test writers)
+    fit_length_calibrations({n: r.model_dir for n, r in results.items()}, _by_split(word_embeddings, "val"),
+                            device=settings.device, log=context.log.info)
     ref = {"embedding_model_id": train.model_id,
            "models": {n: {"model_dir": str(r.model_dir), "model_id": r.model_id, "val_auc": r.val_auc,
                           "thresholds": r.thresholds,

@@ -25,7 +25,8 @@ class QuestionedDocumentConfig(dg.Config):
     document_path: str = pydantic.Field(description="folder of word images in reading order (natural file-name "
                                                     "order), or a CSV with columns image_path,order")
     order_csv: str = pydantic.Field(default="", description="optional CSV image_path,order (relative to the folder)")
-    model: str = pydantic.Field(default="", description="MIL model name; empty = the report's best model")
+    model: str = pydantic.Field(default="", description="MIL model name; empty = the best calibrated whole-document "
+                                                        "detector (see README 'Scoring a questioned document')")
     out_dir: str = pydantic.Field(default="", description="output folder; empty = <artifact_dir>/scores/<folder name>")
     top_k: int = pydantic.Field(default=10, description="how many suspicious words to list")
 
@@ -33,8 +34,10 @@ class QuestionedDocumentConfig(dg.Config):
 @dg.asset(group_name="scoring", io_manager_key="json_io", kinds={"pytorch"})
 def questioned_document_score(context: dg.AssetExecutionContext, config: QuestionedDocumentConfig,
                               settings: WrmilSettings, mil_model: dict, arcface_model: dict) -> dg.Output[dict]:
-    """P(more than one writer) for one questioned document, per-window scores, the most suspicious
-    words and a strip of the word images coloured by score, with the latest materialised models."""
+    """log10 LR of "more than one writer" vs "one writer" for one questioned document, with its
+    verbal equivalent, the decisions at the validated 1 % / 5 % FPR thresholds, the estimated foreign
+    passage, each word's evidence and a strip of the word images coloured by it, with the latest
+    materialised (calibrated) models."""
     # The report only picks the default model and may be absent, so it is read, not an asset input.
     emb_dir, mil_dir = select_models(arcface_model, mil_model, report_record(settings.artifact_dir),
                                      config.model or None)
@@ -43,8 +46,8 @@ def questioned_document_score(context: dg.AssetExecutionContext, config: Questio
     out_dir = Path(config.out_dir) if config.out_dir else settings.artifact_path("scores", Path(result.document).name)
     paths = write_outputs(result, out_dir)
     context.log.info(result.summary())
-    top = pl.DataFrame([{"rank": w["rank"], "position": w["index"], "file": w["file"], "score": w["score"]}
-                        for w in result.top_words])
+    top = pl.DataFrame([{"rank": w["rank"], "position": w["index"], "file": w["file"], "score": w["score"],
+                         "log10_lr": w.get("log10_lr")} for w in result.top_words])
     return dg.Output(
         result.to_dict(),
         metadata={

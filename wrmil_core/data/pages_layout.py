@@ -111,7 +111,8 @@ def cut_page(path: Path, sha256: str, cache_dir: Path, config: pages.SegmentConf
         try:
             doubtful = json.loads((pq.read_schema(map_path).metadata or {}).get(b"doubtful", b"[]"))
             return PageCut(key, sha256, pl.read_parquet(map_path).select(pages.BOX_COLUMNS), doubtful, True)
-        except Exception:  # a damaged entry (disk full, killed copy) is rebuilt, never trusted
+        except (OSError, ValueError, pl.exceptions.PolarsError):  # a damaged entry (disk full, killed copy) is
+            # rebuilt, never trusted (pyarrow's ArrowInvalid and JSON errors are ValueErrors)
             overlay.unlink(missing_ok=True)
     image = pages.read_page(path)
     seg = pages.segment_page(image, config, name=str(path))

@@ -36,8 +36,10 @@ def torchrun_args(nproc_per_node: int, worker_args: list[str]) -> list[str]:
 def rank_error(error: ChildFailedError) -> str:
     """The first failed rank's own exception (``Type: message``, recorded by ``@record``), or ""."""
     _, failure = error.get_first_failure()
-    message = failure.message if isinstance(failure.message, str) else ""
-    return message if failure.error_file_data.get("message") else ""  # no error file: killed, no exception
+    if not failure.error_file_data.get("message"):
+        return ""  # no error file: killed (kill -9, out of memory), no exception to tell
+    message = failure.message  # @record's file: {"message": "Type: text", "extraInfo": {...}}
+    return str(message.get("message", "")) if isinstance(message, dict) else str(message)
 
 
 def failure_line(error: ChildFailedError) -> str:

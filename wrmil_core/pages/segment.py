@@ -17,17 +17,18 @@ import polars as pl
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.pages.binarize import binarize, dark_share, grey_percentiles
-from wrmil_core.pages.components import Components, deskewed_extent, find_components
+from wrmil_core.pages.components import Components, find_components
 from wrmil_core.pages.config import DEFAULT, SegmentConfig
 from wrmil_core.pages.doubts import doubts
 from wrmil_core.pages.lines import core_height, find_lines, nearest_line
 from wrmil_core.pages.rules import remove_rules
 from wrmil_core.pages.skew import deskew, estimate_skew
 from wrmil_core.pages.touching import split_touching
-from wrmil_core.pages.words import attach_marks, split_words
+from wrmil_core.pages.words import absorb_punctuation, attach_marks, split_words
 
 BOX_COLUMNS = ("word_index", "line", "position", "x0", "y0", "x1", "y1")
 BOX_SCHEMA = {c: pl.Int64 for c in BOX_COLUMNS}
+PUNCT_FRAC = 0.4  # glyphs smaller than this x text height, alone and low in a line, are punctuation
 FLAT_FRAC = 0.12  # a component at most this x text height high and 3x as wide is a line fragment
 
 
@@ -116,7 +117,7 @@ def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: s
     bin_px = max(1.0, min(image.shape) / 1200)
     angle = estimate_skew(ys, xs, config.max_skew_deg, config.skew_step_deg, bin_px)
     ys, xs, n_rules = remove_rules(mask, image, ys, xs, angle, config.rule_coverage)
-    comps, labels = find_components(mask)
+    comps, labels = find_components(mask, angle, ink=(ys, xs))
     th = _text_height(comps, min(image.shape))
     if th <= 0:
         raise WrmilInputError(f"{name}: the page is empty (no handwriting found after thresholding)")
@@ -127,8 +128,8 @@ def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: s
     core = core_height(ys, xs, angle, th, config.min_line_gap_frac)
     glyphs, line, n_cut = _lines(glyphs, labels, angle, th, core, config)
     boxes = _word_boxes(glyphs, line, marks, angle, th, core, config)
-    seg = PageSegmentation(boxes=boxes, skew_deg=angle, text_height=th, core_height=core, n_rules=n_rules,
-                           n_touching=n_cut, crop_margin=config.crop_margin)
+    seg = PageSegmentation(boxes=boxes, skew_deg=angle, text_height=th, core_height=core,
+                           n_rules=n_rules, n_touching=n_cut, crop_margin=config.crop_margin)
     seg.doubtful = doubts(seg, config, n_nontext=int((kind == 3).sum()))
     return seg
 
@@ -150,9 +151,10 @@ def _lines(glyphs: Components, labels: np.ndarray, angle: float, th: float, core
 def _word_boxes(glyphs: Components, line: np.ndarray, marks: Components, angle: float, th: float, core: float,
                 config: SegmentConfig) -> pl.DataFrame:
     """Group each line's glyphs into words, add the marks, and number the words in reading order."""
-    cxr, _ = deskew(glyphs.cx, glyphs.cy, angle)
-    x0r, x1r = deskewed_extent(glyphs, angle)
-    word = split_words(x0r, x1r, line, core, config)
+    cxr, cyr = deskew(glyphs.cx, glyphs.cy, angle)
+    word = split_words(glyphs.sx0, glyphs.sx1, line, core, config)
+    word = absorb_punctuation(line, word, np.maximum(glyphs.width, glyphs.height), cyr, PUNCT_FRAC * th,
+                              config.right_to_left)
     owner = attach_marks(marks, glyphs, config.attach_frac * th)
     keep = owner >= 0
     frame = pl.DataFrame({

@@ -69,4 +69,4 @@ def split_touching(comps: Components, labels: np.ndarray, angle: float, fits: li
         done.append(i)
     keep = np.ones(len(comps), dtype=bool)
     keep[done] = False
-    return Components.concat([comps.take(keep), Components.from_pixels(pieces)]), len(done)
+    return Components.concat([comps.take(keep), Components.from_pixels(pieces, angle)]), len(done)

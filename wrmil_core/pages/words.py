@@ -100,3 +100,21 @@ def attach_marks(marks: Components, main: Components, reach: float, k: int = 8) 
     best = np.argmin(dist, axis=1)
     nearest = cand[np.arange(len(marks)), best]
     return np.where(dist[np.arange(len(marks)), best] <= reach, nearest, -1)
+
+
+def absorb_punctuation(line: np.ndarray, word: np.ndarray, size: np.ndarray, cyr: np.ndarray, small: float,
+                       right_to_left: bool = False) -> np.ndarray:
+    """Join a "word" made only of small glyphs sitting low in its line (a full stop or comma written
+    a little apart) to the word it follows in reading order: the one on its left, or on its right
+    for right-to-left scripts. ``size``: each glyph's larger side; ``cyr``: its deskewed height."""
+    word = word.copy()
+    step = 1 if right_to_left else -1
+    for ln in np.unique(line):
+        in_line = line == ln
+        centre = float(np.median(cyr[in_line]))
+        present = set(word[in_line].tolist())
+        for w in sorted(present):
+            members = in_line & (word == w)
+            if (size[members] < small).all() and cyr[members].mean() > centre and (w + step) in present:
+                word[members] = w + step
+    return word

@@ -14,8 +14,15 @@ from PIL import Image
 from tests.support.pages import TINY_PAGE, csafe_name, write_csafe_root
 from wrmil_core import pages
 from wrmil_core.data.ingest import ingest
-from wrmil_core.data.pages_layout import (LAYOUT_CSV, PagesConfig, build_page_layout, cache_key, ingest_source,
-                                          layout_for, preset)
+from wrmil_core.data.pages_layout import (
+    LAYOUT_CSV,
+    PagesConfig,
+    build_page_layout,
+    cache_key,
+    ingest_source,
+    layout_for,
+    preset,
+)
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.synth.pages import make_page
 
@@ -75,7 +82,7 @@ def test_unchanged_pages_come_from_the_cache(page_root: Path, tmp_path: Path) ->
 def test_a_damaged_cache_entry_is_cut_again(page_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "pages"
     first = build_page_layout(page_root, out)
-    victim = sorted((out / "cache").glob("*.parquet"))[0]
+    victim = min((out / "cache").glob("*.parquet"))
     victim.write_bytes(b"PAR1 truncated")
     again = build_page_layout(page_root, out)
     assert again.cache_hits == 3

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.support.pages import write_scoring_page
 from tests.support.scoring import FOREIGN, scoring_setup
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.scoring.page import (PASSAGE_COLOUR, flagged_passage, is_page_path, passage_outline, score_page)
+from wrmil_core.scoring.page import PASSAGE_COLOUR, flagged_passage, is_page_path, passage_outline, score_page
 from wrmil_core.scoring.score import DocumentScore
 
 
