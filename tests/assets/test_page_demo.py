@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from PIL import Image
 
 from tests.support.scoring import scoring_setup
 
@@ -46,12 +47,15 @@ def _demo_dirs(setup: dict[str, Any], tmp_path: Path, test_writers: list[int]) -
 def test_page_demo_prints_the_overlay_of_a_mixed_page_by_test_writers(setup: dict[str, Any], tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
     root, art = _demo_dirs(setup, tmp_path, [7, 12, 30])
-    assert _script().main(["--data-root", str(root), "--artifact-dir", str(art), "--page", "small"]) == 0
+    preview = tmp_path / "preview.png"
+    assert _script().main(["--data-root", str(root), "--artifact-dir", str(art), "--page", "small",
+                           "--preview", str(preview)]) == 0
     out = capsys.readouterr().out
     overlay = art / "page_demo" / "mixed_page" / "page_overlay.png"
     assert f"page demo: overlay of the scored mixed-writer page: {overlay}" in out and overlay.is_file()
     assert "writer 30's page, words 40-69 by writer 12" in out  # both from the test split
     assert out.count("precision") == 3  # two segmented pages and the mixed one
+    assert preview.is_file() and Image.open(preview).height == 1000
     for name in ("writer7_blank.overlay.png", "writer12_ruled.overlay.png", "writer7_blank.parquet"):
         assert (art / "page_demo" / "segmented" / name).is_file(), name
 

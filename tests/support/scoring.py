@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
@@ -170,13 +171,11 @@ def _build_setup(p: dict[str, Any]) -> None:
 
 
 def synthetic_embeddings(writers: range, words_per_writer: int, dim: int = 8, mean_norm: float = 5.0,
-                         doc_words: int = 50, seed: int = 0) -> "pl.DataFrame":
+                         doc_words: int = 50, seed: int = 0) -> pl.DataFrame:
     """An embeddings table of Gaussian "writers": writer ``w``'s words are ``mu_w + N(0, I)``, ``mu_w``
     of norm ``mean_norm`` in a random direction (so every writer's cosine geometry is alike), in
     documents of ``doc_words`` words (the length calibration reads each writer's documents in order
     as one sequence)."""
-    import polars as pl
-
     rng = np.random.default_rng(seed)
     rows, vecs = [], []
     for w in writers:

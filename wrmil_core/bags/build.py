@@ -270,6 +270,7 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         meta[f"{unit}@{r:g}"] = cfg.foreign_counts[r]
         meta[f"mean_foreign_word_frac@{r:g}"] = float(word_frac[m].mean())
         meta[f"mean_foreign_window_frac@{r:g}"] = float(window_frac[m].mean())
-        for g in cfg.ordered_geometries[1:] and cfg.ordered_geometries:
-            meta[f"mean_foreign_window_frac@{r:g}/{g}"] = float(window_frac[m & (geometry == g)].mean())
+        if len(cfg.ordered_geometries) > 1:   # scattered words touch more windows than a passage
+            for g in cfg.ordered_geometries:
+                meta[f"mean_foreign_window_frac@{r:g}/{g}"] = float(window_frac[m & (geometry == g)].mean())
     return meta

@@ -29,6 +29,13 @@ with ``n``. The document statistic therefore
 So the statistic is on a z-like scale, comparable between documents of any length and spread;
 a value above about 1 is rare for one writer.
 
+Limits. The model is "words independent given the writer". Where the *text* makes neighbouring
+words alike (AHAWP writes each word ten times in a row) successive differences understate the
+spread and a block of one word already looks like a passage: on AHAWP with the text-dependent
+classical embedding the statistic is below chance (``benchmarks/detectors_by_geometry.py``), while
+on the demo set's running text it beats ``distance`` from 10 % on. Scattered foreign words raise
+the spread estimate and lower the statistic: use ``scattered`` or ``distance`` for them.
+
 The estimated passage is the best run of at most half the document (the foreign writer is the
 minority; a longer run scores the same as its complement). A word's evidence is the best
 penalised value of any such run that contains it.

@@ -286,8 +286,8 @@ class SegmentScanMIL(MILModel):
 
 
 class ScatteredMIL(MILModel):
-    """Training-free: bag logit = mean robust z of the ``top_frac`` words farthest from the bag's
-    trimmed centre; window score = the largest z of its words."""
+    """Training-free: bag logit = mean squared distance of the ``top_frac`` words farthest from
+    the bag's trimmed centre (leave one out); window score = the largest such distance of its words."""
 
     name = "scattered"
     window_output = "logit"

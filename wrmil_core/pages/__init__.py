@@ -10,7 +10,14 @@ Typical use::
 """
 
 from wrmil_core.pages.config import PRESETS, SegmentConfig, preset
-from wrmil_core.pages.io import FolderSummary, page_files, page_names, read_page, segment_pages, write_segmentation
+from wrmil_core.pages.io import (
+    FolderSummary,
+    page_files,
+    page_names,
+    read_page,
+    segment_pages,
+    write_segmentation,
+)
 from wrmil_core.pages.overlay import draw_overlay
 from wrmil_core.pages.segment import BOX_COLUMNS, PageSegmentation, segment_page
 

@@ -47,7 +47,7 @@ def _sauvola_surface(smooth: np.ndarray, config: SegmentConfig) -> np.ndarray:
                                  k=config.sauvola_k, r=SAUVOLA_R)
     # Pillow's box-filter reduce: a block mean in C (4x faster than scikit-image's block_reduce here).
     small = np.asarray(Image.fromarray(smooth).reduce(factor), dtype=np.float32)
-    window = max(3, int(round(config.sauvola_window / factor)) | 1)
+    window = max(3, round(config.sauvola_window / factor) | 1)
     surface = threshold_sauvola(small, window_size=window, k=config.sauvola_k, r=SAUVOLA_R)
     full = np.repeat(np.repeat(surface, factor, axis=0), factor, axis=1)
     # reduce() averages a partial last block; pad with its edge if the repeat falls short

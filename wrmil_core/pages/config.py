@@ -38,6 +38,8 @@ class SegmentConfig:
         the valley of the density of the page's (and each line's) log gaps between the bounds.
     gap_bandwidth: the kernel width of that density, in log units (0.15: gaps within ~15% blur together).
     min_line_gaps: a line with at least this many gaps gets its own threshold (blended with the page's).
+    relative_gap: in a line with three or more word gaps, a gap under this x their median is no word gap
+        (0 switches the rule off).
     right_to_left: reading order right to left within a line (Arabic, Hebrew).
     min_words: fewer words flag the page as doubtful; overlap_frac: boxes covering more than this share
         of a smaller box overlap heavily; max_overlap_share: share of such boxes that flags the page.
@@ -64,6 +66,7 @@ class SegmentConfig:
     gap_default_frac: float = 0.55
     gap_bandwidth: float = 0.15
     min_line_gaps: int = 6
+    relative_gap: float = 0.0
     right_to_left: bool = False
     min_words: int = 5
     overlap_frac: float = 0.5
@@ -84,6 +87,8 @@ class SegmentConfig:
         for name in fractions:
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise WrmilInputError(f"SegmentConfig.{name}={getattr(self, name)!r}: must be in (0, 1]")
+        if not 0.0 <= self.relative_gap < 1.0:
+            raise WrmilInputError(f"SegmentConfig.relative_gap={self.relative_gap!r}: must be in [0, 1)")
         for name in ("attach_frac", "line_sigma_frac", "min_line_gap_frac", "gap_min_frac", "blur_sigma"):
             if getattr(self, name) < 0:
                 raise WrmilInputError(f"SegmentConfig.{name}={getattr(self, name)!r}: must be >= 0")

@@ -90,5 +90,5 @@ def score_page(pred: pl.DataFrame, true: pl.DataFrame, min_iou: float = 0.5) -> 
         return PageScore(pred.height, true.height, 0, 0)
     p_idx = pred["word_index"].to_numpy()[[p for p, _ in pairs]]
     t_idx = true["word_index"].to_numpy()[[t for _, t in pairs]]
-    in_order = int(round(order_accuracy(p_idx, t_idx) * len(pairs)))
+    in_order = round(order_accuracy(p_idx, t_idx) * len(pairs))
     return PageScore(pred.height, true.height, len(pairs), in_order)

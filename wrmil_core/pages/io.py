@@ -61,7 +61,8 @@ def _clear_old_crops(crop_dir: Path) -> None:
             p.unlink()
 
 
-def write_segmentation(seg: PageSegmentation, image: np.ndarray, out_dir: str | Path, page_name: str) -> dict[str, Path]:
+def write_segmentation(seg: PageSegmentation, image: np.ndarray, out_dir: str | Path,
+                       page_name: str) -> dict[str, Path]:
     """Write the crops, the page map (Parquet) and the overlay of one page; return their paths
     (keys ``crops`` (folder), ``page_map``, ``overlay``)."""
     out_dir = Path(out_dir)

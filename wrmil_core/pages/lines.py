@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks, peak_widths
@@ -51,7 +53,7 @@ def _merge_close(xr: np.ndarray, line: np.ndarray, fits: list[tuple[float, float
     """Relabel so that lines closer than ``min_gap`` over their common x range become one."""
     ids = sorted(set(line.tolist()), key=lambda i: fits[i][0] + fits[i][1] * float(np.median(xr[line == i])))
     target = {ids[0]: ids[0]} if ids else {}
-    for prev, cur in zip(ids, ids[1:]):
+    for prev, cur in itertools.pairwise(ids):
         lo = max(xr[line == prev].min(), xr[line == cur].min())
         hi = min(xr[line == prev].max(), xr[line == cur].max())
         x = (lo + hi) / 2  # the middle of the common range, or of the gap between the two

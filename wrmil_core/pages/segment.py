@@ -1,11 +1,12 @@
 """Page image -> word boxes in reading order (the page map), with reasons to doubt the result.
 
-Steps: refuse what is not a page -> binarise (:mod:`.binarize`) -> estimate the skew
-(:mod:`.skew`) -> remove ruled lines (:mod:`.rules`) -> connected components (:mod:`.components`) -> sort them
-into noise (specks, rule fragments), marks (dots, punctuation), glyphs and non-text -> text lines from the glyphs
-(:mod:`.lines`), glyphs joining two lines cut apart (:mod:`.touching`) -> words from the gaps within each line (:mod:`.words`) -> marks join their
-nearest word -> word boxes, numbered line by line (top to bottom) and left to right (right to
-left with ``right_to_left``).
+Steps: refuse what is not a page -> binarise (:mod:`.binarize`) -> estimate the skew (:mod:`.skew`)
+-> remove ruled lines (:mod:`.rules`) -> connected components (:mod:`.components`) -> sort them into
+noise (specks, rule fragments), marks (dots, punctuation), glyphs and non-text -> text lines from
+the glyphs (:mod:`.lines`), glyphs joining two lines cut apart (:mod:`.touching`) -> words from the
+gaps within each line (:mod:`.words`), stray full stops joined to their word -> marks join their
+nearest word -> word boxes, numbered line by line (top to bottom) and left to right (right to left
+with ``right_to_left``).
 """
 
 from __future__ import annotations

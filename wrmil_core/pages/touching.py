@@ -9,6 +9,8 @@ crossings. Each piece then joins its own line.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from wrmil_core.pages.components import Components, pixels
@@ -35,7 +37,7 @@ def _cut_rows(yr: np.ndarray, centres: np.ndarray, core: float) -> list[float]:
     cuts = []
     base = np.floor(yr.min())
     counts = np.bincount(np.floor(yr - base).astype(np.int64))
-    for upper, lower in zip(centres, centres[1:]):
+    for upper, lower in itertools.pairwise(centres):
         lo, hi = int(upper + EDGE * core - base), int(lower - EDGE * core - base)
         if hi <= lo:
             cuts.append((upper + lower) / 2)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.spatial import cKDTree
 from scipy.ndimage import gaussian_filter1d
+from scipy.spatial import cKDTree
 
 from wrmil_core.pages.components import Components
 from wrmil_core.pages.config import SegmentConfig
@@ -81,7 +81,12 @@ def split_words(x0r: np.ndarray, x1r: np.ndarray, line: np.ndarray, x_height: fl
     parts = [_cluster_gaps(x0r[m], x1r[m]) for m in members]
     thresholds = word_threshold([gaps[np.isfinite(gaps)] for _, gaps in parts], x_height, config)
     for m, (order, gaps), t in zip(members, parts, thresholds):
-        word[m[order]] = np.cumsum(gaps > t)
+        breaks = gaps > t
+        if config.relative_gap > 0 and breaks.sum() >= 3:
+            # A gap far narrower than this line's usual word gap is inside a word (a capital
+            # written apart, a widely spaced word), even when it passed the page's threshold.
+            breaks &= gaps >= config.relative_gap * float(np.median(gaps[breaks]))
+        word[m[order]] = np.cumsum(breaks)
     return word
 
 

@@ -3,8 +3,9 @@
 A MIL model directory holds ``calibration.json`` (validation bags, one length: the bag's
 ``bag_size * window_size`` words; :mod:`wrmil_core.evidence.store`) and, when the pipeline fitted
 it, ``length_calibration.json`` (validation documents of 25 .. 200 words, :mod:`.length_calibration`).
-The length calibration wins: its nearest bucket is applied. ``calibration.json`` is required in any
-case: a model materialised before calibrated scoring is refused with one line saying what to do.
+The calibrated length nearest the document's is applied (the bags stand for their own length where
+the length calibration has none). ``calibration.json`` is required in any case: a model
+materialised before calibrated scoring is refused with one line saying what to do.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import numpy as np
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import EVIDENCE_FILE, DetectorEvidence, load_evidence
-from wrmil_core.scoring.length_calibration import LENGTH_CALIBRATION_FILE, load_length_calibration
+from wrmil_core.scoring.length_calibration import (
+    LENGTH_CALIBRATION_FILE,
+    load_length_calibration,
+)
 
 REMATERIALISE = "re-materialise mil_model (`wrmil run --job retrain_mil`)"
 
@@ -57,28 +61,31 @@ def require_evidence(mil_dir: Path, model_id: str | None) -> DetectorEvidence:
 
 
 def applied_calibration(mil_dir: Path, mil_config: dict[str, Any], n_words: int) -> AppliedCalibration:
-    """The calibration for a document of ``n_words`` words (module docstring)."""
+    """The calibration for a document of ``n_words`` words: the nearest calibrated length, the
+    validation bags standing for the bag length where the length calibration has none."""
     model_id = mil_config.get("model_id")
     bags = require_evidence(mil_dir, model_id)
     by_length = load_length_calibration(mil_dir, model_id)
-    if by_length is None:
-        length = int(mil_config["bag_size"]) * int(mil_config["window_size"])
-        c = bags.calibrator
-        return AppliedCalibration(bags, "bags", length, str(mil_dir / EVIDENCE_FILE), c.n_h1, c.n_h2, c.n_writers,
-                                  _short(n_words, length, f"{EVIDENCE_FILE} (bags)"))
-    length = by_length.nearest(n_words)
-    docs = by_length.n_docs[length]
-    return AppliedCalibration(by_length.buckets[length], "length", length, str(mil_dir / LENGTH_CALIBRATION_FILE),
-                              docs["h1"], docs["h0"], by_length.n_writers,
-                              _short(n_words, min(by_length.buckets), "the length calibration"))
+    c = bags.calibrator
+    options: dict[int, tuple[str, DetectorEvidence, str, int, int, int | None]] = {}
+    if by_length is not None:
+        for length, evidence in by_length.buckets.items():
+            docs = by_length.n_docs[length]
+            options[length] = ("length", evidence, LENGTH_CALIBRATION_FILE, docs["h1"], docs["h0"], by_length.n_writers)
+    bag_length = int(mil_config["bag_size"]) * int(mil_config["window_size"])
+    options.setdefault(bag_length, ("bags", bags, EVIDENCE_FILE, c.n_h1, c.n_h2, c.n_writers))
+    length = nearest_length(options, n_words)
+    source, evidence, file, n_h1, n_h0, n_writers = options[length]
+    return AppliedCalibration(evidence, source, length, str(mil_dir / file), n_h1, n_h0, n_writers,
+                              _short(n_words, min(options)))
 
 
-def _short(n_words: int, shortest: int, what: str) -> str | None:
+def _short(n_words: int, shortest: int) -> str | None:
     """A warning when the document is shorter than the shortest calibrated length."""
     if n_words >= shortest:
         return None
-    return (f"the document has {n_words} words, fewer than the shortest calibrated length ({shortest} words, "
-            f"{what}); its LR and decisions are extrapolated and less reliable")
+    return (f"the document has {n_words} words, fewer than the shortest calibrated length ({shortest} words); "
+            "its LR and decisions are extrapolated and less reliable")
 
 
 __all__ = ["REMATERIALISE", "AppliedCalibration", "applied_calibration", "require_evidence"]

@@ -7,23 +7,29 @@ LR drifts with the length; a max over sliding bags also flags genuine documents 
 they grow. So each detector is calibrated again per length bucket:
 
 * documents of each length (25, 50, 100, 200 words) are cut from the VALIDATION writers' words
-  (:func:`wrmil_core.evidence.length.make_length_docs`, never test writers): genuine runs of one
-  writer's words, and the same runs with a contiguous passage of 5, 10, 20 or 30 % of the words
-  (the bags' contamination fractions) planted from another validation writer;
+  (each writer's documents in reading order, :func:`wrmil_core.evidence.length.writer_sequences`;
+  never test writers): genuine documents are DISJOINT runs of one writer's words, contaminated ones
+  the same runs with a contiguous passage of 5, 10, 20 or 30 % of the words (the bags'
+  contamination fractions) planted from another validation writer. Disjoint, because overlapping
+  runs of a few writers' words would pass for many documents while repeating the same words: with
+  8 validation writers, 200-word thresholds fitted on overlapping runs flagged 17.5 % of the test
+  writers' genuine documents at the "5 %" threshold (``benchmarks/score_length.py``, demo);
+* a length needs at least ``MIN_GENUINE`` genuine documents, else it is not calibrated;
 * each detector scores them exactly as ``wrmil score`` does (:func:`.whole.document_scorer`);
 * per length, :func:`wrmil_core.evidence.fit_evidence` fits the PAV + ELUB calibrator and the
   1 % / 5 % false-positive thresholds on those scores.
 
-``wrmil score`` applies the bucket nearest to the document's length (on a log scale: 70 words is
-nearer 50 than 100) and says which one; a document shorter than the shortest bucket gets that
-bucket with a warning. Without the file it falls back to ``calibration.json`` (the bag length).
+``wrmil score`` (:mod:`.calibrated`) applies the calibrated length nearest to the document's
+(:func:`nearest_length`), the bag calibration (``calibration.json``) standing for the bag's length
+where no length calibration does, and says which one; a document shorter than the shortest
+calibrated length gets that one with a warning.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +39,15 @@ import polars as pl
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import DetectorEvidence, fit_evidence
-from wrmil_core.evidence.length import LENGTHS, make_length_docs, writer_sequences
+from wrmil_core.evidence.length import LENGTHS, writer_sequences
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import DEFAULT_RATIOS
 
 LENGTH_CALIBRATION_FILE = "length_calibration.json"
 FORMAT_VERSION = 1
+# Fewest disjoint genuine validation documents a length needs: the 5 %-FPR threshold then rests on at
+# least 2.5 expected exceedances (a 1 % one on none: it admits no validation false positive at all).
+MIN_GENUINE = 50
 
 
 @dataclass(frozen=True)
@@ -52,10 +61,6 @@ class LengthCalibration:
     fractions: tuple[float, ...]              # foreign fractions of the planted passages
     n_writers: int                            # validation writers the documents came from
     n_docs: dict[int, dict[str, int]]         # per length: {"h1": .., "h0": ..}
-
-    def nearest(self, n_words: int) -> int:
-        """The bucket nearest ``n_words`` on a log scale (ties: the shorter bucket)."""
-        return min(sorted(self.buckets), key=lambda length: abs(math.log(max(n_words, 1) / length)))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -78,26 +83,53 @@ class LengthCalibration:
 
 
 def calibration_docs(emb: pl.DataFrame, length: int, fractions: tuple[float, ...] = DEFAULT_RATIOS,
-                     per_writer: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
-    """``(x (N, length, dim), labels (N,), n_writers)``: per foreign fraction, ``per_writer`` genuine and
-    as many contaminated documents per writer of ``emb`` (see the module docstring)."""
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(x (N, length, dim), labels (N,), n_writers)``: every writer's words in reading order cut into
+    DISJOINT runs of ``length`` words (genuine documents), and each run once per foreign fraction
+    with a contiguous passage of ``max(1, round(fraction * length))`` words at a random place
+    replaced by a random run of another writer's words (contaminated documents)."""
     seqs, matrix = writer_sequences(emb)
-    xs, ys, writers = [], [], set()
-    for k, frac in enumerate(fractions):
-        docs = make_length_docs(seqs, matrix, length, frac, per_writer, seed + 1000 * k)
-        xs.append(docs.x)
-        ys.append(docs.label)
-        writers.update(docs.writer.tolist())
-    return np.concatenate(xs), np.concatenate(ys).astype(int), len(writers)
+    rng = np.random.default_rng([seed, length])
+    runs, labels, writers = [], [], set()
+    for w, seq in seqs.items():
+        n_runs = seq.size // length
+        offset = int(rng.integers(seq.size - n_runs * length + 1)) if n_runs else 0
+        for k in range(n_runs):
+            doc = seq[offset + k * length:offset + (k + 1) * length]
+            runs.append(doc)
+            labels.append(0)
+            writers.add(w)
+            for frac in fractions:
+                planted = _plant(rng, doc, seqs, w, max(1, round(frac * length)))
+                if planted is not None:
+                    runs.append(planted)
+                    labels.append(1)
+    if not runs:
+        return np.zeros((0, length, matrix.shape[1]), np.float32), np.zeros(0, int), 0
+    return matrix[np.stack(runs)], np.asarray(labels, dtype=int), len(writers)
+
+
+def _plant(rng: np.random.Generator, doc: np.ndarray, seqs: Mapping[int, np.ndarray], host: int,
+           m: int) -> np.ndarray | None:
+    """``doc`` (word rows) with ``m`` consecutive words replaced by a run of another writer's words
+    (None when no other writer has ``m`` words)."""
+    donors = [w for w, r in seqs.items() if w != host and r.size >= m]
+    if not donors:
+        return None
+    donor = seqs[donors[int(rng.integers(len(donors)))]]
+    p, q = int(rng.integers(doc.size - m + 1)), int(rng.integers(donor.size - m + 1))
+    planted = doc.copy()
+    planted[p:p + m] = donor[q:q + m]
+    return planted
 
 
 def fit_length_calibration(model_dir: str | Path, val_emb: pl.DataFrame, lengths: tuple[int, ...] = LENGTHS,
-                           fractions: tuple[float, ...] = DEFAULT_RATIOS, per_writer: int = 10, seed: int = 0,
-                           device: str = "cpu") -> LengthCalibration | None:
+                           fractions: tuple[float, ...] = DEFAULT_RATIOS, min_genuine: int = MIN_GENUINE,
+                           seed: int = 0, device: str = "cpu") -> LengthCalibration | None:
     """Fit the saved model's evidence per length on validation writers' documents (module docstring).
 
-    Lengths no validation writer has enough words for, or without both kinds of documents, are
-    left out; None when no length is left.
+    A length whose disjoint genuine documents number fewer than ``min_genuine`` is left out;
+    None when no length is left.
     """
     from wrmil_core.mil.inference import load_mil_model
     from wrmil_core.scoring.whole import SLIDING, WHOLE, document_scorer, scores_whole
@@ -107,8 +139,8 @@ def fit_length_calibration(model_dir: str | Path, val_emb: pl.DataFrame, lengths
     scorer = document_scorer(model, name, int(cfg["window_size"]), int(cfg["bag_size"]))
     buckets, n_docs, writers = {}, {}, 0
     for length in lengths:
-        x, y, n_writers = calibration_docs(val_emb, length, fractions, per_writer, seed)
-        if not ((y == 0).any() and (y == 1).any()):
+        x, y, n_writers = calibration_docs(val_emb, length, fractions, seed)
+        if (y == 0).sum() < min_genuine or not (y == 1).any():
             continue
         buckets[length] = fit_evidence(name, str(cfg.get("model_id", "")), scorer(x), y, n_writers=n_writers)
         n_docs[length] = {"h1": int(y.sum()), "h0": int((y == 0).sum())}
@@ -118,6 +150,11 @@ def fit_length_calibration(model_dir: str | Path, val_emb: pl.DataFrame, lengths
     return LengthCalibration(model_name=name, model_id=str(cfg.get("model_id", "")),
                              scoring=WHOLE if scores_whole(name) else SLIDING, buckets=buckets,
                              fractions=tuple(fractions), n_writers=writers, n_docs=n_docs)
+
+
+def nearest_length(lengths: Iterable[int], n_words: int) -> int:
+    """The length nearest ``n_words`` on a log scale (70 words is nearer 50 than 100; ties: the shorter)."""
+    return min(sorted(lengths), key=lambda length: abs(math.log(max(n_words, 1) / length)))
 
 
 def save_length_calibration(calibration: LengthCalibration, model_dir: str | Path) -> Path:
@@ -161,5 +198,5 @@ def fit_length_calibrations(model_dirs: Mapping[str, str | Path], val_emb: pl.Da
     return out
 
 
-__all__ = ["LENGTH_CALIBRATION_FILE", "LengthCalibration", "calibration_docs", "fit_length_calibration",
-           "fit_length_calibrations", "load_length_calibration", "save_length_calibration"]
+__all__ = ["LENGTH_CALIBRATION_FILE", "MIN_GENUINE", "LengthCalibration", "calibration_docs", "fit_length_calibration",
+           "fit_length_calibrations", "load_length_calibration", "nearest_length", "save_length_calibration"]

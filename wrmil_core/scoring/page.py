@@ -149,7 +149,7 @@ def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScor
     draw = ImageDraw.Draw(canvas)
     width = max(2, round(5 * factor))
     if passage is not None:
-        for box in passage_outline(boxes, passage, pad=round(0.4 * float((boxes["y1"] - boxes["y0"]).median()))):
+        for box in passage_outline(boxes, passage, pad=round(0.2 * float((boxes["y1"] - boxes["y0"]).median()))):
             draw.rectangle([c * factor for c in box], outline=PASSAGE_COLOUR, width=width)
     _legend(draw, canvas, score, scale.key, scale.threshold, passage)
     return canvas

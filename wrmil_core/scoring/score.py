@@ -26,18 +26,30 @@ import torch
 
 from wrmil_core.artifacts import read_config
 from wrmil_core.bags.tensors import BagTensors
+from wrmil_core.detectors import segment_scan
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.inference import load_mil_model, score_bags
 from wrmil_core.mil.models import MILModel
-from wrmil_core.detectors import segment_scan
 from wrmil_core.runtime import Log, resolve_device, speaker
-from wrmil_core.scoring.aggregate import (DocumentCut, DocumentScores, aggregate, bag_embeddings, best_windows,
-                                          cut_document, rank_words, word_distances)
+from wrmil_core.scoring.aggregate import (
+    DocumentCut,
+    DocumentScores,
+    aggregate,
+    bag_embeddings,
+    best_windows,
+    cut_document,
+    rank_words,
+    word_distances,
+)
 from wrmil_core.scoring.calibrated import AppliedCalibration, applied_calibration
-from wrmil_core.scoring.document import check_scorable, document_words, list_document_images, relative_names
+from wrmil_core.scoring.document import (
+    check_scorable,
+    document_words,
+    list_document_images,
+    relative_names,
+)
 from wrmil_core.scoring.verbal import H0, H1, SCALE_SOURCE, format_lr, verbal_label
 from wrmil_core.scoring.whole import SLIDING, WHOLE, scores_whole, whole_document
-
 
 # --------------------------------------------------------------------------------------------
 # Result
@@ -107,7 +119,7 @@ class DocumentScore:
     @property
     def decision_threshold(self) -> tuple[str, float]:
         """The threshold of the headline decision and of the colour scales: ``fpr_5`` when saved."""
-        key = next((k for k in ("fpr_5", "fpr_1", "max_f1") if k in self.thresholds), sorted(self.thresholds)[0])
+        key = next((k for k in ("fpr_5", "fpr_1", "max_f1") if k in self.thresholds), min(self.thresholds))
         return key, self.thresholds[key]
 
     def to_dict(self) -> dict[str, Any]:

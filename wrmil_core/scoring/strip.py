@@ -104,8 +104,8 @@ def header_lines(score: DocumentScore) -> list[str]:
     where = f"; estimated foreign passage: words {passage[0]}-{passage[1]} (blue frame)" if passage else ""
     return [f"{name}: {lr} (H1 more than one writer vs H0 one writer); model {score.model_name}",
             f"{flags}{where}",
-            "word colour = its evidence: green below the 5 %-FPR threshold, yellow at it, red above; label: "
-            "position, word log10 LR, #k = rank among the most suspicious words"]
+            ("word colour = its evidence: green below the 5 %-FPR threshold, yellow at it, red above; label: "
+             "position, word log10 LR, #k = rank among the most suspicious words")]
 
 
 def _tile_label(score: DocumentScore, i: int, rank: dict[int, int]) -> str:

@@ -55,12 +55,13 @@ def verbal_label(log10_lr: float) -> str:
 
 
 def format_lr(log10_lr: float) -> str:
-    """``LR = 10^2.31 (about 204)`` for a headline; very large or small LRs in powers of ten only."""
+    """The LR itself in plain numbers for a headline: ``LR about 204``, ``LR about 1/10``; beyond a
+    million either way in powers of ten only (``LR 10^7.50``)."""
     if abs(log10_lr) >= 6:
-        return f"LR = 10^{log10_lr:.2f}"
+        return f"LR 10^{log10_lr:.2f}"
     lr = 10.0 ** abs(log10_lr)
     plain = f"{lr:,.0f}" if lr >= 100 else f"{lr:.3g}"
-    return f"LR = 10^{log10_lr:.2f} (about {plain if log10_lr >= 0 else '1/' + plain})"
+    return f"LR about {plain if log10_lr >= 0 else '1/' + plain}"
 
 
 __all__ = ["BANDS", "H0", "H1", "SCALE_SOURCE", "format_lr", "strength", "verbal_label"]

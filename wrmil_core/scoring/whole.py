@@ -49,7 +49,8 @@ def document_scorer(model: MILModel, model_name: str, window_size: int, bag_size
         def score(x: np.ndarray) -> np.ndarray:
             return score_tensor(model, np.array(x, dtype=np.float32)[:, None])[0]  # one window of L words
         return score
-    from wrmil_core.mil.report.length import sliding_scorer  # the report's length curve uses the same
+    # the report's length curve scores bag-level models the same way
+    from wrmil_core.mil.report.length import sliding_scorer
 
     return sliding_scorer(model, window_size, bag_size)
 

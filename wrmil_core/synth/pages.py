@@ -77,7 +77,8 @@ class PageConfig:
     def __post_init__(self) -> None:
         if self.word_height < 16 or self.width < 4 * self.word_height or self.height < 4 * self.word_height:
             raise WrmilInputError(f"PageConfig: a {self.width}x{self.height} page cannot hold words of height "
-                                  f"{self.word_height}; use word_height >= 16 and a page at least 4 words high and wide")
+                                  f"{self.word_height}; use word_height >= 16 and a page at least 4 words high "
+                                  "and wide")
         if not 0 <= self.margin < min(self.width, self.height) / 3:
             raise WrmilInputError(f"PageConfig.margin={self.margin!r}: must be >= 0 and under a third of the page")
         if self.line_pitch <= 0.5 or self.word_gap <= 0 or self.pitch_jitter < 0 or self.noise < 0:
@@ -193,8 +194,8 @@ def _write_lines(config: PageConfig, sheet: np.ndarray, hands: list[WriterStyle]
                 if x + ink.shape[1] > config.width - config.margin:
                     break
             cy = float((ink.sum(axis=1) * np.arange(ink.shape[0])).sum() / max(ink.sum(), 1e-6))
-            top = int(round(centre + rng.normal(0.0, 0.03 * wh) - cy))
-            ys, xs = _paste(sheet, ink, top, int(round(x)))
+            top = round(centre + rng.normal(0.0, 0.03 * wh) - cy)
+            ys, xs = _paste(sheet, ink, top, round(x))
             placed.append(_Placed(words[i], writer_of[i], line, ys, xs))
             x += ink.shape[1]
             prev_inner = inner
@@ -222,7 +223,7 @@ def _rules(config: PageConfig, sheet: np.ndarray, first: float, rng: np.random.G
     x0, x1 = int(0.03 * config.width), int(0.97 * config.width)
     y = first
     while y < config.height - thick:
-        r = int(round(y))
+        r = round(y)
         np.maximum(sheet[r:r + thick, x0:x1], level, out=sheet[r:r + thick, x0:x1])
         y += pitch
 
@@ -248,7 +249,8 @@ def _scan(dark: np.ndarray, noise: float, rng: np.random.Generator) -> np.ndarra
     if noise > 0:
         coarse = rng.normal(0.0, 1.0, size=(h // 64 + 2, w // 64 + 2))
         shade = ndi.zoom(ndi.gaussian_filter(coarse, 1.5), 64, order=1)[:h, :w]
-        ramp = np.linspace(-1.0, 1.0, w)[None, :] * rng.uniform(-1, 1) + np.linspace(-1, 1, h)[:, None] * rng.uniform(-1, 1)
+        ramp = (np.linspace(-1.0, 1.0, w)[None, :] * rng.uniform(-1, 1)
+                + np.linspace(-1.0, 1.0, h)[:, None] * rng.uniform(-1, 1))
         paper += (12 * noise * ramp + 40 * noise * shade).astype(np.float32)
     img = paper * (1.0 - dark)
     if noise > 0:

@@ -8,7 +8,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from wrmil_core.pages.evaluate import PageScore, iou_matrix, match_boxes, order_accuracy, score_page
+from wrmil_core.pages.evaluate import (
+    PageScore,
+    iou_matrix,
+    match_boxes,
+    order_accuracy,
+    score_page,
+)
 
 
 def test_iou_by_hand() -> None:

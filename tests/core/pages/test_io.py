@@ -11,7 +11,13 @@ import pytest
 from PIL import Image
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.pages import BOX_COLUMNS, read_page, segment_page, segment_pages, write_segmentation
+from wrmil_core.pages import (
+    BOX_COLUMNS,
+    read_page,
+    segment_page,
+    segment_pages,
+    write_segmentation,
+)
 from wrmil_core.synth.pages import SynthPage, make_page, page_preset
 
 

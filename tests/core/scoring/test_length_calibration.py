@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.support.scoring import save_mil, synthetic_embeddings
@@ -27,9 +26,13 @@ from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.length import LENGTHS, make_length_docs, writer_sequences
 from wrmil_core.mil.inference import load_mil_model
 from wrmil_core.scoring.calibrated import applied_calibration
-from wrmil_core.scoring.length_calibration import (LENGTH_CALIBRATION_FILE, LengthCalibration,
-                                                   fit_length_calibration, load_length_calibration,
-                                                   save_length_calibration)
+from wrmil_core.scoring.length_calibration import (
+    LENGTH_CALIBRATION_FILE,
+    LengthCalibration,
+    fit_length_calibration,
+    load_length_calibration,
+    save_length_calibration,
+)
 from wrmil_core.scoring.whole import document_scorer
 
 DIM = 8
@@ -40,7 +43,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Both detectors' length calibrations (validation writers 0..19) and their scores of genuine
     documents of every length by the test writers 100..139."""
     base = tmp_path_factory.mktemp("length")
-    val = synthetic_embeddings(range(0, 20), 1000, DIM, seed=1)
+    val = synthetic_embeddings(range(20), 1000, DIM, seed=1)
     seqs, matrix = writer_sequences(synthetic_embeddings(range(100, 140), 1000, DIM, seed=2))
     out: dict = {}
     for name in ("segment_scan", "distance"):

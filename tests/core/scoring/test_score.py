@@ -11,8 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.scoring import (CALIBRATIONS, FOREIGN, N_WORDS, THRESHOLDS, crafted_evidence, scoring_setup,
-                                   sigmoid, write_document)
+from tests.support.scoring import (
+    CALIBRATIONS,
+    FOREIGN,
+    N_WORDS,
+    THRESHOLDS,
+    crafted_evidence,
+    scoring_setup,
+    sigmoid,
+    write_document,
+)
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import EVIDENCE_FILE, save_evidence
 from wrmil_core.scoring.score import DocumentScore, read_model_pair, score_document

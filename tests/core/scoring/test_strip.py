@@ -12,7 +12,8 @@ from PIL import Image
 from tests.support.scoring import N_WORDS, THRESHOLDS, scoring_setup
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.scoring.score import score_document
-from wrmil_core.scoring.strip import _flow, write_outputs
+from wrmil_core.scoring.strip import _PASSAGE_RGB, _flow, header_lines, write_outputs
+from wrmil_core.scoring.verbal import verbal_label
 
 
 def test_outputs_json_and_png(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> None:
@@ -20,16 +21,26 @@ def test_outputs_json_and_png(tmp_path_factory: pytest.TempPathFactory, tmp_path
     score = score_document(setup["mixed"], setup["emb_dir"], setup["mil"]["distance"])
     paths = write_outputs(score, tmp_path / "out")
     doc = json.loads(paths["json"].read_text())
-    assert doc["probability"] == pytest.approx(score.probability)
+    assert doc["raw_score"] == pytest.approx(score.probability) and "probability" not in doc
+    assert doc["log10_lr"] == pytest.approx(score.log10_lr) and doc["verbal"] == verbal_label(score.log10_lr)
+    assert doc["hypotheses"] == {"H1": "more than one writer", "H0": "one writer"} and "ENFSI" in doc["verbal_scale"]
     assert doc["n_words"] == N_WORDS and len(doc["window_scores"]) == 12 and doc["top_words"][0]["rank"] == 1
-    assert set(doc["decisions"]) == set(THRESHOLDS) and doc["embedding_model_id"]
+    assert len(doc["word_log10_lr"]) == len(doc["word_scores"]) == N_WORDS and "log10_lr" in doc["top_words"][0]
+    assert set(doc["decisions"]) == {"fpr_1", "fpr_5"} and doc["model_thresholds"] == THRESHOLDS
+    assert doc["calibration"]["source"] == "bags" and doc["calibration"]["fitted_on"] == "validation writers"
+    first, last = doc["passage"]["first"], doc["passage"]["last"]
+    assert doc["passage"]["first_file"] == f"w{first}.png" and doc["passage"]["last_file"] == f"w{last}.png"
+    assert doc["embedding_model_id"]
+    head = header_lines(score)
+    assert f"log10 LR = {score.log10_lr:+.2f}" in head[0] and f"words {first}-{last}" in head[1]
     assert score.outputs == {"json": str(paths["json"]), "strip": str(paths["strip"])}
     assert not list((tmp_path / "out").glob("*.tmp"))
     with Image.open(paths["strip"]) as im:
         assert im.format == "PNG" and im.width == 1600 and im.height > 100
         rgb = np.asarray(im.convert("RGB"), dtype=np.int32)
-    # Foreign (red) tiles: some pixels far redder than green.
+    # Foreign (red) tiles: some pixels far redder than green; the passage's blue frame.
     assert ((rgb[..., 0] - rgb[..., 1]) > 80).any()
+    assert (rgb == np.array(_PASSAGE_RGB)).all(axis=-1).sum() > 100
     # the document folder itself is refused as output (CLI and asset alike): it would gain a "word"
     n_files = len(list(Path(score.document).iterdir()))
     with pytest.raises(WrmilInputError, match="is the document folder"):

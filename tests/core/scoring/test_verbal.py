@@ -47,6 +47,7 @@ def test_verbal_label_refuses_non_finite() -> None:
 
 
 def test_format_lr() -> None:
-    assert format_lr(2.0) == "LR = 10^2.00 (about 100)"
-    assert format_lr(-1.0) == "LR = 10^-1.00 (about 1/10)"
-    assert format_lr(7.5) == "LR = 10^7.50"
+    assert format_lr(2.0) == "LR about 100"
+    assert format_lr(-1.0) == "LR about 1/10"
+    assert format_lr(3.30103) == "LR about 2,000"
+    assert format_lr(7.5) == "LR 10^7.50"
