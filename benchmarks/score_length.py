@@ -2,13 +2,13 @@
 
 For each calibrated MIL model of ``<artifact-dir>`` (``mil/<name>/calibration.json``) and each
 document length (25, 50, 100, 200 words), documents are cut from the writers' concatenated words
-(:mod:`wrmil_core.evidence.length`: genuine runs, and runs with a contiguous 20 % passage from
-another writer of the same split) and scored the way ``wrmil score`` scores them
-(:func:`wrmil_core.scoring.whole.document_scorer`). Printed per model and length:
+(:func:`wrmil_core.scoring.length_calibration.calibration_docs`: disjoint genuine runs, and the same
+runs with a contiguous 20 % passage from another writer of the same split) and scored the way
+``wrmil score`` scores them (:func:`wrmil_core.scoring.whole.document_scorer`). Printed per model
+and length:
 
 * the false-positive rate on genuine VALIDATION-writer documents at the bag thresholds of
-  ``calibration.json`` (is the statistic length-stable?), on documents other than those the length
-  calibration is fitted on (another seed);
+  ``calibration.json`` (is the statistic length-stable?);
 * the same on genuine TEST-writer documents, at the bag thresholds and at the thresholds of the
   length calibration fitted here on the validation writers (what ``wrmil score`` now applies);
 * the test AUC, and the mean test log10 LR of genuine and contaminated documents under the length
@@ -27,10 +27,13 @@ import numpy as np
 import polars as pl
 
 from wrmil_core.evidence import load_evidence
-from wrmil_core.evidence.length import LENGTHS, make_length_docs, writer_sequences
+from wrmil_core.evidence.length import LENGTHS
 from wrmil_core.mil.inference import load_mil_model
 from wrmil_core.mil.metrics import roc_auc
-from wrmil_core.scoring.length_calibration import fit_length_calibration
+from wrmil_core.scoring.length_calibration import (
+    calibration_docs,
+    fit_length_calibration,
+)
 from wrmil_core.scoring.whole import document_scorer
 
 
@@ -38,24 +41,22 @@ def _rate(scores: np.ndarray, threshold: float) -> float:
     return float((scores >= threshold).mean()) if scores.size else float("nan")
 
 
-def measure(model_dir: Path, val: pl.DataFrame, test: pl.DataFrame, per_writer: int) -> list[dict]:
+def measure(model_dir: Path, val: pl.DataFrame, test: pl.DataFrame) -> list[dict]:
     """One row per length for the model in ``model_dir`` (see the module docstring)."""
     model, cfg = load_mil_model(model_dir)
     name = str(cfg["model_name"])
     scorer = document_scorer(model, name, int(cfg["window_size"]), int(cfg["bag_size"]))
     bag = load_evidence(model_dir, cfg.get("model_id")).thresholds
-    by_length = fit_length_calibration(model_dir, val, per_writer=per_writer)
-    (vs, vm), (ts, tm) = writer_sequences(val), writer_sequences(test)
+    by_length = fit_length_calibration(model_dir, val)
     rows = []
     for length in LENGTHS:
-        v = make_length_docs(vs, vm, length, 0.2, per_writer, seed=100)
-        t = make_length_docs(ts, tm, length, 0.2, per_writer, seed=200)
-        v0, t_s = scorer(v.x[v.label == 0]), scorer(t.x)
-        t0, t1 = t_s[t.label == 0], t_s[t.label == 1]
-        row = {"model": name, "words": length, "val_writers": int(np.unique(v.writer).size),
-               "test_writers": int(np.unique(t.writer).size), "val_genuine": int(v0.size),
-               "test_genuine": int(t0.size), "fpr5_val_bagthr": _rate(v0, bag["fpr_5"]),
-               "fpr5_test_bagthr": _rate(t0, bag["fpr_5"]), "auc_test": roc_auc(t.label, t_s)}
+        vx, vy, v_writers = calibration_docs(val, length, (0.2,), seed=100)
+        tx, ty, t_writers = calibration_docs(test, length, (0.2,), seed=200)
+        v0, t_s = scorer(vx[vy == 0]), scorer(tx)
+        t0, t1 = t_s[ty == 0], t_s[ty == 1]
+        row = {"model": name, "words": length, "val_writers": v_writers, "test_writers": t_writers,
+               "val_genuine": int(v0.size), "test_genuine": int(t0.size), "fpr5_val_bagthr": _rate(v0, bag["fpr_5"]),
+               "fpr5_test_bagthr": _rate(t0, bag["fpr_5"]), "auc_test": roc_auc(ty, t_s)}
         if by_length is not None and length in by_length.buckets:
             ev = by_length.buckets[length]
             row.update(fpr5_test_lenthr=_rate(t0, ev.thresholds["fpr_5"]), fpr1_test_lenthr=_rate(t0, ev.thresholds["fpr_1"]),
@@ -70,13 +71,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--artifact-dir", required=True, type=Path)
     p.add_argument("--models", nargs="*", help="MIL model names (default: every one with calibration.json)")
-    p.add_argument("--per-writer", type=int, default=10, help="documents per writer, length and kind")
     args = p.parse_args()
     emb = args.artifact_dir / "assets" / "word_embeddings"
     val, test = pl.read_parquet(emb / "val.parquet"), pl.read_parquet(emb / "test.parquet")
     names = args.models or sorted(d.name for d in (args.artifact_dir / "mil").iterdir()
                                   if (d / "calibration.json").is_file())
-    rows = [r for n in names for r in measure(args.artifact_dir / "mil" / n, val, test, args.per_writer)]
+    rows = [r for n in names for r in measure(args.artifact_dir / "mil" / n, val, test)]
     with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3):
         print(pl.DataFrame(rows))
 

@@ -1,5 +1,5 @@
 """The ``wrmil`` command: ``wrmil check`` validates a data root, ``wrmil run`` materialises the graph,
-``wrmil score`` scores a questioned document."""
+``wrmil score`` scores a questioned document, ``wrmil segment`` cuts page scans into words."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def _add_layout_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``wrmil`` argument parser (``run``, ``score``, ``check``)."""
+    """The ``wrmil`` argument parser (``run``, ``score``, ``check``, ``segment``)."""
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialise the whole asset graph, stage by stage")

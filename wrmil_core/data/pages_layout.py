@@ -188,7 +188,11 @@ def _cut_pages(records: list[PageRecord], cache_dir: Path, config: pages.Segment
     cuts: list[tuple[PageRecord, PageCut]] = []
     first_of: dict[str, str] = {}
     for record in progress(records, desc="segmenting pages", unit="page"):
-        sha = metadata_fingerprint(record.path)  # the file's sha256
+        try:
+            sha = metadata_fingerprint(record.path)  # the file's sha256
+        except OSError as e:
+            layout.failed[record.rel] = f"{record.path}: cannot be read ({e.strerror or e}); check its permissions"
+            continue
         if sha in first_of:
             layout.duplicates[record.rel] = f"{record.rel} has the same bytes as {first_of[sha]}"
             say(f"pages: skipped {layout.duplicates[record.rel]}")

@@ -37,7 +37,10 @@ class SegmentConfig:
         a page has too few gaps, x core height (the lines' x-height band); the threshold itself is
         the valley of the density of the page's (and each line's) log gaps between the bounds.
     gap_bandwidth: the kernel width of that density, in log units (0.15: gaps within ~15% blur together).
-    min_line_gaps: a line with at least this many gaps gets its own threshold (blended with the page's).
+    min_line_gaps: a line with at least this many gaps gets its own threshold (blended with the page's);
+        0 (the default): every line uses the page's.
+    line_prior: each line's own threshold from a two-class mixture of its log gaps, with the page's two
+        classes as a prior worth this many gaps of each (0: every line uses the page's threshold).
     relative_gap: in a line with three or more word gaps, a gap under this x their median is no word gap
         (0 switches the rule off).
     right_to_left: reading order right to left within a line (Arabic, Hebrew).
@@ -65,8 +68,9 @@ class SegmentConfig:
     gap_max_frac: float = 0.9
     gap_default_frac: float = 0.55
     gap_bandwidth: float = 0.15
-    min_line_gaps: int = 6
-    relative_gap: float = 0.0
+    min_line_gaps: int = 0
+    line_prior: float = 3.0
+    relative_gap: float = 0.5
     right_to_left: bool = False
     min_words: int = 5
     overlap_frac: float = 0.5
@@ -96,7 +100,11 @@ class SegmentConfig:
             raise WrmilInputError("SegmentConfig: need 0 < gap_min_frac <= gap_default_frac <= gap_max_frac")
         if not 0.0 < self.gap_bandwidth <= 2.0:
             raise WrmilInputError(f"SegmentConfig.gap_bandwidth={self.gap_bandwidth!r}: must be in (0, 2]")
-        for name in ("min_line_gaps", "min_words", "min_page_side", "max_threshold_pixels"):
+        if self.line_prior < 0:
+            raise WrmilInputError(f"SegmentConfig.line_prior={self.line_prior!r}: must be >= 0")
+        if self.min_line_gaps < 0:
+            raise WrmilInputError(f"SegmentConfig.min_line_gaps={self.min_line_gaps!r}: must be >= 0")
+        for name in ("min_words", "min_page_side", "max_threshold_pixels"):
             if getattr(self, name) < 1:
                 raise WrmilInputError(f"SegmentConfig.{name}={getattr(self, name)!r}: must be an integer >= 1")
         if self.crop_margin < 0:

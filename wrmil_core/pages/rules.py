@@ -3,23 +3,40 @@
 A ruled line is faint (it often binarises as a dashed line) but it runs across the whole text
 width, while text covers only part of any row. So the test is made on the grey page itself: in
 evenly spaced columns (deskewed, so a rule stays in one row), a row is a rule row when it is
-darker than its column's paper in at least ``coverage`` of the columns (a text row, even of
-dense cursive, stays near half). Each column's
-paper level is its median grey (illumination may vary across the page), and "darker" means by
-more than the noise (``NOISE_SIGMAS`` robust standard deviations, at least ``MIN_CONTRAST``).
+darker than the paper around it in at least ``coverage`` of the columns (a text row, even of
+dense cursive, stays near half). The paper's level is the median grey of each column in blocks of
+rows (illumination varies across the page), and "darker" means by more than the noise
+(``NOISE_SIGMAS`` robust standard deviations, at least ``MIN_CONTRAST``).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from scipy import ndimage as ndi
 
 from wrmil_core.pages.skew import deskew
 
+PAPER_BLOCK = 64  # rows over which the paper's grey is taken as constant
 N_COLUMNS = 96  # sampled columns: enough for a stable share, a few hundred thousand pixels on A4
 NOISE_SIGMAS = 4.0
 MIN_CONTRAST = 10.0  # grey levels
+INK_RULE_CONTRAST = 2 * MIN_CONTRAST  # grey levels between a rule and the ink, to restore ink on it
 CROSS_REACH = 5  # rows above and below a cleared rule pixel searched for a crossing stroke
+
+
+def _local_paper(grid: np.ndarray) -> np.ndarray:
+    """The paper's grey at every cell of ``grid`` (rows x sampled columns): the median of its block
+    of ``PAPER_BLOCK`` rows in that column (text is a minority of any column; light varies slowly)."""
+    n = grid.shape[0]
+    pad = (-n) % PAPER_BLOCK
+    blocks = np.pad(grid, ((0, pad), (0, 0)), constant_values=np.nan).reshape(-1, PAPER_BLOCK, grid.shape[1])
+    with warnings.catch_warnings():  # blocks outside the rotated page are all NaN: the column's median then
+        warnings.simplefilter("ignore", RuntimeWarning)
+        paper = np.nanmedian(blocks, axis=1)
+    paper = np.where(np.isnan(paper), np.nanmedian(grid, axis=0)[None, :], paper)
+    return np.repeat(paper, PAPER_BLOCK, axis=0)[:n]
 
 
 def rule_rows(gray: np.ndarray, angle_deg: float, x_range: tuple[float, float], coverage: float) -> np.ndarray:
@@ -32,8 +49,7 @@ def rule_rows(gray: np.ndarray, angle_deg: float, x_range: tuple[float, float], 
     base = int(rows.min())
     grid = np.full((int(rows.max()) - base + 1, len(cols)), np.nan, dtype=np.float32)
     grid[rows - base, np.arange(len(cols))[None, :]] = gray[:, cols]
-    paper = np.nanmedian(grid, axis=0)
-    dark = np.nan_to_num(paper[None, :] - grid, nan=0.0)
+    dark = np.nan_to_num(_local_paper(grid) - grid, nan=0.0)
     # A thin rule straddles neighbouring rows along its length: take each column's darkest of three rows.
     dark = ndi.maximum_filter1d(dark, 3, axis=0)
     spread = 1.4826 * float(np.median(np.abs(dark - np.median(dark))))
@@ -61,7 +77,7 @@ def remove_rules(mask: np.ndarray, gray: np.ndarray, ys: np.ndarray, xs: np.ndar
     # edges): clearing more would cut the letters sitting on the rule (measured: worse words).
     hit = flag[rows - base]
     mask[ys[hit], xs[hit]] = False
-    keep = _crossing(mask, ys[hit], xs[hit])
+    keep = _crossing(mask, ys[hit], xs[hit]) | _ink_on_rule(gray, ys, xs, hit)
     mask[ys[hit][keep], xs[hit][keep]] = True
     hit[np.flatnonzero(hit)[keep]] = False
     return ys[~hit], xs[~hit], n_rules
@@ -78,3 +94,17 @@ def _crossing(mask: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         above |= mask[np.clip(ys - k, 0, h - 1), xs] & (ys - k >= 0)
         below |= mask[np.clip(ys + k, 0, h - 1), xs] & (ys + k < h)
     return above & below
+
+
+def _ink_on_rule(gray: np.ndarray, ys: np.ndarray, xs: np.ndarray, hit: np.ndarray) -> np.ndarray:
+    """Which cleared rule pixels (``hit`` of the ink pixels ``ys, xs``) are pen strokes written along
+    the rule (a joining stroke on the baseline): darker than the rule's own grey, nearer the ink's.
+    Only when the rule is clearly fainter than the ink (printed rules are light grey or blue); for a
+    rule as dark as the pen, none (the two cannot be told apart by grey level)."""
+    rule_px, ink_px = gray[ys[hit], xs[hit]].astype(np.float64), gray[ys[~hit], xs[~hit]].astype(np.float64)
+    if len(rule_px) == 0 or len(ink_px) == 0:
+        return np.zeros(len(rule_px), dtype=bool)
+    rule_grey, ink_grey = float(np.median(rule_px)), float(np.median(ink_px))
+    if rule_grey - ink_grey < INK_RULE_CONTRAST:
+        return np.zeros(len(rule_px), dtype=bool)
+    return rule_px < (rule_grey + ink_grey) / 2

@@ -155,7 +155,7 @@ def _word_boxes(glyphs: Components, line: np.ndarray, marks: Components, angle: 
     cxr, cyr = deskew(glyphs.cx, glyphs.cy, angle)
     word = split_words(glyphs.sx0, glyphs.sx1, line, core, config)
     word = absorb_punctuation(line, word, np.maximum(glyphs.width, glyphs.height), cyr, PUNCT_FRAC * th,
-                              config.right_to_left)
+                              config.right_to_left, sx=(glyphs.sx0, glyphs.sx1))
     owner = attach_marks(marks, glyphs, config.attach_frac * th)
     keep = owner >= 0
     frame = pl.DataFrame({

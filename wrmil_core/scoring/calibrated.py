@@ -21,6 +21,7 @@ from wrmil_core.evidence import EVIDENCE_FILE, DetectorEvidence, load_evidence
 from wrmil_core.scoring.length_calibration import (
     LENGTH_CALIBRATION_FILE,
     load_length_calibration,
+    nearest_length,
 )
 
 REMATERIALISE = "re-materialise mil_model (`wrmil run --job retrain_mil`)"

@@ -2,8 +2,12 @@
 with the same models as a folder of word crops (:func:`~wrmil_core.scoring.score.score_document`),
 and draw the evidence back onto the page.
 
-The overlay colours each word box by its score (the strip's colour scale: green below the decision
-threshold, yellow at it, red above) and outlines the estimated foreign passage, a ``(first, last)``
+The overlay colours each word box by its evidence ranked within the page (:func:`word_evidence`: the
+word's log10 LR when the score is calibrated, else its raw word score; green the page's weakest, red
+its strongest): a segment-scan detector puts nearly every word of a flagged page above the decision
+threshold, so a fixed threshold scale would paint it all red. The legend gives the document's log10
+LR with its verbal equivalent (the raw score when uncalibrated). The overlay outlines the estimated
+foreign passage, a ``(first, last)``
 word range in reading order: the caller's when given, else the document score's own estimate
 (``DocumentScore.passage_range``, from the segment-scan detector), else :func:`flagged_passage`,
 the longest run of consecutive windows at or above the decision threshold.
@@ -20,22 +24,25 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw, ImageFont
+from scipy.stats import rankdata
 
 from wrmil_core import pages
 from wrmil_core.data.pages_input import PAGE_SUFFIXES
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.scoring.score import DocumentScore, read_model_pair, score_document
-from wrmil_core.scoring.strip import _scale, write_outputs  # the strip's colour scale: both pictures agree
+from wrmil_core.scoring.strip import write_outputs
 
 WORDS_DIR = "words"
 PAGE_OVERLAY = "page_overlay.png"
 PAGE_SCORES = "page_scores.parquet"
 PAGE_JSON = "page.json"
 PASSAGE_COLOUR = (0, 70, 255)
+WORD_CMAP = "RdYlGn_r"  # green (weakest evidence on the page) .. yellow .. red (strongest), as the strip
 
 
 def is_page_path(path: str | Path) -> bool:
@@ -118,10 +125,12 @@ def score_page(page: str | Path, embedding_model_dir: str | Path, mil_model_dir:
 
 
 def page_scores_table(result: PageScore) -> pl.DataFrame:
-    """The page map with each word's score and whether it lies in the outlined passage."""
+    """The page map with each word's score, its evidence (:func:`word_evidence`) and whether it lies in
+    the outlined passage."""
     first, last = result.passage if result.passage is not None else (-1, -2)
     return result.boxes.with_columns(
         pl.Series("score", result.score.word_scores, dtype=pl.Float64),
+        pl.Series("evidence", word_evidence(result.score)[0], dtype=pl.Float64),  # what the overlay ranks
         pl.col("word_index").is_between(first, last).alias("in_passage"))
 
 
@@ -131,27 +140,45 @@ def write_page_outputs(result: PageScore, image: np.ndarray, out_dir: Path) -> d
     out = {"overlay": out_dir / PAGE_OVERLAY, "page_scores": out_dir / PAGE_SCORES, "page_json": out_dir / PAGE_JSON}
     overlay.save(out["overlay"])
     page_scores_table(result).write_parquet(out["page_scores"])
-    record = {"page": str(result.page), "n_words": result.boxes.height, "probability": result.score.probability,
+    record = {"page": str(result.page), "n_words": result.boxes.height, "raw_score": result.score.probability,
+              "log10_lr": result.score.log10_lr, "verbal": result.score.verbal,
               "passage": list(result.passage) if result.passage else None, "doubtful": result.doubtful,
               "skew_deg": result.skew_deg, **{k: str(v) for k, v in out.items()}}
     out["page_json"].write_text(json.dumps(record, indent=2))
     return out
 
 
+def word_evidence(score: DocumentScore) -> tuple[np.ndarray, str]:
+    """Each word's evidence for a second writer and its name: the word's log10 LR when the score is
+    calibrated (one per word), else its raw word score."""
+    if score.word_log10_lr and len(score.word_log10_lr) == len(score.word_scores):
+        return np.asarray(score.word_log10_lr, dtype=np.float64), "word log10 LR"
+    return np.asarray(score.word_scores, dtype=np.float64), "word score"
+
+
+def word_colours(evidence: np.ndarray) -> list[tuple[int, int, int]]:
+    """One RGB colour per word from its evidence's rank within the page (ties share a colour): the
+    weakest green, the median yellow, the strongest red, however the values bunch together."""
+    if len(evidence) == 0:
+        return []
+    rank = (rankdata(evidence) - 1) / max(len(evidence) - 1, 1)
+    cmap = matplotlib.colormaps[WORD_CMAP]
+    return [tuple(int(round(255 * c)) for c in cmap(float(r))[:3]) for r in rank]
+
+
 def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScore,
                      passage: tuple[int, int] | None, max_side: int = 2400) -> Image.Image:
-    """The page with each word box in its score's colour, the passage outlined and a one-line legend."""
-    shown = np.asarray(score.word_scores, dtype=np.float64)
-    scale = _scale(score, shown)
-    colours = [tuple(int(c) for c in scale.rgb(v)) for v in shown]
-    canvas = pages.draw_overlay(image, boxes, max_side=max_side, colours=colours)
+    """The page with each word box coloured by its evidence's rank on the page (:func:`word_colours`),
+    the passage outlined and a two-line legend (the document's log10 LR and verbal equivalent)."""
+    evidence, name = word_evidence(score)
+    canvas = pages.draw_overlay(image, boxes, max_side=max_side, colours=word_colours(evidence))
     factor = canvas.width / image.shape[1]
     draw = ImageDraw.Draw(canvas)
     width = max(2, round(5 * factor))
     if passage is not None:
         for box in passage_outline(boxes, passage, pad=round(0.2 * float((boxes["y1"] - boxes["y0"]).median()))):
             draw.rectangle([c * factor for c in box], outline=PASSAGE_COLOUR, width=width)
-    _legend(draw, canvas, score, scale.key, scale.threshold, passage)
+    _legend(draw, canvas, legend_lines(score, evidence, name, passage))
     return canvas
 
 
@@ -164,18 +191,29 @@ def passage_outline(boxes: pl.DataFrame, passage: tuple[int, int], pad: int) -> 
     return [(x0 - pad, y0 - pad, x1 + pad, y1 + pad) for _, x0, y0, x1, y1 in per_line.iter_rows()]
 
 
-def _legend(draw: ImageDraw.ImageDraw, canvas: Image.Image, score: DocumentScore, key: str, thr: float,
-            passage: tuple[int, int] | None) -> None:
-    """A white band at the top with the verdict and what the colours and the outline mean."""
+def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage: tuple[int, int] | None) -> list[str]:
+    """The overlay's legend: the document's evidence (log10 LR and its verbal equivalent, or the raw
+    score when uncalibrated), then what the box colours and the outline mean."""
+    key, thr = score.decision_threshold
+    flagged = "flagged" if score.probability >= thr else "not flagged"
+    if score.log10_lr is not None:
+        head = f"log10 LR = {score.log10_lr:+.2f}: {score.verbal} (H1 more than one writer vs H0 one writer)"
+    else:
+        head = f"uncalibrated: raw score {score.probability:.2f} (not a probability)"
+    where = f"blue outline: estimated foreign passage, words {passage[0]}-{passage[1]}" if passage else \
+        "no foreign passage estimated"
+    span = f"{evidence.min():+.2f} .. {evidence.max():+.2f}" if len(evidence) else "none"
+    return [f"{head}; {flagged} at threshold {key}",
+            f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}"]
+
+
+def _legend(draw: ImageDraw.ImageDraw, canvas: Image.Image, lines: list[str]) -> None:
+    """A white band at the top of the canvas holding ``lines``."""
     size = max(12, canvas.width // 90)
     font = ImageFont.load_default(size=size)
-    flagged = "flagged" if score.probability >= thr else "not flagged"
-    evidence = (f"log10 LR = {score.log10_lr:+.2f} ({score.verbal}); " if score.log10_lr is not None else "")
-    where = f"blue outline: words {passage[0]}-{passage[1]}" if passage else "no foreign passage estimated"
-    lines = (f"{evidence}raw score {score.probability:.2f}: {flagged} at threshold {key} {thr:.2f}",
-             f"box colour = word score: green below the threshold, red above; {where}")
-    draw.rectangle([0, 0, canvas.width, round(2.9 * size)], fill=(255, 255, 255))
+    draw.rectangle([0, 0, canvas.width, round((0.4 + 1.3 * len(lines)) * size)], fill=(255, 255, 255))
     for k, line in enumerate(lines):
         draw.text((size // 2, size // 3 + k * round(1.3 * size)), line, fill=(0, 0, 0), font=font)
 
-__all__ = ["PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "passage_outline", "score_page"]
+__all__ = ["PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_lines", "passage_outline",
+           "score_page", "word_colours", "word_evidence"]

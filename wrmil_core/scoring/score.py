@@ -92,7 +92,9 @@ class DocumentScore:
     outputs: dict[str, str] = field(default_factory=dict)
     log10_lr: float | None = None         # H1 more than one writer vs H0 one writer; None: uncalibrated
     verbal: str = ""                      # verbal equivalent of log10_lr (ENFSI 2015 scale)
-    word_log10_lr: list[float] = field(default_factory=list)  # each word's evidence through the calibrator
+    # each word's evidence through the document's calibrator: the LR the document would get if it
+    # scored what the word does (for segment_scan: the best run holding the word)
+    word_log10_lr: list[float] = field(default_factory=list)
     passage: dict[str, Any] | None = None  # estimated foreign passage: first/last word index and file
     calibration: dict[str, Any] = field(default_factory=dict)  # which calibration was applied (describe())
     scoring: str = SLIDING                # "whole document" or "sliding bags"

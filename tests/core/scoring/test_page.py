@@ -15,7 +15,16 @@ from PIL import Image
 from tests.support.pages import write_scoring_page
 from tests.support.scoring import FOREIGN, scoring_setup
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.scoring.page import PASSAGE_COLOUR, flagged_passage, is_page_path, passage_outline, score_page
+from wrmil_core.scoring.page import (
+    PASSAGE_COLOUR,
+    flagged_passage,
+    is_page_path,
+    legend_lines,
+    passage_outline,
+    score_page,
+    word_colours,
+    word_evidence,
+)
 from wrmil_core.scoring.score import DocumentScore
 
 
@@ -49,6 +58,36 @@ def test_passage_outline_has_one_box_per_line() -> None:
     assert passage_outline(boxes, (4, 4), pad=0) == [(60, 62, 100, 85)]
 
 
+def test_word_colours_rank_the_evidence_within_the_page() -> None:
+    # Bunched evidence (every word far above any fixed threshold) still runs from green to red.
+    colours = word_colours(np.array([2.02, 2.00, 2.01, 2.01]))
+    (r0, g0, _), (r1, g1, _) = colours[1], colours[0]
+    assert g0 > r0 and r1 > g1  # the weakest green, the strongest red
+    assert colours[2] == colours[3] and colours[2] not in (colours[0], colours[1])  # ties share a colour
+    assert word_colours(np.array([-1.0, 5.0])) == word_colours(np.array([0.1, 0.2]))  # only the order counts
+    assert word_colours(np.zeros(0)) == []
+
+
+def test_word_evidence_prefers_the_calibrated_word_lr() -> None:
+    s = _score([0.9], [0], 3)
+    s.word_scores = [0.9, 0.95, 0.97]
+    assert word_evidence(s)[1] == "word score" and word_evidence(s)[0].tolist() == [0.9, 0.95, 0.97]
+    s.word_log10_lr = [0.5, -0.2, 1.5]
+    values, name = word_evidence(s)
+    assert name == "word log10 LR" and values.tolist() == [0.5, -0.2, 1.5]
+
+
+def test_legend_gives_the_documents_log10_lr_and_its_verbal_equivalent() -> None:
+    s = _score([0.9], [0], 20)
+    s.log10_lr, s.verbal = 1.5, "moderate support for more than one writer"
+    lines = legend_lines(s, np.array([0.2, 1.7]), "word log10 LR", (3, 9))
+    assert lines[0].startswith("log10 LR = +1.50: moderate support for more than one writer")
+    assert "+0.20 .. +1.70" in lines[1] and "words 3-9" in lines[1] and "word log10 LR" in lines[1]
+    assert not any("P(more than one writer)" in line for line in lines)
+    s.log10_lr = None
+    assert legend_lines(s, np.array([0.5]), "word score", None)[0].startswith("uncalibrated: raw score 0.90")
+
+
 def test_page_paths() -> None:
     assert is_page_path("scan.PNG") and is_page_path("a/b.tif") and not is_page_path("doc/")
     assert not is_page_path("order.csv")
@@ -71,8 +110,10 @@ def test_scored_page_outlines_the_forged_passage(setup: dict[str, Any], tmp_path
     table = pl.read_parquet(out / "page_scores.parquet")
     assert table["in_passage"].to_list() == [first <= i <= last for i in range(table.height)]
     assert table["score"].to_list() == pytest.approx(result.score.word_scores)
+    assert table["evidence"].to_list() == pytest.approx(word_evidence(result.score)[0].tolist())
     record = json.loads((out / "page.json").read_text())
     assert record["passage"] == [first, last] and record["overlay"] == str(out / "page_overlay.png")
+    assert record["raw_score"] == result.score.probability and record["log10_lr"] == result.score.log10_lr
     for name in ("score.json", "strip.png", "words.parquet", "words.overlay.png", "words/0000.png"):
         assert (out / name).is_file(), name
     # The outline is drawn in its colour around the passage's first word; a genuine word's box is green.
