@@ -189,6 +189,7 @@ PAPER = EmbeddingConfig(
 #   img 32x128, epochs=12 (patience 2: stopped after 6)       0.628 (epoch 4)       655 s, load 15-12
 #   img 32x128, epochs=12, patience=0                         0.628 (epoch 4; 0.57 at epoch 12) 577 s, load 10-6
 #   augment=false (no affine: slant kept)                     0.604                 490 s, load 5-5.5
+#   dropout=0.5, weight_decay=0.05                            0.577                 245 s, load 3.9-3.5
 #   the classical embedding (method: classical, 1,500 train / 1,000 val words)  0.669 [0.614, 0.733]
 # ([lo, hi]: 95% writer-bootstrap interval, model_quality.py.) The train loss keeps falling while the
 # val AUC peaks by epoch ~4: with 24 writers the network memorises them whatever the schedule, and the

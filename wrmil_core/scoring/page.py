@@ -162,8 +162,8 @@ def word_colours(evidence: np.ndarray) -> list[tuple[int, int, int]]:
     if len(evidence) == 0:
         return []
     rank = (rankdata(evidence) - 1) / max(len(evidence) - 1, 1)
-    cmap = matplotlib.colormaps[WORD_CMAP]
-    return [tuple(int(round(255 * c)) for c in cmap(float(r))[:3]) for r in rank]
+    rgb = np.rint(255 * matplotlib.colormaps[WORD_CMAP](rank)[:, :3]).astype(int)
+    return [(int(r), int(g), int(b)) for r, g, b in rgb]
 
 
 def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScore,
