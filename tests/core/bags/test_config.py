@@ -11,12 +11,14 @@ from wrmil_core.errors import WrmilInputError
 
 
 def test_presets_are_named_and_overridable():
-    assert set(PRESETS) == {"demo", "paper"}
+    assert set(PRESETS) == {"demo", "cpu", "gpu", "paper"}
+    # the run presets cpu / gpu (issue 11) only change the embedding; bags stay as in demo
+    assert PRESETS["cpu"] == PRESETS["gpu"] == PRESETS["demo"]
     assert preset("demo") == PRESETS["demo"] and preset("demo").bag_stride == 5
     paper = preset("paper", seed=3, ratios=(0.1, 0.3))
     assert (paper.mode, paper.seed, paper.ratios) == ("instance", 3, (0.1, 0.3))
     assert PRESETS["paper"].seed == 0                                           # the preset itself is untouched
-    with pytest.raises(WrmilInputError, match=r"unknown BagConfig preset 'huge'.*\['demo', 'paper'\]"):
+    with pytest.raises(WrmilInputError, match=r"unknown BagConfig preset 'huge'.*\['cpu', 'demo', 'gpu', 'paper'\]"):
         preset("huge")
     with pytest.raises(WrmilInputError, match=r"no field\(s\) \['windows'\]"):
         preset("demo", windows=3)

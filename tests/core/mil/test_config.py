@@ -13,7 +13,8 @@ from wrmil_core.mil.models import MODEL_NAMES
 
 
 def test_presets_and_overrides() -> None:
-    assert set(PRESETS) == {"demo", "paper"}
+    assert set(PRESETS) == {"demo", "cpu", "gpu", "paper"}
+    assert PRESETS["cpu"] == PRESETS["gpu"] == PRESETS["demo"]  # cpu / gpu only change the embedding
     assert preset("paper") == PRESETS["paper"] and preset("paper").max_lr == 1e-4
     demo = preset("demo", epochs=3, seed=7)
     assert (demo.epochs, demo.seed, demo.max_lr, demo.max_batches_per_epoch) == (3, 7, 3e-3, 50)
