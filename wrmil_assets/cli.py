@@ -79,7 +79,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"wrmil run: error: {e}", file=sys.stderr)
         return 2 if e.bad_input else 1
     print(f"wrmil: all stages done in {sum(timings.values()):.0f} s; artifacts in {settings.artifact_dir}")
-    report = Path(settings.artifact_dir) / "report" / "report.html"
+    # the writer-fold job writes its own report; the main report may be an older run's
+    report = Path(settings.artifact_dir) / ("cv/cv_report.md" if args.job == "writer_cv" else "report/report.html")
     if report.exists():
         print(f"wrmil: report: {report}")
     print("wrmil: `make ui` shows these runs in the Dagster UI")

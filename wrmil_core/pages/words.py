@@ -184,8 +184,10 @@ def _nearer_word(word: np.ndarray, in_line: np.ndarray, members: np.ndarray, w: 
     itself when it has neither)."""
     x0, x1 = sx
     gaps = {}
-    if w - 1 in present:
-        gaps[w - 1] = float(x0[members].min() - x1[in_line & (word == w - 1)].max())
-    if w + 1 in present:
-        gaps[w + 1] = float(x0[in_line & (word == w + 1)].min() - x1[members].max())
+    # ``present`` was taken before this line's marks moved; a neighbour merged away since has no glyphs left
+    left, right = in_line & (word == w - 1), in_line & (word == w + 1)
+    if w - 1 in present and left.any():
+        gaps[w - 1] = float(x0[members].min() - x1[left].max())
+    if w + 1 in present and right.any():
+        gaps[w + 1] = float(x0[right].min() - x1[members].max())
     return min(gaps, key=gaps.__getitem__) if gaps else w
