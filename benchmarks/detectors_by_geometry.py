@@ -11,6 +11,12 @@ it replaced (a content cue, not a handwriting one).
 
     .venv/bin/python benchmarks/detectors_by_geometry.py --data-root /tmp/ahawp --metadata-csv metadata.csv
     .venv/bin/python benchmarks/detectors_by_geometry.py --synthetic /tmp/wrmil_synth   # generates the demo set
+
+With ``--embeddings`` it scores given embedding tables instead, e.g. the trained embeddings of the
+test writers of each writer fold of ``wrmil run --job writer_cv`` (bags are built per table, as
+each fold's embedding is its own space, and the AUCs pool every table's bags):
+
+    .venv/bin/python benchmarks/detectors_by_geometry.py --embeddings <artifact_dir>/cv/fold_*/*/embeddings/test.parquet
 """
 
 from __future__ import annotations
@@ -108,6 +114,28 @@ def report(bags: pl.DataFrame, emb: pl.DataFrame, mismatch: np.ndarray | None) -
     return rows
 
 
+def pooled_report(tables: list[Path], cfg) -> pl.DataFrame:
+    """AUC per model, geometry and ratio over the bags of every embedding table (bags built per table)."""
+    parts: dict[str, list[np.ndarray]] = {"y": [], "geometry": [], "ratio": []}
+    scores: dict[str, list[np.ndarray]] = {m: [] for m in MODELS}
+    for path in tables:
+        emb = pl.read_parquet(path)
+        t = gather_bags(build_bags(emb, "test", cfg).bags, emb)
+        parts["y"].append(t.label.numpy()), parts["geometry"].append(t.geometry), parts["ratio"].append(t.ratio)
+        for name in MODELS:
+            scores[name].append(score_bags(build_mil_model(name, t.x.shape[-1]), t)[0])
+    y, geometry, ratio = (np.concatenate(parts[k]) for k in ("y", "geometry", "ratio"))
+    rows = []
+    for name in MODELS:
+        probs = np.concatenate(scores[name])
+        for g in sorted(set(geometry) - {"none"}):
+            for r in sorted(set(ratio[ratio > 0])):
+                keep = (y == 0) | ((geometry == g) & (ratio == r))
+                rows.append({"model": name, "geometry": g, "ratio": r, "auc": roc_auc(y[keep], probs[keep]),
+                             "n_pos": int(keep.sum() - (y == 0).sum()), "n_neg": int((y == 0).sum())})
+    return pl.DataFrame(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-root", type=Path)
@@ -117,7 +145,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, help="Parquet file caching the classical embeddings")
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--embeddings", type=Path, nargs="+", help="embedding tables (Parquet) to score instead")
     args = ap.parse_args()
+    if args.embeddings:
+        table = pooled_report(args.embeddings, bag_preset(args.bags_preset, seed=args.seed))
+        writers = sum(pl.read_parquet(p)["writer"].n_unique() for p in args.embeddings)
+        print(f"\n{len(args.embeddings)} embedding tables, {writers} writers, bags preset {args.bags_preset!r}")
+        with pl.Config(tbl_rows=100, tbl_cols=20, float_precision=3):
+            print(table)
+        return
     words = words_table(args)
     emb = embeddings(words, args.cache, args.workers)
     cfg = bag_preset(args.bags_preset, seed=args.seed)

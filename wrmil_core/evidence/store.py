@@ -8,9 +8,10 @@ stale file (the model refitted, the calibration not) is refused on load. Plain J
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from wrmil_core.evidence.calibration import Calibrator, fit_calibrator
 from wrmil_core.evidence.decisions import FPR_TARGETS, fit_fpr_thresholds
 
 EVIDENCE_FILE = "calibration.json"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,19 @@ def load_evidence(model_dir: str | Path, model_id: str | None = None) -> Detecto
     path = Path(model_dir) / EVIDENCE_FILE
     if not path.is_file():
         raise WrmilInputError(f"{path} is missing: the model has no calibration; re-materialise mil_model")
+    return read_calibration_json(path, DetectorEvidence.from_dict, model_id, "calibration")
+
+
+def read_calibration_json(path: Path, parse: Callable[[dict[str, Any], str], T], model_id: str | None, what: str) -> T:
+    """One calibration file beside a model, parsed by ``parse(dict, where)``; a corrupt file or a stale one
+    (fitted for another ``model_id``) is refused in one line saying to re-materialise mil_model."""
     try:
-        evidence = DetectorEvidence.from_dict(json.loads(path.read_text()), str(path))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
-        if isinstance(e, WrmilInputError):
-            raise
-        raise WrmilInputError(f"{path} is not a valid calibration ({e}); re-materialise mil_model") from e
-    if model_id is not None and evidence.model_id != model_id:
-        raise WrmilInputError(f"{path} calibrates model {evidence.model_id!r} but the model in {model_dir} is "
+        calibration = parse(json.loads(path.read_text()), str(path))
+    except WrmilInputError:
+        raise
+    except (ValueError, TypeError, AttributeError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise WrmilInputError(f"{path} is not a valid {what} ({e}); re-materialise mil_model") from e
+    if model_id is not None and calibration.model_id != model_id:
+        raise WrmilInputError(f"{path} calibrates model {calibration.model_id!r} but the model in {path.parent} is "
                               f"{model_id!r}: the calibration is stale; re-materialise mil_model")
-    return evidence
+    return calibration

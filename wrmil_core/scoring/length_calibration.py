@@ -40,6 +40,7 @@ import polars as pl
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import DetectorEvidence, fit_evidence
 from wrmil_core.evidence.length import LENGTHS, writer_sequences
+from wrmil_core.evidence.store import read_calibration_json
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import DEFAULT_RATIOS
 
@@ -171,16 +172,7 @@ def load_length_calibration(model_dir: str | Path, model_id: str | None = None) 
     path = Path(model_dir) / LENGTH_CALIBRATION_FILE
     if not path.is_file():
         return None
-    try:
-        calibration = LengthCalibration.from_dict(json.loads(path.read_text()), str(path))
-    except (ValueError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
-        if isinstance(e, WrmilInputError):
-            raise
-        raise WrmilInputError(f"{path} is not a valid length calibration ({e}); re-materialise mil_model") from e
-    if model_id is not None and calibration.model_id != model_id:
-        raise WrmilInputError(f"{path} calibrates model {calibration.model_id!r} but the model in {model_dir} is "
-                              f"{model_id!r}: the calibration is stale; re-materialise mil_model")
-    return calibration
+    return read_calibration_json(path, LengthCalibration.from_dict, model_id, "length calibration")
 
 
 def fit_length_calibrations(model_dirs: Mapping[str, str | Path], val_emb: pl.DataFrame, device: str = "cpu",
