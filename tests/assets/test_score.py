@@ -54,7 +54,11 @@ def test_records_choose_the_default_model(tmp_path: Path) -> None:
 
     aucs = {"abmil": 0.7, "contrast": 0.8, "distance": None, "segment_scan": 0.75, "scattered": 0.72}
     every = record(set(aucs), aucs)
-    assert choose_model_name(every, {"best_model": "contrast"}) == "segment_scan"  # word-level first, best val AUC
+    assert choose_model_name(every, {"best_model": "contrast"}) == "segment_scan"  # word-level first
+    # the passage detector, even when the scattered-words detector has the better (geometry-mixed) val AUC
+    assert choose_model_name(record(set(aucs), {**aucs, "scattered": 0.9}), {"best_model": "contrast"}) == "segment_scan"
+    no_passage = record(set(aucs) - {"segment_scan"}, aucs)
+    assert choose_model_name(no_passage, {"best_model": "contrast"}) == "scattered"  # then best val AUC word-level
     assert choose_model_name(every, {"best_model": "scattered"}) == "scattered"  # the report's, when word-level
     assert choose_model_name(every, None, name="abmil") == "abmil"  # --model wins
     learned = record({"abmil", "contrast", "distance"}, aucs)  # the word-level detectors lack calibration
