@@ -16,29 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from embedding_real import (
+    parse_sets,  # sibling script: python puts benchmarks/ on sys.path
+)
 
 from wrmil_core import synth
 from wrmil_core.data.ingest import ingest
 from wrmil_core.data.split import split_writers, words_of_split
 from wrmil_core.embedding.config import preset
 from wrmil_core.embedding.train import train_embedding
-
-
-def _parse_sets(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            sys.exit(f"--set expects FIELD=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 def main() -> None:
@@ -54,7 +44,7 @@ def main() -> None:
     words = ingest(a.root, metadata_csv=synth.METADATA_FILE, reps_per_session=cfg_synth.reps_per_session).words
     splits = split_writers(words["writer"].unique().sort().to_list(), seed=0)
     train, val = words_of_split(words, splits, "train"), words_of_split(words, splits, "val")
-    overrides = _parse_sets(a.set)
+    overrides = parse_sets(a.set)
     cfg = preset(a.preset, device="cpu", **overrides)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

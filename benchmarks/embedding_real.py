@@ -51,7 +51,8 @@ from wrmil_core.embedding.train import train_embedding
 METHODS = ("trained", "untrained", "raw_pixels", "classical", "trained+classical")
 
 
-def _parse_sets(items: list[str]) -> dict[str, Any]:
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """``--set FIELD=VALUE`` items as config overrides (JSON values, else strings)."""
     out = {}
     for item in items:
         k, sep, v = item.partition("=")
@@ -198,7 +199,7 @@ def main() -> None:
     p.add_argument("--no-train", action="store_true", help="baselines only: untrained network, raw pixels, classical")
     p.add_argument("--out", help="directory for models and results.json (default: a temporary directory)")
     a = p.parse_args()
-    config = preset(a.preset, **_parse_sets(a.set))
+    config = preset(a.preset, **parse_sets(a.set))
     words = ingest(a.data_root, metadata_csv=a.metadata_csv).words
     folds = writer_folds(words["writer"].unique().to_list(), a.folds, a.val_fraction, a.seed)
     if a.no_train and a.no_baselines:

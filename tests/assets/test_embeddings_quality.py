@@ -9,10 +9,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.support.embedding import TINY_CONFIG, make_split
+from tests.support.embedding import TINY_CONFIG, split_assets
 from wrmil_assets.assets import embeddings
 from wrmil_assets.definitions import build_resources
-from wrmil_assets.resources import WrmilSettings
 from wrmil_core.embedding.evaluate import METRIC_KEYS
 
 pytestmark = pytest.mark.slow  # trains a tiny network (about 10 s on 2 cores)
@@ -28,13 +27,7 @@ TINY = {k: getattr(TINY_CONFIG, k) for k in ("backbone", "img_h", "img_w", "emb_
 def world(tmp_path_factory) -> tuple[dict, Path, dg.DagsterInstance]:
     """Resources over a tiny word set (4 train, 3 val writers), its IO dir and one instance."""
     tmp = tmp_path_factory.mktemp("emb")
-    train, val = make_split(tmp / "words")
-    settings = WrmilSettings(data_root=str(tmp / "words"), artifact_dir=str(tmp / "artifacts"), device="cpu")
-    io = Path(settings.artifact_dir) / "assets"
-    io.mkdir(parents=True)
-    pl.concat([train, val]).write_parquet(io / "raw_words.parquet")
-    pl.DataFrame({"writer": [*train["writer"].unique().sort(), *val["writer"].unique().sort()],
-                  "split": ["train"] * 4 + ["val"] * 3}).write_parquet(io / "writer_split.parquet")
+    settings, io, _ = split_assets(tmp)
     with dg.DagsterInstance.ephemeral() as instance:
         yield build_resources(settings), io, instance
 

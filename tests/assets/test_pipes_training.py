@@ -15,10 +15,9 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from tests.support.embedding import TINY_CONFIG, make_split
+from tests.support.embedding import TINY_CONFIG, split_assets
 from wrmil_assets.assets import embeddings
 from wrmil_assets.definitions import build_resources
-from wrmil_assets.resources import WrmilSettings
 from wrmil_assets.run import failure_of
 from wrmil_core.artifacts import read_config
 from wrmil_core.embedding.infer import check_embeddings, embed_words
@@ -37,13 +36,7 @@ TORCHRUN = {"mode": "torchrun", "nproc_per_node": 2}
 
 def _world(tmp: Path) -> tuple[dict, pl.DataFrame]:
     """Resources over a tiny word set (4 train, 3 val writers) and its val words."""
-    train, val = make_split(tmp / "words")
-    settings = WrmilSettings(data_root=str(tmp / "words"), artifact_dir=str(tmp / "artifacts"), device="cpu")
-    io = Path(settings.artifact_dir) / "assets"
-    io.mkdir(parents=True)
-    pl.concat([train, val]).write_parquet(io / "raw_words.parquet")
-    pl.DataFrame({"writer": [*train["writer"].unique().sort(), *val["writer"].unique().sort()],
-                  "split": ["train"] * 4 + ["val"] * 3}).write_parquet(io / "writer_split.parquet")
+    settings, _, val = split_assets(tmp)
     return build_resources(settings), val
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw
 
+from wrmil_assets.resources import WrmilSettings
 from wrmil_core.embedding.config import EmbeddingConfig
 
 # A fast configuration for tests: timm's tiny test network at a small input size.
@@ -70,3 +71,17 @@ def make_split(root: Path, n_train: int = 4, n_val: int = 3, per_writer: int = 2
     train = make_words(root, n_train, per_writer, seed=1)
     val = make_words(root, n_val, per_writer, seed=2, writer_offset=100, word_id_offset=10_000)
     return train, val
+
+
+def split_assets(tmp: Path) -> tuple[WrmilSettings, Path, pl.DataFrame]:
+    """Settings over a tiny word set (4 train, 3 val writers) under ``tmp`` with ``raw_words`` and
+    ``writer_split`` already in its IO dir, as the upstream assets would leave them: ``(settings,
+    io_dir, val words)``, so a test can materialise ``arcface_model`` alone."""
+    train, val = make_split(tmp / "words")
+    settings = WrmilSettings(data_root=str(tmp / "words"), artifact_dir=str(tmp / "artifacts"), device="cpu")
+    io = Path(settings.artifact_dir) / "assets"
+    io.mkdir(parents=True)
+    pl.concat([train, val]).write_parquet(io / "raw_words.parquet")
+    pl.DataFrame({"writer": [*train["writer"].unique().sort(), *val["writer"].unique().sort()],
+                  "split": ["train"] * 4 + ["val"] * 3}).write_parquet(io / "writer_split.parquet")
+    return settings, io, val
