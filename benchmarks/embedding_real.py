@@ -8,11 +8,14 @@ The writers of DATA_ROOT (wrmil's raw layout) are cut into ``--folds`` writer fo
 (early stopping) are drawn from the rest, and the others train. Per fold the embedding network is
 trained on the train writers, then every test word is embedded by
 
-* the trained network (``--preset``, with ``--set`` overrides),
+* the trained model (``--preset``, with ``--set`` overrides) as the pipeline embeds with it
+  (``embed_words``): with ``classical_weight`` > 0 the fused embedding (``fusion.py``),
+* ``network``: the trained network alone (only when the model is fused),
 * the same network untrained (its random initialisation): what the architecture gives for free,
 * raw pixels (16x64 area-downsampled, centred): what capture conditions alone give,
 * the classical embedding (``wrmil_core.embedding.classical``; PCA fitted on the train words),
-* trained + classical: both unit vectors side by side (the mean of the two cosines).
+* ``classical_lda``: the same features projected by the shrinkage LDA of the train writers (the
+  fused model's classical part, alone).
 
 Test figures are pooled over the folds (``evaluate.pooled_metrics``: verification pairs and
 retrieval queries stay within a fold's test writers), so every writer is a test writer once; the
@@ -44,11 +47,11 @@ from wrmil_core.embedding.classical import ClassicalConfig, extract_features, fi
 from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.evaluate import pooled_metrics, verification_metrics
-from wrmil_core.embedding.infer import embed_images, load_embedding_model
+from wrmil_core.embedding.infer import embed_images, embed_words, embedding_matrix, load_embedding_model
 from wrmil_core.embedding.model import build_model
 from wrmil_core.embedding.train import train_embedding
 
-METHODS = ("trained", "untrained", "raw_pixels", "classical", "trained+classical")
+METHODS = ("trained", "network", "untrained", "raw_pixels", "classical", "classical_lda")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -115,14 +118,14 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: Embedd
         result = train_embedding(train, val, config, out_dir / f"fold{fold}", resume=False, log=say)
         info.update(train_minutes=(time.perf_counter() - t0) / 60, epochs_run=result.epochs_run,
                     best_epoch=result.best_epoch, val_auc=result.val_metrics["auc"])
-        emb, _, writers = _embed_network(load_embedding_model(result.model_dir, "cpu")[0], test, with_pixels=False)
-        parts["trained"] = (emb, writers)
+        table = embed_words(result.model_dir, test, device="cpu")
+        parts["trained"] = (embedding_matrix(table), table["writer"].to_numpy())
+        if config.classical_weight > 0:
+            emb, _, writers = _embed_network(load_embedding_model(result.model_dir, "cpu")[0], test, with_pixels=False)
+            parts["network"] = (emb, writers)
         say(f"trained {info['train_minutes']:.1f} min ({result.epochs_run} epochs, best {result.best_epoch})")
     if features is not None:
         parts.update(_baselines(train, test, config, features))
-        fused = _fused(parts["trained"], parts["classical"]) if "trained" in parts else None
-        if fused is not None:
-            parts["trained+classical"] = fused
     say(", ".join(f"{m} AUC {verification_metrics(*parts[m], seed=fold)['auc']:.3f}" for m in parts))
     return {"parts": parts, **info}
 
@@ -132,10 +135,12 @@ def _baselines(train: pl.DataFrame, test: pl.DataFrame, config: EmbeddingConfig,
     """Untrained network, raw pixels and the classical embedding (PCA fitted on ``train``) on the test words."""
     torch.manual_seed(config.seed)  # the network's own random initialisation
     emb, pixels, writers = _embed_network(build_model(config).eval(), test, with_pixels=True)
-    x_train, _ = features.rows(train)
+    x_train, train_writers = features.rows(train)
     x_test, test_writers = features.rows(test)
     classical = fit_projection(x_train, features_config()).project(x_test)
-    return {"untrained": (emb, writers), "raw_pixels": (pixels, writers), "classical": (classical, test_writers)}
+    lda = fit_projection(x_train, classical_preset("lda"), train_writers).project(x_test)
+    return {"untrained": (emb, writers), "raw_pixels": (pixels, writers), "classical": (classical, test_writers),
+            "classical_lda": (lda, test_writers)}
 
 
 def features_config() -> ClassicalConfig:
@@ -143,18 +148,9 @@ def features_config() -> ClassicalConfig:
     return classical_preset("default")
 
 
-def _fused(trained: tuple[np.ndarray, np.ndarray], classical: tuple[np.ndarray, np.ndarray]
-           ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Trained and classical unit vectors side by side, equal weight (cosine = the mean of the two
-    cosines); None unless both embedded every test word (then their rows are the test rows)."""
-    if len(trained[1]) != len(classical[1]) or not np.array_equal(trained[1], classical[1]):
-        return None
-    return np.concatenate([trained[0], classical[0]], axis=1) / np.sqrt(2.0), trained[1]
-
-
 def summarise(folds: list[dict[str, Any]], n_writers_total: int, k: int) -> dict[str, Any]:
     """Pooled figures per method, the per-fold AUCs, and the counts behind them."""
-    summary: dict[str, Any] = {"methods": [m for m in METHODS if m in folds[0]["parts"]]}
+    summary: dict[str, Any] = {"methods": [m for m in METHODS if all(m in f["parts"] for f in folds)]}
     for m in summary["methods"]:
         pooled = pooled_metrics([f["parts"][m] for f in folds])
         per_fold = [verification_metrics(*f["parts"][m], seed=f["fold"])["auc"] for f in folds]

@@ -21,9 +21,10 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
-    """Content hash (16 hex chars) of a state dict, independent of dict order."""
-    h = hashlib.sha256()
+def weights_id(state_dict: dict[str, torch.Tensor], salt: str = "") -> str:
+    """Content hash (16 hex chars) of a state dict, independent of dict order, and of ``salt`` when
+    given (what tells apart models with the same, e.g. no, weights)."""
+    h = hashlib.sha256(salt.encode())
     for name in sorted(state_dict):
         t = state_dict[name].detach().to("cpu").contiguous()
         h.update(name.encode())
@@ -33,12 +34,19 @@ def weights_id(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()[:16]
 
 
-def save_model(directory: str | Path, state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> str:
-    """Write weights and config to ``directory``; return the model id (also stored in the config)."""
+def save_model(directory: str | Path, state_dict: dict[str, torch.Tensor], config: dict[str, Any],
+               id_salt: str = "") -> str:
+    """Write weights and config to ``directory``; return the model id (also stored in the config).
+
+    ``id_salt`` (kept in the config as ``id_salt``) enters the id beside the weights: training-free
+    models have no weights, so without it every one of them would get the id of the empty state.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    model_id = weights_id(tensors)
+    model_id = weights_id(tensors, id_salt)
+    if id_salt:
+        config = {**config, "id_salt": id_salt}
     # Write to temporary names first so a crash never leaves a half-written model behind.
     tmp_w, tmp_c = directory / (WEIGHTS_FILE + ".tmp"), directory / (CONFIG_FILE + ".tmp")
     save_file(tensors, str(tmp_w))
@@ -80,7 +88,7 @@ def load_model(directory: str | Path, required: tuple[str, ...] = (),
     state = load_file(str(Path(directory) / WEIGHTS_FILE))
     # The two files are each replaced atomically, but not as a pair: a crash between the renames
     # leaves new weights beside the old config. The id in the config is the weights' hash, so check it.
-    if "model_id" in config and weights_id(state) != config["model_id"]:
+    if "model_id" in config and weights_id(state, config.get("id_salt", "")) != config["model_id"]:
         raise WrmilInputError(f"{what} {directory}: {WEIGHTS_FILE} does not match config.json (model_id "
                               f"{config['model_id']}); a write was interrupted: re-materialise the {what}")
     return state, config

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 import pydantic
 
+from wrmil_core.artifacts import read_config
 from wrmil_core.data.split import words_of_split
 from wrmil_core.embedding.baselines import (
     MIN_AUC_MARGIN,
@@ -21,6 +22,7 @@ from wrmil_core.embedding.classical import fit_and_save
 from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.evaluate import METRIC_KEYS
+from wrmil_core.embedding.fusion import fused_dim
 from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
 from wrmil_core.embedding.model_quality import model_quality
 from wrmil_core.embedding.train import train_embedding
@@ -102,7 +104,7 @@ def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg
         res = train_embedding(train, val, cfg, out_dir, resume=True, log=context.log.info)
     else:  # torchrun or Kubernetes through Dagster Pipes: the same TrainResult, so the same metadata below
         res = launch_training(context, config.launch, train, val, cfg, out_dir)
-    return Path(res.model_dir), res.model_id, cfg.emb_dim, {
+    return Path(res.model_dir), res.model_id, fused_dim(read_config(res.model_dir)), {
         "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
         "epochs_run": res.epochs_run, "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
         "skipped_images": int(res.skipped_images), "training_curve": png_md(res.curve_png, "training curve")}

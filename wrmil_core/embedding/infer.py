@@ -4,8 +4,9 @@
 the network in eval mode (bf16 autocast on CUDA) and returns L2-normalised float32 vectors with
 the columns of ``schema.EMBEDDING_COLUMNS``. It is also the one place that tells the kinds of
 embedding model apart: a directory written by ``classical.save_classical`` (``kind: classical``)
-is embedded by the training-free classical embedding instead, so ``word_embeddings`` and
-``wrmil score`` take either kind unchanged.
+is embedded by the training-free classical embedding instead, and a network with a classical part
+(``fusion.py``) by both side by side, so ``word_embeddings`` and ``wrmil score`` take every kind
+unchanged.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from wrmil_core.artifacts import load_model, read_config
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
 from wrmil_core.embedding.evaluate import pixel_features
+from wrmil_core.embedding.fusion import classical_vectors, fuse, load_classical_part, network_state
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, use_bf16
@@ -49,7 +51,7 @@ def load_embedding_model(model_dir: str | Path, device: str | torch.device = "cp
         raise WrmilInputError(f"{model_dir} holds a classical embedding, not a network: embed with embed_words")
     config = EmbeddingConfig.from_dict(cfg_dict)
     model = build_model(config, load_weights=False)  # the state dict already holds the backbone weights
-    model.load_state_dict(state)
+    model.load_state_dict(network_state(state))  # a fused model's classical arrays: load_classical_part
     model.model_id = cfg_dict.get("model_id")
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval(), config
@@ -125,13 +127,15 @@ def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFra
 
         return embed_words_classical(load_classical(model_dir_or_model), words, log, on_error)
     if isinstance(model_dir_or_model, EmbeddingNet):
-        model = model_dir_or_model
-        dev = next(model.parameters()).device
+        model, classical = model_dir_or_model, None
     else:
         model, _ = load_embedding_model(model_dir_or_model, device)
-        dev = next(model.parameters()).device
+        classical = load_classical_part(model_dir_or_model)
+    dev = next(model.parameters()).device
     with cpu_threads(dev, 0, num_workers):
         out = embed_images(model, words["path"].to_list(), batch_size, dev, num_workers, log)
+    if classical is not None:
+        out = _with_classical(out, classical, words["path"].to_list(), model.config.classical_weight)
     if out.skipped:
         first = "; ".join(msg for _, msg in out.skipped[:3])
         if on_error == "raise":
@@ -143,6 +147,15 @@ def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFra
             log(f"skipped {len(out.skipped)} unreadable image(s), e.g. {first}")
     rows = words[out.index.tolist()] if out.skipped else words
     return embeddings_table(rows, out.emb, model.model_id or "untrained")
+
+
+def _with_classical(out: EmbedOutput, classical: Any, paths: list[str], weight: float) -> EmbedOutput:
+    """The network's vectors fused with the classical part's (``fusion.fuse``); a word neither
+    embeds is skipped."""
+    emb, ok, errors = classical_vectors(classical, [paths[i] for i in out.index])
+    skipped = out.skipped + [(int(out.index[i]), msg) for i, msg in zip(sorted(set(range(len(out.index))) - set(ok)),
+                                                                        errors)]
+    return EmbedOutput(emb=fuse(out.emb[ok], emb, weight), index=out.index[ok], skipped=skipped)
 
 
 def embeddings_table(words: pl.DataFrame, emb: np.ndarray, model_id: str) -> pl.DataFrame:

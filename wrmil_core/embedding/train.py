@@ -45,6 +45,7 @@ from wrmil_core.embedding.callbacks import (Callback, Checkpointing, CurvePlot, 
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, WriterBatchSampler,
                                        make_batch_loader, make_loader, pk_shape, stratified_subset)
+from wrmil_core.embedding.fusion import attach_classical
 from wrmil_core.embedding.state import TrainRun, TrainState
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, progress, speaker
@@ -294,6 +295,8 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
                  "n_train_images": run.train.height,
                  "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
         model_id = save_model(run.model_dir, model.state_dict(), {**run.config.to_dict(), **extra})
+        if run.config.classical_weight > 0:
+            model_id = attach_classical(run.model_dir, run.train, run.config, run.say)
         for cb in callbacks:
             cb.on_train_end(state)
         run.say(f"saved model {model_id} (best epoch {state.best.epoch}, val AUC {val_metrics['auc']:.4f} vs untrained "

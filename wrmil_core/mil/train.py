@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -259,7 +260,9 @@ def _save(name: str, model: MILModel, cfg: MILConfig, bags: BagTensors, threshol
         "trainable": model.trainable, **extra,
     }
     state = {k: v.float() for k, v in model.state_dict().items()}
-    return save_model(model_dir, state, config)
+    # A training-free detector has no weights: its name, settings and embedding make its id.
+    salt = "" if model.trainable else json.dumps([name, model.hparams, bags.model_id], sort_keys=True, default=str)
+    return save_model(model_dir, state, config, id_salt=salt)
 
 
 def results_metadata(results: dict[str, MILResult]) -> dict[str, int | float | str]:

@@ -27,6 +27,7 @@ import torch
 from wrmil_core.artifacts import read_config
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.detectors import segment_scan
+from wrmil_core.embedding.fusion import fused_dim
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.inference import load_mil_model, score_bags
 from wrmil_core.mil.models import MILModel
@@ -222,7 +223,7 @@ def _read_config(model_dir: Path, what: str) -> dict[str, Any]:
 def check_model_pair(embedding_config: dict[str, Any], mil_config: dict[str, Any],
                      embedding_model_dir: Path, mil_model_dir: Path) -> None:
     """Refuse a MIL model trained on another embedding dimension or another embedding model."""
-    emb_dim = embedding_config.get("emb_dim", embedding_config.get("dim"))
+    emb_dim = fused_dim(embedding_config) if "emb_dim" in embedding_config else embedding_config.get("dim")
     mil_dim = mil_config.get("dim")
     if emb_dim is not None and mil_dim is not None and int(emb_dim) != int(mil_dim):
         raise WrmilInputError(

@@ -28,7 +28,7 @@ def test_two_folds_pool_every_method(tmp_path: Path) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert res["methods"] == ["trained", "untrained", "raw_pixels", "classical", "trained+classical"]
+    assert res["methods"] == ["trained", "network", "untrained", "raw_pixels", "classical", "classical_lda"]
     assert res["folds_run"] == 2 and res["n_writers_total"] == 10
     for m in res["methods"]:  # 2 test writers per fold, pooled
         assert res[m]["n_writers"] == 4 and res[m]["n_images"] == 4 * 24 and len(res[m]["fold_auc"]) == 2
@@ -39,6 +39,6 @@ def test_two_folds_pool_every_method(tmp_path: Path) -> None:
     baselines = subprocess.run(cmd[:3] + ["--no-train"], capture_output=True, text=True, timeout=600, env=env)
     assert baselines.returncode == 0, baselines.stderr[-3000:]
     assert "10 test writers (240 words) of 10, pooled over 5 of 5 writer folds" in baselines.stdout
-    rows = baselines.stdout.split("\nmethod")[1].splitlines()[1:4]
-    assert [r.split()[0] for r in rows] == ["untrained", "raw_pixels", "classical"]
+    rows = baselines.stdout.split("\nmethod")[1].splitlines()[1:5]
+    assert [r.split()[0] for r in rows] == ["untrained", "raw_pixels", "classical", "classical_lda"]
     assert "training minutes" not in baselines.stdout

@@ -149,3 +149,17 @@ def test_saves_evidence_fitted_on_val(unseen, tmp_path: Path) -> None:
     scores, _ = score_saved_models({"distance": res.model_dir}, val)
     assert scores["distance"].evidence == saved
     assert np.array_equal(scores["distance"].log10_lr(), saved.log10_lr(val_probs))
+
+
+def test_training_free_detectors_get_their_own_ids(unseen, tmp_path: Path) -> None:
+    """No weights to hash: name, settings and embedding make the id, so one detector's calibration.json
+    cannot pass the stale check of another's; the saved directory still loads and checks."""
+    from wrmil_core.artifacts import load_model
+
+    train, val = unseen
+    ids = {n: train_mil(n, train, val, fast(), tmp_path / n).model_id for n in ("distance", "segment_scan", "scattered")}
+    assert len(set(ids.values())) == 3
+    _, cfg = load_model(tmp_path / "distance" / "distance")
+    assert cfg["model_id"] == ids["distance"] and json.loads(cfg["id_salt"])[0] == "distance"
+    other = make_toy_bags(100, seed=11, separation=1.0, dim=16, model_id="another-embedder")
+    assert train_mil("distance", other, other, fast(), tmp_path / "again").model_id != ids["distance"]
