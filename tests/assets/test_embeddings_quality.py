@@ -118,3 +118,22 @@ def test_classical_method_through_arcface_model_and_word_embeddings(world) -> No
     assert set(table["model_id"]) == {ref["model_id"]} and table.schema["emb"].size == ref["emb_dim"]
     wmeta = result.asset_materializations_for_node("word_embeddings")[0].metadata
     assert wmeta["trained/auc"].value > 0.8 and wmeta["n_words"].value == table.height
+
+
+def test_fused_model_through_the_assets(tmp_path: Path) -> None:
+    """classical_weight > 0: arcface_model records the fused vectors' length and val figures beside the
+    network part's, and word_embeddings' check accepts the fused vectors."""
+    settings, io, _ = split_assets(tmp_path)
+    resources = build_resources(settings)
+    config = {"ops": {"arcface_model": {"config": {"preset": "demo", **TINY, "classical_weight": 0.4}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        first = dg.materialize([RAW, SPLIT, embeddings.arcface_model], instance=instance, resources=resources,
+                               run_config=config)
+        meta = first.asset_materializations_for_node("arcface_model")[0].metadata
+        assert meta["classical_weight"].value == 0.4 and "network_val_auc" in meta
+        arcface = dg.AssetSpec("arcface_model").with_io_manager_key("json_io")
+        graph = [RAW, SPLIT, arcface, embeddings.baseline_embeddings, embeddings.word_embeddings]
+        result = dg.materialize(graph, partition_key="val", instance=instance, resources=resources)
+    assert all(e.passed for e in result.get_asset_check_evaluations())
+    table = pl.read_parquet(io / "word_embeddings" / "val.parquet")
+    assert table.schema["emb"] == pl.Array(pl.Float32, 16 + 3)  # network 16 + LDA of 4 train writers (3)

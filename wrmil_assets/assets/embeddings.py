@@ -104,7 +104,10 @@ def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg
         res = train_embedding(train, val, cfg, out_dir, resume=True, log=context.log.info)
     else:  # torchrun or Kubernetes through Dagster Pipes: the same TrainResult, so the same metadata below
         res = launch_training(context, config.launch, train, val, cfg, out_dir)
+    # With classical_weight > 0 the val_* figures are the fused model's; network_val_auc is the
+    # network part's alone (its best epoch), so the UI shows what the fusion adds.
     return Path(res.model_dir), res.model_id, fused_dim(read_config(res.model_dir)), {
+        "classical_weight": float(cfg.classical_weight), "network_val_auc": float(res.val_metrics["auc"]),
         "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
         "epochs_run": res.epochs_run, "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
         "skipped_images": int(res.skipped_images), "training_curve": png_md(res.curve_png, "training curve")}

@@ -95,9 +95,11 @@ def test_unreadable_images_raise_or_are_skipped(split, tmp_path: Path) -> None:
 
 def test_config_is_validated_and_a_network_dir_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WrmilInputError, match="projection"):
-        ClassicalConfig(projection="lda")
+        ClassicalConfig(projection="ica")
     with pytest.raises(WrmilInputError, match="whiten_power"):
         ClassicalConfig(whiten_power=2.0)
+    with pytest.raises(WrmilInputError, match="shrinkage"):
+        ClassicalConfig(projection="lda", shrinkage=1.5)
     save_model(tmp_path / "net", {"w": torch.zeros(2)}, {"backbone": "x"})
     with pytest.raises(WrmilInputError, match="lacks \\['kind'\\]"):
         load_classical(tmp_path / "net")
@@ -160,3 +162,39 @@ def test_wrmil_score_with_a_classical_embedding(tmp_path: Path) -> None:
     mixed = score_document(write_document(tmp_path / "mixed", foreign=FOREIGN), tmp_path / "emb", tmp_path / "mil")
     assert genuine.embedding_model_id == mixed.embedding_model_id == model.model_id
     assert mixed.probability > genuine.probability
+
+
+def test_lda_projection_keeps_the_directions_that_separate_writers() -> None:
+    """Writers differ along 2 of 40 feature dimensions, buried under larger shared noise: centring
+    alone barely separates them, the LDA projection finds the 2 directions (and scikit-learn's
+    transform gives the same vectors)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rng = np.random.default_rng(0)
+    n_writers, per = 12, 30
+    writers = np.repeat(np.arange(n_writers), per)
+    centres = np.zeros((n_writers, 40))
+    centres[:, :2] = rng.normal(0, 2.0, (n_writers, 2))
+    noise_scale = np.r_[np.full(2, 0.3), np.full(38, 3.0)]
+    x = centres[writers] + rng.normal(0, 1, (len(writers), 40)) * noise_scale
+    test = centres[writers] + rng.normal(0, 1, (len(writers), 40)) * noise_scale  # new words, same writers
+    cfg = ClassicalConfig(projection="lda", lda_dim=2, shrinkage=0.1)
+    model = fit_projection(x, cfg, writers)
+    assert model.dim == 2 and model.components.shape == (2, 40)
+    auc = lambda m: verification_metrics(m.project(test), writers)["auc"]  # noqa: E731
+    assert auc(model) > 0.85 > auc(fit_projection(x, ClassicalConfig(projection="center"))) + 0.15
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=0.1).fit(x, writers)
+    by_sklearn = (test - x.mean(0)) @ lda.scalings_[:, :2]
+    by_sklearn /= np.linalg.norm(by_sklearn, axis=1, keepdims=True)
+    assert np.allclose(model.project(test), by_sklearn, atol=1e-4)
+    assert fit_projection(x, ClassicalConfig(projection="lda", lda_dim=30), writers).dim == n_writers - 1
+
+
+def test_lda_projection_needs_the_writers(split) -> None:
+    x = np.random.default_rng(1).normal(size=(20, 8))
+    with pytest.raises(WrmilInputError, match="writer of every training word"):
+        fit_projection(x, preset("lda"))
+    with pytest.raises(WrmilInputError, match="at least 3 training writers, got 2"):
+        fit_projection(x, preset("lda"), np.repeat([0, 1], 10))
+    train, _ = split  # fit_classical passes the words' writers
+    assert fit_classical(train, preset("lda")).dim == train["writer"].n_unique() - 1
