@@ -51,6 +51,7 @@ class ArcFaceConfig(preset_config_class("ArcFaceConfigBase", EmbeddingConfig, PR
 
 
 METHODS = ("arcface", "classical")
+Quality = dict[str, dict[str, float | int | None]] | None  # model_quality's figures, when already known
 # Each baseline's asset (embedding/baselines.py): the same words through the same chain, without training.
 BASELINE_ASSETS = {"untrained": "untrained_embeddings", "pixels": "pixel_embeddings"}
 # arcface_model's metadata prefix of each embedding's val figures (as the training log names them).
@@ -79,10 +80,11 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
     cfg = resolve(config, EmbeddingConfig, PRESETS, device=settings.device)
     train, val = words_of_split(raw_words, writer_split, "train"), words_of_split(raw_words, writer_split, "val")
     fit = _fit_classical if config.method == "classical" else _train_network
-    model_dir, model_id, emb_dim, fit_meta = fit(context, config, cfg, settings, train, val)
-    quality = model_quality(model_dir, val, max_words=cfg.max_val_images, n_pairs=cfg.val_pairs,
-                            n_queries=cfg.val_queries, seed=cfg.seed, device=settings.device,
-                            num_workers=settings.num_workers, log=context.log.info)
+    model_dir, model_id, emb_dim, fit_meta, quality = fit(context, config, cfg, settings, train, val)
+    if quality is None:  # no figures from training's own val passes (see TrainResult.quality): embed again
+        quality = model_quality(model_dir, val, max_words=cfg.max_val_images, n_pairs=cfg.val_pairs,
+                                n_queries=cfg.val_queries, seed=cfg.seed, device=settings.device,
+                                num_workers=settings.num_workers, log=context.log.info)
     ref = {"model_dir": str(model_dir), "model_id": model_id, "emb_dim": emb_dim, "method": config.method,
            "val_metrics": quality["trained"], "baseline_metrics": quality["untrained"]}
     meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": config.method,
@@ -95,8 +97,10 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
 
 
 def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
-                   settings: WrmilSettings, train: pl.DataFrame, val: pl.DataFrame) -> tuple[Path, str, int, dict]:
-    """Train the ArcFace network (here, or launched elsewhere): ``(model_dir, model_id, emb_dim, metadata)``."""
+                   settings: WrmilSettings, train: pl.DataFrame,
+                   val: pl.DataFrame) -> tuple[Path, str, int, dict, Quality]:
+    """Train the ArcFace network (here, or launched elsewhere): ``(model_dir, model_id, emb_dim, metadata,
+    val quality figures or None)``."""
     # One training directory per training set: a checkpoint resumes only the training it belongs to,
     # never one made from other data or another split.
     out_dir = settings.artifact_path("arcface", training_set_key(train, val))
@@ -110,18 +114,19 @@ def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg
         "classical_weight": float(cfg.classical_weight), "network_val_auc": float(res.val_metrics["auc"]),
         "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
         "epochs_run": res.epochs_run, "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
-        "skipped_images": int(res.skipped_images), "training_curve": png_md(res.curve_png, "training curve")}
+        "skipped_images": int(res.skipped_images), "training_curve": png_md(res.curve_png, "training curve")}, res.quality
 
 
 def _fit_classical(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
-                   settings: WrmilSettings, train: pl.DataFrame, val: pl.DataFrame) -> tuple[Path, str, int, dict]:
+                   settings: WrmilSettings, train: pl.DataFrame,
+                   val: pl.DataFrame) -> tuple[Path, str, int, dict, Quality]:
     """Fit the classical embedding on the train words (no labels, no training loop); same return as
-    :func:`_train_network`. ``cfg``'s network gives its shortcut controls."""
+    :func:`_train_network` (no quality figures yet). ``cfg``'s network gives its shortcut controls."""
     model_dir = settings.artifact_path("classical", training_set_key(train, val)) / "model"
     t0 = time.perf_counter()
     model = fit_and_save(train, model_dir, classical_preset("default", num_workers=settings.num_workers),
                          network=cfg, log=context.log.info)
-    return model_dir, model.model_id, model.dim, {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}
+    return model_dir, model.model_id, model.dim, {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}, None
 
 
 def _val_quality_metadata(quality: dict[str, dict]) -> dict:

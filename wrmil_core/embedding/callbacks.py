@@ -9,13 +9,16 @@ PNG. Callbacks run on rank 0 only; they never change the maths of training.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 from wrmil_core.embedding import state as st
-from wrmil_core.embedding.evaluate import METRIC_KEYS, evaluate_embeddings
+from wrmil_core.embedding.baselines import centred_unit
+from wrmil_core.embedding.evaluate import METRIC_KEYS, embedding_quality, evaluate_embeddings
 from wrmil_core.embedding.infer import embed_images
 from wrmil_core.embedding.model import EmbeddingNet
 from wrmil_core.embedding.state import Best, TrainRun, TrainState
@@ -40,38 +43,70 @@ class Callback:
         """After the last epoch, once the best weights are back in ``state.model``."""
 
 
+@dataclass
+class ValVectors:
+    """The val words' vectors of one validation pass (rows of the readable words), kept so the
+    best epoch's figures with their intervals need no second pass over the images."""
+
+    emb: np.ndarray
+    writers: np.ndarray
+    pixels: np.ndarray | None = None  # raw-pixel features, centred and unit (baselines.centred_unit)
+
+
 def validate(run: TrainRun, model: EmbeddingNet,
-             with_pixels: bool = False) -> tuple[dict[str, float], dict[str, float]]:
-    """Val metrics of ``model`` (and of raw pixels if asked) on the run's val words."""
+             with_pixels: bool = False) -> tuple[dict[str, float], dict[str, float], ValVectors]:
+    """Val metrics of ``model`` (and of raw pixels if asked) on the run's val words, and the vectors."""
     config, device = run.config, run.env.device
     batch = 2 * config.batch_size if device.type == "cuda" else 64  # CPU: ~64 is fastest (see embed_words)
     out = embed_images(model, run.val["path"].to_list(), batch, device, config.num_workers, with_pixels=with_pixels,
                        desc="validating")
-    writers = run.val["writer"].to_numpy()[out.index]
+    vectors = ValVectors(out.emb, run.val["writer"].to_numpy()[out.index],
+                         centred_unit(out.pixels) if with_pixels else None)
     kw = {"n_pairs": config.val_pairs, "n_queries": config.val_queries, "seed": config.seed}
-    metrics = evaluate_embeddings(out.emb, writers, **kw)
-    pixels = evaluate_embeddings(out.pixels - out.pixels.mean(0), writers, **kw) if with_pixels else {}
-    return metrics, pixels
+    metrics = evaluate_embeddings(vectors.emb, vectors.writers, **kw)
+    pixels = evaluate_embeddings(vectors.pixels, vectors.writers, **kw) if with_pixels else {}
+    return metrics, pixels, vectors
 
 
 class Validation:
-    """Validate on unseen writers after each epoch and decide early stopping on val AUC."""
+    """Validate on unseen writers after each epoch and decide early stopping on val AUC.
+
+    It keeps the vectors of the untrained network's pass (``untrained``, set by the loop) and of the
+    best epoch, from which :meth:`quality` gives ``arcface_model``'s figures with their intervals.
+    """
 
     def __init__(self, run: TrainRun):
         self.run = run
+        self.untrained: ValVectors | None = None
+        self.best: tuple[int, ValVectors] | None = None  # (epoch, vectors)
 
     def __call__(self, state: TrainState) -> dict[str, float]:
         """Metrics of the epoch just completed; updates ``state.best`` and ``state.stopped``."""
         config = self.run.config
-        metrics, _ = validate(self.run, state.model)
+        metrics, _, vectors = validate(self.run, state.model)
         if metrics["auc"] > state.best.auc + config.min_delta:
             state.best = Best(metrics["auc"], state.epoch, 0)
+            self.best = (state.epoch, vectors)
         else:
             state.best = Best(state.best.auc, state.best.epoch, state.best.bad_epochs + 1)
         # Stopping after the last epoch would change nothing but the record.
         state.stopped = (config.patience > 0 and state.best.bad_epochs >= config.patience
                          and state.epoch < config.epochs)
         return metrics
+
+
+    def quality(self, best_epoch: int) -> dict[str, dict[str, float | int | None]] | None:
+        """``model_quality``'s figures (trained, untrained, pixels) from this process's passes, or
+        None when one is missing: a resumed run whose best epoch or untrained pass came before the
+        resumption, or a fused model (its vectors are not the network's: ``fusion.py``)."""
+        config = self.run.config
+        if self.untrained is None or self.best is None or self.best[0] != best_epoch or config.classical_weight > 0:
+            return None
+        trained, untrained = self.best[1], self.untrained
+        kw = {"n_pairs": config.val_pairs, "n_queries": config.val_queries, "seed": config.seed}
+        return {"trained": embedding_quality(trained.emb, trained.writers, **kw),
+                "untrained": embedding_quality(untrained.emb, untrained.writers, **kw),
+                "pixels": embedding_quality(untrained.pixels, untrained.writers, **kw)}
 
 
 class TensorBoardLog(Callback):

@@ -75,6 +75,8 @@ class TrainResult:
     best_epoch: int = 0
     stopped_early: bool = False
     skipped_examples: list[str] = field(default_factory=list)
+    # model_quality's figures from training's own val passes (None: arcface_model embeds the val words again)
+    quality: dict[str, dict[str, float | int | None]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (paths as strings): how a launched training hands its result back."""
@@ -113,13 +115,13 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
     t_start = time.perf_counter()
     run = _prepare(train_words, val_words, config, out_dir, env, speaker(log if env.is_main else None))
     state = st.new_state(run)
+    validation = Validation(run)
     if resume and st.restore(run, state):
         run.say(f"resuming from {run.checkpoint_dir}: {state.epoch} of {config.epochs} epochs done, "
                 f"best val AUC {state.best.auc:.4f}")
     else:
-        _start_fresh(run, state)
+        _start_fresh(run, state, validation)
     net = ddp.wrap(state.net, env)
-    validation = Validation(run)
     callbacks: list[Callback] = []
     if env.is_main:  # side jobs run once per job, on rank 0
         callbacks = [TensorBoardLog(run), Checkpointing(run), EpochLog(run), CurvePlot(run)]
@@ -143,7 +145,7 @@ def _train(train_words: pl.DataFrame, val_words: pl.DataFrame, config: Embedding
         state.stopped = ddp.broadcast(env, state.stopped)
 
     _check_replicas(run, state)
-    return _finish(run, state, callbacks, t_start)
+    return _finish(run, state, callbacks, t_start, validation)
 
 
 def _prepare(train_words: pl.DataFrame, val_words: pl.DataFrame, config: EmbeddingConfig, out_dir: Path,
@@ -198,14 +200,14 @@ def _check_split(words: pl.DataFrame, name: str) -> None:
         )
 
 
-def _start_fresh(run: TrainRun, state: TrainState) -> None:
+def _start_fresh(run: TrainRun, state: TrainState, validation: Validation) -> None:
     """Clear an old run's state and curves (rank 0) and measure the baselines on the val words."""
     if not run.env.is_main:
         return
     for d in (run.checkpoint_dir, run.tb_dir):  # a fresh run must not mix with an old run's curves or state
         shutil.rmtree(d, ignore_errors=True)
     run.say(f"baseline: embedding {run.val.height} val words with the untrained network and raw pixels")
-    state.baseline, state.pixels = validate(run, state.model, with_pixels=True)
+    state.baseline, state.pixels, validation.untrained = validate(run, state.model, with_pixels=True)
     run.say(f"baseline val AUC: untrained {state.baseline['auc']:.4f}, raw pixels {state.pixels['auc']:.4f}")
 
 
@@ -282,7 +284,8 @@ def _check_replicas(run: TrainRun, state: TrainState) -> None:
     run.say(f"DDP: all {run.env.world} replicas hold identical weights ({ids[0]})")
 
 
-def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start: float) -> TrainResult:
+def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start: float,
+            validation: Validation) -> TrainResult:
     """Rank 0 saves the best epoch's weights as the model; every rank gets the same result."""
     result = None
     if run.env.is_main:
@@ -306,7 +309,7 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
             baseline_metrics=state.baseline, pixel_metrics=state.pixels, curve_png=run.curve_png, tb_dir=run.tb_dir,
             skipped_images=len(state.skipped), epochs_run=len(state.history), seconds=time.perf_counter() - t_start,
             best_epoch=state.best.epoch, stopped_early=state.stopped,
-            skipped_examples=list(state.skipped.values())[:10],
+            skipped_examples=list(state.skipped.values())[:10], quality=validation.quality(state.best.epoch),
         )
     return ddp.broadcast(run.env, result)
 

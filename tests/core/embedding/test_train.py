@@ -59,6 +59,25 @@ def test_tiny_end_to_end_train_and_embed(split, tmp_path: Path) -> None:
     assert emb["model_id"].unique().to_list() == [r.model_id]
 
 
+def test_quality_from_trainings_own_passes_equals_a_fresh_pass(split, tmp_path: Path) -> None:
+    """TrainResult.quality (the best epoch's and the untrained pass's val vectors, kept) gives what
+    model_quality gets by embedding the val words again; the Pipes result carries it."""
+    from wrmil_core.embedding.model_quality import model_quality
+    from wrmil_core.embedding.train import TrainResult
+
+    train, val = split
+    r = train_embedding(train, val, TINY_CONFIG, tmp_path / "run")
+    again = model_quality(r.model_dir, val, max_words=None, n_pairs=TINY_CONFIG.val_pairs,
+                          n_queries=TINY_CONFIG.val_queries, seed=TINY_CONFIG.seed, device="cpu")
+    assert r.quality is not None and r.quality.keys() == again.keys()
+    for name in again:
+        assert r.quality[name].keys() == again[name].keys()
+        for key, value in again[name].items():
+            assert r.quality[name][key] == pytest.approx(value, abs=1e-4), (name, key)  # float32 rounding
+    assert r.quality["trained"]["auc"] == pytest.approx(r.val_metrics["auc"], abs=1e-6)
+    assert TrainResult.from_json(r.to_json()).quality == r.quality
+
+
 def test_resume_after_interruption_replays_the_uninterrupted_run(split, tmp_path: Path, monkeypatch) -> None:
     train, val = split
     full = train_embedding(train, val, TINY_CONFIG, tmp_path / "full")
@@ -91,6 +110,8 @@ def test_resume_after_interruption_replays_the_uninterrupted_run(split, tmp_path
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
     assert res.baseline_metrics == full.baseline_metrics
     assert res.model_id == full.model_id and res.val_metrics == full.val_metrics  # bit-identical
+    # The untrained pass came before the interruption: arcface_model embeds the val words again.
+    assert res.quality is None and full.quality is not None
 
     with pytest.raises(WrmilInputError, match="different training.*lr"):
         train_embedding(train, val, replace(TINY_CONFIG, lr=2e-3), tmp_path / "resumed")
