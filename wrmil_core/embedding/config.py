@@ -198,6 +198,8 @@ PAPER = EmbeddingConfig(
 #   augment=false (no affine: slant kept)                     0.604                 490 s, load 5-5.5
 #   dropout=0.5, weight_decay=0.05                            0.577                 245 s, load 3.9-3.5
 #   the classical embedding (method: classical, 1,500 train / 1,000 val words)  0.669 [0.614, 0.733]
+#   classical_weight=0.6 (the fused embedding of the cpu preset)  0.694 (network part 0.634), top-1 0.50;
+#     left off here: extracting the features of all 15,120 words would push make demo past 10 minutes
 # ([lo, hi]: 95% writer-bootstrap interval, model_quality.py.) The train loss keeps falling while the
 # val AUC peaks by epoch ~4: with 24 writers the network memorises them whatever the schedule, and the
 # capture-shortcut augmentation only slows it down. No candidate beat this preset, so it is unchanged;
