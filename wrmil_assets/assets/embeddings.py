@@ -114,7 +114,8 @@ def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg
         "classical_weight": float(cfg.classical_weight), "network_val_auc": float(res.val_metrics["auc"]),
         "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
         "epochs_run": res.epochs_run, "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
-        "skipped_images": int(res.skipped_images), "training_curve": png_md(res.curve_png, "training curve")}, res.quality
+        "skipped_images": int(res.skipped_images),
+        "training_curve": png_md(res.curve_png, "training curve")}, res.quality
 
 
 def _fit_classical(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
@@ -126,7 +127,8 @@ def _fit_classical(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg
     t0 = time.perf_counter()
     model = fit_and_save(train, model_dir, classical_preset("default", num_workers=settings.num_workers),
                          network=cfg, log=context.log.info)
-    return model_dir, model.model_id, model.dim, {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}, None
+    fit_meta = {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}
+    return model_dir, model.model_id, model.dim, fit_meta, None
 
 
 def _val_quality_metadata(quality: dict[str, dict]) -> dict:

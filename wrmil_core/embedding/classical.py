@@ -82,7 +82,8 @@ class ClassicalConfig:
     def __post_init__(self) -> None:
         if self.projection not in PROJECTIONS:
             raise WrmilInputError(f"ClassicalConfig.projection={self.projection!r}: choose one of {PROJECTIONS}")
-        for f in ("height", "hinge_bins", "hinge_leg", "direction_bins", "lbp_points", "run_bins", "pca_dim", "lda_dim"):
+        for f in ("height", "hinge_bins", "hinge_leg", "direction_bins", "lbp_points", "run_bins", "pca_dim",
+                  "lda_dim"):
             if getattr(self, f) < 1:
                 raise WrmilInputError(f"ClassicalConfig.{f}={getattr(self, f)!r}: must be >= 1")
         if self.height < 4 * self.hinge_leg:

@@ -68,7 +68,8 @@ def attach_classical(model_dir: str | Path, train_words: pl.DataFrame, config: E
     model_id = save_model(model_dir, tensors, {**cfg, "classical": classical.config.to_dict(),
                                                "classical_dim": classical.dim})
     if log:
-        log(f"fused embedding {model_id}: the network's {config.emb_dim}-d vector (weight {1 - config.classical_weight:g}) "
+        log(f"fused embedding {model_id}: the network's {config.emb_dim}-d vector "
+            f"(weight {1 - config.classical_weight:g}) "
             f"beside the classical LDA's {classical.dim}-d (weight {config.classical_weight:g}), fitted on "
             f"{train_words.height} training words of {train_words['writer'].n_unique()} writers")
     return model_id

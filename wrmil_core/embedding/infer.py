@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -28,6 +28,9 @@ from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, use_bf16
 from wrmil_core.schema import EMBEDDING_COLUMNS
+
+if TYPE_CHECKING:  # scikit-image loads only when a classical or fused model is used
+    from wrmil_core.embedding.classical import ClassicalModel
 
 _NEEDED = ("word_id", "writer", "doc_id", "position", "path")
 CLASSICAL_KIND = "classical"  # == classical.KIND (not imported: scikit-image loads only when needed)
@@ -149,7 +152,8 @@ def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFra
     return embeddings_table(rows, out.emb, model.model_id or "untrained")
 
 
-def _with_classical(out: EmbedOutput, classical: Any, paths: list[str], weight: float) -> EmbedOutput:
+def _with_classical(out: EmbedOutput, classical: ClassicalModel, paths: list[str],
+                    weight: float) -> EmbedOutput:
     """The network's vectors fused with the classical part's (``fusion.fuse``); a word neither
     embeds is skipped."""
     emb, ok, errors = classical_vectors(classical, [paths[i] for i in out.index])

@@ -4,7 +4,8 @@ Read top to bottom: :func:`train_embedding` sets up the process, :func:`_train` 
 epoch: train steps (AdamW, OneCycleLR stepped per batch, bf16 autocast on CUDA, grad clipping) ->
 rank 0 embeds the val words and computes verification/retrieval figures -> early stopping on val
 AUC -> side jobs (``callbacks.py``: TensorBoard, checkpoint, log line). The final model is the best
-epoch's weights. What stays fixed lives in a ``TrainRun``, what changes in a ``TrainState``
+epoch's weights; with ``classical_weight`` > 0 the classical LDA part is then fitted on the train
+words and saved beside them (``fusion.py``). What stays fixed lives in a ``TrainRun``, what changes in a ``TrainState``
 (``state.py``); a checkpoint is the state, so a resumed run replays the uninterrupted one exactly.
 
 From the command line, on one device or several GPUs under torchrun: ``python -m wrmil_core.embedding``

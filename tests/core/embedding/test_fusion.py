@@ -24,7 +24,8 @@ FUSED = replace(TINY_CONFIG, classical_weight=0.4)
 def trained(tmp_path_factory: pytest.TempPathFactory):
     train, val = make_split(tmp_path_factory.mktemp("words"), n_train=5, n_val=3)
     out = tmp_path_factory.mktemp("runs")
-    return train, val, train_embedding(train, val, TINY_CONFIG, out / "net"), train_embedding(train, val, FUSED, out / "fused")
+    net = train_embedding(train, val, TINY_CONFIG, out / "net")
+    return train, val, net, train_embedding(train, val, FUSED, out / "fused")
 
 
 def test_fused_cosine_is_the_weighted_mean_of_the_two() -> None:
