@@ -177,6 +177,10 @@ def extract_features(paths: list[str], config: ClassicalConfig,
     if config.num_workers > 0:
         with get_context("spawn").Pool(config.num_workers) as pool:
             results = list(progress(pool.imap(_features_of, jobs, chunksize=64), total=len(jobs), desc="features"))
+            # Let the workers exit on their own: the context manager's terminate() kills idle workers
+            # with SIGTERM, which hangs forever under a parent that ignores SIGTERM (nohup'd jobs, some CI).
+            pool.close()
+            pool.join()
     else:
         results = [_features_of(j) for j in progress(jobs, desc="features")]
     ok = [i for i, r in enumerate(results) if not isinstance(r, str)]

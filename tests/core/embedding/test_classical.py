@@ -198,3 +198,23 @@ def test_lda_projection_needs_the_writers(split) -> None:
         fit_projection(x, preset("lda"), np.repeat([0, 1], 10))
     train, _ = split  # fit_classical passes the words' writers
     assert fit_classical(train, preset("lda")).dim == train["writer"].n_unique() - 1
+
+
+@pytest.mark.slow
+def test_feature_pool_finishes_under_a_parent_that_ignores_sigterm(split) -> None:
+    """Workers leave on their own (close + join): terminate() sends SIGTERM, which an inherited
+    SIG_IGN (nohup'd jobs, some CI runners) turns into a hang that not even `timeout` stops."""
+    import subprocess
+    import sys
+
+    train, _ = split
+    code = ("import signal, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "from wrmil_core.embedding.classical import extract_features, preset\n"
+            "if __name__ == '__main__':\n"
+            "    f, ok, _ = extract_features(sys.argv[1:], preset('default', num_workers=2))\n"
+            "    print(len(ok))\n")
+    paths = train["path"].to_list()[:12]
+    root = Path(__file__).resolve().parents[3]
+    proc = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True, timeout=180, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "12"
