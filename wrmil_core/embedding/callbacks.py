@@ -94,7 +94,6 @@ class Validation:
                          and state.epoch < config.epochs)
         return metrics
 
-
     def quality(self, best_epoch: int) -> dict[str, dict[str, float | int | None]] | None:
         """``model_quality``'s figures (trained, untrained, pixels) from this process's passes, or
         None when one is missing: a resumed run whose best epoch or untrained pass came before the

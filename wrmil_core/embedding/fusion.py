@@ -6,8 +6,8 @@ verification AUC on unseen writers, and they err on different pairs: on AHAWP, p
 folds (82 unseen writers), the network gives 0.772, the classical LDA 0.782 and the two fused 0.819
 (top-1 retrieval 0.45, 0.64, 0.76; README, "How good is the embedding on your data").
 
-``EmbeddingConfig.classical_weight`` = w > 0 turns it on. After training, :func:`attach_classical`
-fits the classical LDA on the training words and adds it to the saved network's directory: its
+``EmbeddingConfig.classical_weight`` = w > 0 turns it on. After training, :func:`fit_classical_part`
+fits the classical LDA on the training words, and the network is saved with it in one directory: its
 arrays under ``classical.`` in ``model.safetensors``, its settings under ``classical`` in
 ``config.json``, so the one ``model_id`` (the hash of every array) names the fused vectors, and
 ``word_embeddings``, bags and ``wrmil score`` take the directory unchanged. A fused vector is
@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from wrmil_core.artifacts import load_model, save_model
+from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log
@@ -53,26 +53,21 @@ def network_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not k.startswith(PREFIX)}
 
 
-def attach_classical(model_dir: str | Path, train_words: pl.DataFrame, config: EmbeddingConfig,
-                     log: Log = None) -> str:
-    """Fit the classical LDA embedding on ``train_words`` and add it to the network saved in
-    ``model_dir`` (rewritten atomically, as ``save_model`` writes); returns the fused model's id."""
+def fit_classical_part(train_words: pl.DataFrame, config: EmbeddingConfig,
+                       log: Log = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Fit the classical LDA embedding on ``train_words``: the arrays (under ``classical.``) and the
+    config entries that make a network's model directory a fused one, for one ``save_model`` call."""
     from wrmil_core.embedding.classical import fit_classical, preset
 
-    state, cfg = load_model(model_dir)
     # Training is over, so every core may extract features (a spawned pool; 0 = this process).
     workers = min(MAX_FEATURE_WORKERS, os.cpu_count() or 1)
     classical = fit_classical(train_words, preset(CLASSICAL_PRESET, num_workers=workers if workers > 1 else 0), log)
-    tensors = {**network_state(state), **{PREFIX + k: v for k, v in classical.tensors().items()}}
-    cfg = {k: v for k, v in cfg.items() if k not in ("model_id", "id_salt")}
-    model_id = save_model(model_dir, tensors, {**cfg, "classical": classical.config.to_dict(),
-                                               "classical_dim": classical.dim})
     if log:
-        log(f"fused embedding {model_id}: the network's {config.emb_dim}-d vector "
-            f"(weight {1 - config.classical_weight:g}) "
+        log(f"fused embedding: the network's {config.emb_dim}-d vector (weight {1 - config.classical_weight:g}) "
             f"beside the classical LDA's {classical.dim}-d (weight {config.classical_weight:g}), fitted on "
             f"{train_words.height} training words of {train_words['writer'].n_unique()} writers")
-    return model_id
+    return ({PREFIX + k: v for k, v in classical.tensors().items()},
+            {"classical": classical.config.to_dict(), "classical_dim": classical.dim})
 
 
 def load_classical_part(model_dir: str | Path) -> ClassicalModel | None:

@@ -5,8 +5,9 @@ epoch: train steps (AdamW, OneCycleLR stepped per batch, bf16 autocast on CUDA, 
 rank 0 embeds the val words and computes verification/retrieval figures -> early stopping on val
 AUC -> side jobs (``callbacks.py``: TensorBoard, checkpoint, log line). The final model is the best
 epoch's weights; with ``classical_weight`` > 0 the classical LDA part is then fitted on the train
-words and saved beside them (``fusion.py``). What stays fixed lives in a ``TrainRun``, what changes in a ``TrainState``
-(``state.py``); a checkpoint is the state, so a resumed run replays the uninterrupted one exactly.
+words and saved beside them (``fusion.py``). What stays fixed lives in a ``TrainRun``, what changes
+in a ``TrainState`` (``state.py``); a checkpoint is the state, so a resumed run replays the
+uninterrupted one exactly.
 
 From the command line, on one device or several GPUs under torchrun: ``python -m wrmil_core.embedding``
 (``__main__.py``; ``python -m wrmil_core.embedding.train`` still works). ``batch_size`` is per process
@@ -46,7 +47,7 @@ from wrmil_core.embedding.callbacks import (Callback, Checkpointing, CurvePlot, 
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import (ShardedEpochSampler, WordImageDataset, WordTransform, WriterBatchSampler,
                                        make_batch_loader, make_loader, pk_shape, stratified_subset)
-from wrmil_core.embedding.fusion import attach_classical
+from wrmil_core.embedding.fusion import fit_classical_part
 from wrmil_core.embedding.state import TrainRun, TrainState
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, progress, speaker
@@ -298,9 +299,11 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
                  "best_epoch": state.best.epoch, "n_train_writers": len(run.classes),
                  "n_train_images": run.train.height,
                  "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
-        model_id = save_model(run.model_dir, model.state_dict(), {**run.config.to_dict(), **extra})
-        if run.config.classical_weight > 0:
-            model_id = attach_classical(run.model_dir, run.train, run.config, run.say)
+        tensors, fused = model.state_dict(), {}
+        if run.config.classical_weight > 0:  # one save: a crash never leaves the network without its part
+            classical, fused = fit_classical_part(run.train, run.config, run.say)
+            tensors = {**tensors, **classical}
+        model_id = save_model(run.model_dir, tensors, {**run.config.to_dict(), **extra, **fused})
         for cb in callbacks:
             cb.on_train_end(state)
         run.say(f"saved model {model_id} (best epoch {state.best.epoch}, val AUC {val_metrics['auc']:.4f} vs untrained "
