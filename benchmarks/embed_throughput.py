@@ -27,7 +27,8 @@ from PIL import Image
 from wrmil_core.data.ingest import ingest
 from wrmil_core.embedding.config import preset
 from wrmil_core.embedding.data import WordTransform
-from wrmil_core.embedding.infer import embed_words, load_embedding_model
+from wrmil_core.embedding.infer import load_embedding_model
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model import build_model
 from wrmil_core.runtime import available_cores
 from wrmil_core.synth import SynthConfig, generate_dataset

@@ -34,7 +34,8 @@ from wrmil_core.data.split import split_writers, words_of_split
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.data import stratified_subset
 from wrmil_core.embedding.evaluate import evaluate_embeddings
-from wrmil_core.embedding.infer import embed_words, embedding_matrix
+from wrmil_core.embedding.infer import embedding_matrix
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.train import train_embedding
 
 

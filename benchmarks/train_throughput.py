@@ -42,7 +42,7 @@ from wrmil_core.embedding.callbacks import Callback
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
 from wrmil_core.embedding.heads import build_head
-from wrmil_core.embedding.infer import embed_words
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model import build_model
 from wrmil_core.embedding.state import TrainNet
 from wrmil_core.embedding.train import train_embedding

@@ -20,7 +20,8 @@ from wrmil_assets.assets import embeddings
 from wrmil_assets.definitions import build_resources
 from wrmil_assets.run import failure_of
 from wrmil_core.artifacts import read_config
-from wrmil_core.embedding.infer import check_embeddings, embed_words
+from wrmil_core.embedding.infer import check_embeddings
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.worker import KILL_ENV
 
 pytestmark = [pytest.mark.slow,  # tiny trainings under torchrun (about 40 s each on 2 cores)

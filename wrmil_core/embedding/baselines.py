@@ -3,9 +3,9 @@
 Both run through the same chain as the trained network (same words, same image pipeline, same
 ``embeddings`` table, same bags and detectors), so every figure can be read side by side:
 
-* ``untrained``: the trained model's architecture, seed and input pipeline with its initial
-  weights (random, or the pretrained backbone of ``weights_file``), exactly the network training
-  started from: what the architecture gives before it has seen a single writer.
+* ``untrained``: the trained model's architecture, seed and input pipeline with random weights
+  (the network training starts from, or its random twin when training starts from pretrained
+  weights): what the architecture gives before it has seen a single writer or image.
 * ``pixels``: the network's input image (same resize and padding) area-averaged to 16 x 64
   (:func:`~wrmil_core.embedding.evaluate.pixel_features`), centred on the split's mean and
   L2-normalised, as training's validation does. No learning at all: only what ink tone, paper,
@@ -29,7 +29,8 @@ import torch
 from wrmil_core.artifacts import read_config
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.evaluate import embedding_quality
-from wrmil_core.embedding.infer import embed_images, embedding_matrix, embeddings_table, network_config
+from wrmil_core.embedding.infer import embed_images, embedding_matrix, embeddings_table
+from wrmil_core.embedding.models import network_config
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, cpu_threads, resolve_device
@@ -45,14 +46,20 @@ def baseline_model_id(baseline: str, trained_model_id: str) -> str:
     return f"{baseline}@{trained_model_id}"
 
 
+def pretrained_start(config: EmbeddingConfig) -> bool:
+    """Does training start from pretrained weights (packaged or a local file)?"""
+    return config.weights is not None or config.weights_file is not None
+
+
 def untrained_network(config: EmbeddingConfig, device: str | torch.device = "cpu") -> EmbeddingNet:
-    """The network training starts from: ``build_model(config)`` right after ``torch.manual_seed(config.seed)``.
+    """The randomly initialised network: ``build_model(config, load_weights=False)`` right after
+    ``torch.manual_seed(config.seed)`` (without pretrained weights, exactly the network training starts from).
 
     The global RNG is left as it was (``fork_rng``), so building it changes nothing downstream.
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # as state.new_state: the same initial weights
-        model = build_model(config)
+        model = build_model(config, load_weights=False)
     dev = resolve_device(device) if isinstance(device, str) else device
     return model.to(dev).eval()
 

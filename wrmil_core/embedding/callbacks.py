@@ -53,13 +53,14 @@ class ValVectors:
     pixels: np.ndarray | None = None  # raw-pixel features, centred and unit (baselines.centred_unit)
 
 
-def validate(run: TrainRun, model: EmbeddingNet,
-             with_pixels: bool = False) -> tuple[dict[str, float], dict[str, float], ValVectors]:
-    """Val metrics of ``model`` (and of raw pixels if asked) on the run's val words, and the vectors."""
+def validate(run: TrainRun, model: EmbeddingNet, with_pixels: bool = False,
+             backbone_only: bool = False) -> tuple[dict[str, float], dict[str, float], ValVectors]:
+    """Val metrics of ``model`` (and of raw pixels if asked) on the run's val words, and the vectors;
+    ``backbone_only``: of its backbone's pooled features (``embed_images``)."""
     config, device = run.config, run.env.device
     batch = 2 * config.batch_size if device.type == "cuda" else 64  # CPU: ~64 is fastest (see embed_words)
     out = embed_images(model, run.val["path"].to_list(), batch, device, config.num_workers, with_pixels=with_pixels,
-                       desc="validating")
+                       desc="validating", backbone_only=backbone_only)
     vectors = ValVectors(out.emb, run.val["writer"].to_numpy()[out.index],
                          centred_unit(out.pixels) if with_pixels else None)
     kw = {"n_pairs": config.val_pairs, "n_queries": config.val_queries, "seed": config.seed}

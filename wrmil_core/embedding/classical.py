@@ -41,12 +41,12 @@ from wrmil_core import presets
 from wrmil_core.artifacts import load_model, save_model, weights_id
 from wrmil_core.embedding.classical_features import word_features
 from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.infer import CLASSICAL_KIND, embeddings_table
+from wrmil_core.embedding.infer import embeddings_table
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, progress
 
 PROJECTIONS = ("center", "pca", "lda")
-KIND = CLASSICAL_KIND  # config.json marker that tells a classical model directory from a network's
+KIND = "classical"  # config.json marker that tells a classical model directory from a network's
 
 
 @dataclass(frozen=True)

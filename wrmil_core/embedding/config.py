@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from wrmil_core import presets
+from wrmil_core.embedding.pretrained import packaged
 from wrmil_core.errors import WrmilInputError
 
 HEADS = ("arcface", "subcenter", "cosface")
 RESIZE_MODES = ("pad", "squash")
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLERS = ("random", "pk")
+POOLINGS = ("avg", "style")
 
 
 @dataclass(frozen=True)
@@ -25,8 +27,15 @@ class EmbeddingConfig:
 
     Model
         backbone        any timm model name (built with ``num_classes=0``)
-        weights_file    local pretrained weights for the backbone (.safetensors or .pth), or None
-                        for random initialisation; never downloaded
+        weights         ImageNet weights shipped in an installed package, e.g.
+                        "efficientnet_lite0@imagenet" (``pretrained.py``; for its own backbone only)
+        weights_file    local pretrained weights for the backbone (.safetensors or .pth); with neither,
+                        the network starts from random weights; nothing is ever downloaded
+        pooling         "avg": timm's global average pool of the last stage; "style": the mean and
+                        standard deviation of each feature stage but the first (``model.StylePool``)
+        freeze_bn       the backbone's BatchNorm layers keep their (pretrained) statistics in training
+        backbone_lr_scale  the backbone's learning rate as a fraction of the head's (a pretrained
+                        start wants < 1: the head learns from scratch, the backbone only adapts)
         in_chans        1 = grayscale stem (timm sums a pretrained RGB stem over its channels),
                         3 = grayscale repeated to RGB
         emb_dim, hidden_dim, dropout   the original head: Linear->hidden, BN, ReLU, Dropout,
@@ -69,8 +78,12 @@ class EmbeddingConfig:
     """
 
     backbone: str = "resnet18d"
+    weights: str | None = None
     weights_file: str | None = None
     in_chans: int = 1
+    pooling: str = "avg"
+    freeze_bn: bool = False
+    backbone_lr_scale: float = 1.0
     emb_dim: int = 128
     hidden_dim: int = 512
     dropout: float = 0.2
@@ -114,6 +127,17 @@ class EmbeddingConfig:
             raise bad("head", f"choose one of {HEADS}")
         if self.resize_mode not in RESIZE_MODES:
             raise bad("resize_mode", f"choose one of {RESIZE_MODES}")
+        if self.pooling not in POOLINGS:
+            raise bad("pooling", f"choose one of {POOLINGS}")
+        if self.weights is not None:
+            if self.weights_file is not None:
+                raise bad("weights", "give packaged weights or a weights_file, not both")
+            fits = packaged(self.weights).backbone
+            if fits != self.backbone:
+                raise bad("weights", f"these are {fits!r} weights; set backbone={fits!r} or pick weights for "
+                                     f"{self.backbone!r}")
+        if not 0 < self.backbone_lr_scale <= 1:
+            raise bad("backbone_lr_scale", "must be in (0, 1]")
         if self.sampler not in SAMPLERS:
             raise bad("sampler", f"choose one of {SAMPLERS}")
         if self.sampler == "pk" and not 1 <= self.words_per_writer <= self.batch_size // 2:

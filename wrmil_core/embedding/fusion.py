@@ -10,7 +10,7 @@ folds (82 unseen writers), the network gives 0.772, the classical LDA 0.782 and 
 fits the classical LDA on the training words, and the network is saved with it in one directory: its
 arrays under ``classical.`` in ``model.safetensors``, its settings under ``classical`` in
 ``config.json``, so the one ``model_id`` (the hash of every array) names the fused vectors, and
-``word_embeddings``, bags and ``wrmil score`` take the directory unchanged. A fused vector is
+``models.load_embedding`` wraps the network in a ``FusedEmbedding``. A fused vector is
 ``[sqrt(1 - w) * network, sqrt(w) * classical]``, both unit vectors, so it is a unit vector too and
 its cosine is ``(1 - w)`` x the network's cosine + ``w`` x the classical cosine.
 """
@@ -18,20 +18,15 @@ its cosine is ``(1 - w)`` x the network's cosine + ``w`` x the classical cosine.
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 import torch
 
-from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log
-
-if TYPE_CHECKING:  # scikit-image loads only when a fused model is used
-    from wrmil_core.embedding.classical import ClassicalModel
 
 PREFIX = "classical."
 CLASSICAL_PRESET = "lda"
@@ -46,11 +41,6 @@ def is_fused(config: dict[str, Any]) -> bool:
 def fused_dim(config: dict[str, Any]) -> int:
     """Length of the vectors a model directory's ``config.json`` describes (network + classical part)."""
     return int(config["emb_dim"]) + (int(config["classical_dim"]) if is_fused(config) else 0)
-
-
-def network_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The network's own weights of a saved state (without the classical part's arrays)."""
-    return {k: v for k, v in state.items() if not k.startswith(PREFIX)}
 
 
 def fit_classical_part(train_words: pl.DataFrame, config: EmbeddingConfig,
@@ -70,28 +60,8 @@ def fit_classical_part(train_words: pl.DataFrame, config: EmbeddingConfig,
             {"classical": classical.config.to_dict(), "classical_dim": classical.dim})
 
 
-def load_classical_part(model_dir: str | Path) -> ClassicalModel | None:
-    """The classical part of a fused model directory, or None for a network alone."""
-    from wrmil_core.embedding.classical import classical_from_saved
-
-    state, cfg = load_model(model_dir)
-    if not is_fused(cfg):
-        return None
-    part = {k[len(PREFIX):]: v for k, v in state.items() if k.startswith(PREFIX)}
-    return classical_from_saved(cfg["classical"], part, model_dir)
-
-
 def fuse(network: np.ndarray, classical: np.ndarray, weight: float) -> np.ndarray:
     """Unit rows ``[sqrt(1 - weight) * network, sqrt(weight) * classical]`` (float32)."""
     if len(network) != len(classical):
         raise WrmilInputError(f"cannot fuse {len(network)} network vectors with {len(classical)} classical ones")
     return np.concatenate([np.sqrt(1.0 - weight) * network, np.sqrt(weight) * classical], axis=1).astype(np.float32)
-
-
-def classical_vectors(model: ClassicalModel, paths: list[str]) -> tuple[np.ndarray, list[int], list[str]]:
-    """The classical part's unit vectors of the readable ``paths``, their positions, and errors."""
-    from wrmil_core.embedding.classical import extract_features
-
-    feats, ok, errors = extract_features(paths, model.config)
-    emb = model.project(feats) if ok else np.zeros((0, model.dim), np.float32)
-    return emb, ok, errors

@@ -1,63 +1,47 @@
-"""Batched inference: words table -> ``embeddings`` table, plus the checks its asset runs.
+"""Batched network inference and the ``embeddings`` table with the checks its asset runs.
 
-``embed_words`` loads images through the same pipeline as training (without augmentation), runs
-the network in eval mode (bf16 autocast on CUDA) and returns L2-normalised float32 vectors with
-the columns of ``schema.EMBEDDING_COLUMNS``. It is also the one place that tells the kinds of
-embedding model apart: a directory written by ``classical.save_classical`` (``kind: classical``)
-is embedded by the training-free classical embedding instead, and a network with a classical part
-(``fusion.py``) by both side by side, so ``word_embeddings`` and ``wrmil score`` take every kind
-unchanged.
+``embed_images`` loads images through the same pipeline as training (without augmentation), runs
+the network in eval mode (bf16 autocast on CUDA) and returns L2-normalised float32 vectors. Every
+kind of embedding model (network, classical, frozen, fused) is read and applied in ``models.py``
+(``load_embedding``, ``embed_words``); this module knows networks only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 import torch
 
-from wrmil_core.artifacts import load_model, read_config
+from wrmil_core.artifacts import load_model
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.data import WordImageDataset, WordTransform, make_loader
 from wrmil_core.embedding.evaluate import pixel_features
-from wrmil_core.embedding.fusion import classical_vectors, fuse, load_classical_part, network_state
 from wrmil_core.embedding.model import EmbeddingNet, build_model
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, use_bf16
+from wrmil_core.runtime import Log, progress, resolve_device, use_bf16
 from wrmil_core.schema import EMBEDDING_COLUMNS
-
-if TYPE_CHECKING:  # scikit-image loads only when a classical or fused model is used
-    from wrmil_core.embedding.classical import ClassicalModel
-
-_NEEDED = ("word_id", "writer", "doc_id", "position", "path")
-CLASSICAL_KIND = "classical"  # == classical.KIND (not imported: scikit-image loads only when needed)
-
-
-def is_classical(config: dict[str, Any]) -> bool:
-    """Does a model directory's ``config.json`` (``artifacts.read_config``) describe a classical embedding?"""
-    return config.get("kind") == CLASSICAL_KIND
-
-
-def network_config(config: dict[str, Any]) -> EmbeddingConfig:
-    """The network config of a model directory's ``config.json``: the trained network's own, or for a
-    classical embedding the network whose input pipeline and initial weights give its shortcut controls."""
-    return EmbeddingConfig.from_dict(config["network"] if is_classical(config) else config)
-
 
 def load_embedding_model(model_dir: str | Path, device: str | torch.device = "cpu") -> tuple[EmbeddingNet, EmbeddingConfig]:
     """The trained network (eval mode, on ``device``) and its config from a ``save_model`` directory."""
     state, cfg_dict = load_model(model_dir)
-    if is_classical(cfg_dict):
-        raise WrmilInputError(f"{model_dir} holds a classical embedding, not a network: embed with embed_words")
-    config = EmbeddingConfig.from_dict(cfg_dict)
-    model = build_model(config, load_weights=False)  # the state dict already holds the backbone weights
-    model.load_state_dict(network_state(state))  # a fused model's classical arrays: load_classical_part
-    model.model_id = cfg_dict.get("model_id")
+    if cfg_dict.get("kind", "network") != "network":
+        raise WrmilInputError(f"{model_dir} holds a {cfg_dict['kind']} embedding, not a network: embed it with "
+                              "models.embed_words")
     dev = resolve_device(device) if isinstance(device, str) else device
-    return model.to(dev).eval(), config
+    net = network_from_state(state, cfg_dict, dev)
+    return net, net.config
+
+
+def network_from_state(state: dict[str, torch.Tensor], cfg: dict[str, Any], device: torch.device) -> EmbeddingNet:
+    """The network of a saved state and ``config.json`` (a fused model's other arrays left out), in eval mode."""
+    model = build_model(EmbeddingConfig.from_dict(cfg), load_weights=False)  # the state holds the backbone weights
+    model.load_state_dict({k: v for k, v in state.items() if "." in k and k.split(".", 1)[0] in ("backbone", "head")})
+    model.model_id = cfg.get("model_id")
+    return model.to(device).eval()
 
 
 @dataclass
@@ -73,8 +57,11 @@ class EmbedOutput:
 @torch.no_grad()
 def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, device: torch.device | None = None,
                  num_workers: int = 0, log: Log = None, with_pixels: bool = False,
-                 desc: str = "embedding") -> EmbedOutput:
+                 desc: str = "embedding", backbone_only: bool = False) -> EmbedOutput:
     """Embed image files in batches; unreadable files are listed in ``skipped``, not raised.
+
+    ``backbone_only``: the backbone's pooled features (``EmbeddingNet.backbone_features``, not
+    normalised) instead of the embedding.
 
     A progress bar (``desc``) shows on an interactive terminal; ``log`` gets a line per 10 %.
     """
@@ -91,7 +78,7 @@ def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, de
             continue
         x = batch["x"].to(device, non_blocking=True)
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16(device)):
-            embs.append(model.embed(x).cpu())
+            embs.append((model.backbone_features(x) if backbone_only else model.embed(x)).cpu())
         idxs.append(batch["idx"])
         if with_pixels:
             pix.append(pixel_features(batch["x"]))
@@ -106,60 +93,6 @@ def embed_images(model: EmbeddingNet, paths: list[str], batch_size: int = 64, de
         skipped=skipped,
         pixels=torch.cat(pix).numpy() if pix else None,
     )
-
-
-def embed_words(model_dir_or_model: str | Path | EmbeddingNet, words: pl.DataFrame, batch_size: int = 64,
-                device: str | torch.device = "auto", num_workers: int = 0, log: Log = None,
-                on_error: str = "raise") -> pl.DataFrame:
-    """Embed every word of ``words`` (the ``words`` table, any subset) with a trained model, or with the
-    classical embedding when the model directory holds one (``batch_size``, ``device`` then unused).
-
-    Returns ``schema.EMBEDDING_COLUMNS`` in the input's row order: word_id, writer, doc_id, position,
-    emb (Array(Float32, dim), unit L2 norm), model_id. An unreadable image raises
-    ``WrmilInputError`` naming it (``on_error="raise"``) or drops that word (``on_error="skip"``).
-    On CPU, batches of ~64 ran fastest for the demo network (larger batches fall out of cache:
-    batch 256 was ~2x slower per image); on a GPU pass a larger ``batch_size``.
-    """
-    missing = [c for c in _NEEDED if c not in words.columns]
-    if missing:
-        raise WrmilInputError(f"words table lacks column(s) {missing}; expected the ingest `words` table")
-    if on_error not in ("raise", "skip"):
-        raise WrmilInputError(f"on_error={on_error!r}: use 'raise' or 'skip'")
-    if not isinstance(model_dir_or_model, EmbeddingNet) and is_classical(read_config(model_dir_or_model)):
-        from wrmil_core.embedding.classical import embed_words_classical, load_classical
-
-        return embed_words_classical(load_classical(model_dir_or_model), words, log, on_error)
-    if isinstance(model_dir_or_model, EmbeddingNet):
-        model, classical = model_dir_or_model, None
-    else:
-        model, _ = load_embedding_model(model_dir_or_model, device)
-        classical = load_classical_part(model_dir_or_model)
-    dev = next(model.parameters()).device
-    with cpu_threads(dev, 0, num_workers):
-        out = embed_images(model, words["path"].to_list(), batch_size, dev, num_workers, log)
-    if classical is not None:
-        out = _with_classical(out, classical, words["path"].to_list(), model.config.classical_weight)
-    if out.skipped:
-        first = "; ".join(msg for _, msg in out.skipped[:3])
-        if on_error == "raise":
-            raise WrmilInputError(
-                f"{len(out.skipped)} word image(s) could not be read, e.g. {first}. Replace or remove them "
-                "(re-run ingest with image verification), or embed with on_error='skip'"
-            )
-        if log:
-            log(f"skipped {len(out.skipped)} unreadable image(s), e.g. {first}")
-    rows = words[out.index.tolist()] if out.skipped else words
-    return embeddings_table(rows, out.emb, model.model_id or "untrained")
-
-
-def _with_classical(out: EmbedOutput, classical: ClassicalModel, paths: list[str],
-                    weight: float) -> EmbedOutput:
-    """The network's vectors fused with the classical part's (``fusion.fuse``); a word neither
-    embeds is skipped."""
-    emb, ok, errors = classical_vectors(classical, [paths[i] for i in out.index])
-    skipped = out.skipped + [(int(out.index[i]), msg) for i, msg in zip(sorted(set(range(len(out.index))) - set(ok)),
-                                                                        errors)]
-    return EmbedOutput(emb=fuse(out.emb[ok], emb, weight), index=out.index[ok], skipped=skipped)
 
 
 def embeddings_table(words: pl.DataFrame, emb: np.ndarray, model_id: str) -> pl.DataFrame:

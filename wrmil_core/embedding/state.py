@@ -103,6 +103,7 @@ class TrainState:
     stopped: bool = False  # early stopping fired
     baseline: dict[str, float] = field(default_factory=dict)  # untrained network on the val words
     pixels: dict[str, float] = field(default_factory=dict)  # raw pixels on the val words
+    pretrained: dict[str, float] = field(default_factory=dict)  # the pretrained backbone's features, not fine-tuned
     skipped: dict[int, str] = field(default_factory=dict)  # unreadable training images: row -> error
 
     @property
@@ -111,7 +112,7 @@ class TrainState:
 
     @property
     def lr(self) -> float:
-        return self.scheduler.get_last_lr()[0]
+        return self.scheduler.get_last_lr()[-1]  # the head's (the configured lr)
 
     @property
     def improved(self) -> bool:
@@ -123,15 +124,28 @@ def new_state(run: TrainRun) -> TrainState:
     """Seeded network and head, AdamW, and a one-cycle schedule stepped once per batch."""
     config = run.config
     torch.manual_seed(config.seed)
-    net = TrainNet(build_model(config), build_head(config, len(run.classes))).to(run.env.device)
+    net = TrainNet(build_model(config, weights_dir=run.out_dir), build_head(config, len(run.classes)))
+    net = net.to(run.env.device)
     if config.channels_last:
         net = net.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    groups, peaks = _param_groups(net, config)
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.max_lr, total_steps=config.epochs * run.steps_per_epoch, pct_start=config.warmup_frac,
+        opt, max_lr=peaks, total_steps=config.epochs * run.steps_per_epoch, pct_start=config.warmup_frac,
         div_factor=config.max_lr / config.lr,
     )
     return TrainState(net, opt, sched)
+
+
+def _param_groups(net: TrainNet, config: EmbeddingConfig) -> tuple[list[dict[str, Any]], list[float]]:
+    """One parameter group, or with ``backbone_lr_scale`` < 1 the backbone's apart at that fraction of
+    the lr (the one-cycle warm-up then rises to a lower peak there); their peak learning rates."""
+    if config.backbone_lr_scale == 1.0:
+        return [{"params": list(net.parameters())}], [config.max_lr]
+    backbone = list(net.model.backbone.parameters())
+    ids = {id(p) for p in backbone}
+    rest = [p for p in net.parameters() if id(p) not in ids]
+    return [{"params": backbone}, {"params": rest}], [config.max_lr * config.backbone_lr_scale, config.max_lr]
 
 
 def save(run: TrainRun, state: TrainState) -> None:
@@ -144,7 +158,7 @@ def save(run: TrainRun, state: TrainState) -> None:
             "world": run.env.world, "optimizer": opt_meta, "scheduler": state.scheduler.state_dict(),
             "history": state.history, "best_auc": state.best.auc, "best_epoch": state.best.epoch,
             "bad_epochs": state.best.bad_epochs, "stopped_early": state.stopped,
-            "baseline_metrics": state.baseline, "pixel_metrics": state.pixels,
+            "baseline_metrics": state.baseline, "pixel_metrics": state.pixels, "pretrained_metrics": state.pretrained,
             "skipped": {str(k): v for k, v in state.skipped.items()},
             "seeds": {"seed": run.config.seed, "epoch_seed": "seed*100003 + epoch*1009 + rank"}}
     best_weights = state.model.state_dict() if state.improved else None
@@ -177,6 +191,7 @@ def restore(run: TrainRun, state: TrainState) -> bool:
     state.epoch, state.history, state.stopped = saved["epoch"] + 1, saved["history"], saved["stopped_early"]
     state.best = Best(saved["best_auc"], saved["best_epoch"], saved["bad_epochs"])
     state.baseline, state.pixels = saved["baseline_metrics"], saved["pixel_metrics"]
+    state.pretrained = saved.get("pretrained_metrics", {})
     state.skipped = {int(k): v for k, v in saved["skipped"].items()}
     return True
 

@@ -42,6 +42,7 @@ from wrmil_core import runtime
 from wrmil_core.artifacts import save_model, weights_id
 from wrmil_core.embedding import ddp
 from wrmil_core.embedding import state as st
+from wrmil_core.embedding.baselines import pretrained_start, untrained_network
 from wrmil_core.embedding.callbacks import (Callback, Checkpointing, CurvePlot, EpochLog, TensorBoardLog, Validation,
                                             validate)
 from wrmil_core.embedding.config import EmbeddingConfig
@@ -79,6 +80,7 @@ class TrainResult:
     skipped_examples: list[str] = field(default_factory=list)
     # model_quality's figures from training's own val passes (None: arcface_model embeds the val words again)
     quality: dict[str, dict[str, float | int | None]] | None = None
+    pretrained_metrics: dict[str, float] = field(default_factory=dict)  # the pretrained start, not fine-tuned
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (paths as strings): how a launched training hands its result back."""
@@ -209,8 +211,13 @@ def _start_fresh(run: TrainRun, state: TrainState, validation: Validation) -> No
     for d in (run.checkpoint_dir, run.tb_dir):  # a fresh run must not mix with an old run's curves or state
         shutil.rmtree(d, ignore_errors=True)
     run.say(f"baseline: embedding {run.val.height} val words with the untrained network and raw pixels")
-    state.baseline, state.pixels, validation.untrained = validate(run, state.model, with_pixels=True)
+    # The untrained control is the randomly initialised network even when training starts pretrained.
+    untrained = state.model if not pretrained_start(run.config) else untrained_network(run.config, run.env.device)
+    state.baseline, state.pixels, validation.untrained = validate(run, untrained, with_pixels=True)
     run.say(f"baseline val AUC: untrained {state.baseline['auc']:.4f}, raw pixels {state.pixels['auc']:.4f}")
+    if pretrained_start(run.config):
+        state.pretrained = validate(run, state.model, backbone_only=True)[0]
+        run.say(f"pretrained backbone, not fine-tuned: val AUC {state.pretrained['auc']:.4f}")
 
 
 def _train_epoch(run: TrainRun, state: TrainState, net: nn.Module, callbacks: list[Callback]) -> float:
@@ -296,6 +303,7 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
         val_metrics = {k[4:]: v for k, v in best.items() if k.startswith("val_")}
         model = state.model
         extra = {"val_metrics": val_metrics, "untrained_metrics": state.baseline, "pixel_metrics": state.pixels,
+                 "pretrained_metrics": state.pretrained,
                  "best_epoch": state.best.epoch, "n_train_writers": len(run.classes),
                  "n_train_images": run.train.height,
                  "mean": model.mean.flatten().tolist(), "std": model.std.flatten().tolist()}
@@ -314,6 +322,7 @@ def _finish(run: TrainRun, state: TrainState, callbacks: list[Callback], t_start
             skipped_images=len(state.skipped), epochs_run=len(state.history), seconds=time.perf_counter() - t_start,
             best_epoch=state.best.epoch, stopped_early=state.stopped,
             skipped_examples=list(state.skipped.values())[:10], quality=validation.quality(state.best.epoch),
+            pretrained_metrics=state.pretrained,
         )
     return ddp.broadcast(run.env, result)
 

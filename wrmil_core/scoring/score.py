@@ -362,7 +362,8 @@ def _embed(folder: Path, images: list[Path], pair: ModelPair, dev: torch.device,
            log: Log) -> tuple[np.ndarray, str]:
     """The document's ``(n, dim)`` embeddings in reading order and the embedding model's id."""
     # Imported here: timm takes seconds to import, and bad input is refused before this step.
-    from wrmil_core.embedding.infer import embed_words, embedding_matrix
+    from wrmil_core.embedding.infer import embedding_matrix
+    from wrmil_core.embedding.models import embed_words
 
     # embed_words tells a trained network's directory from a classical embedding's
     emb_df = embed_words(pair.embedding_dir, document_words(folder, images), batch_size=batch_size, device=dev,

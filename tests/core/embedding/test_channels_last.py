@@ -16,7 +16,8 @@ import torch
 from tests.support.embedding import TINY_CONFIG, make_split
 from wrmil_core.embedding.callbacks import Callback
 from wrmil_core.embedding.config import PRESETS
-from wrmil_core.embedding.infer import check_embeddings, embed_words
+from wrmil_core.embedding.infer import check_embeddings
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.train import train_embedding
 
 BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "train_throughput.py"

@@ -111,7 +111,8 @@ def test_a_classical_model_dir_serves_where_a_network_dir_does(split, tmp_path: 
     from wrmil_core.artifacts import read_config
     from wrmil_core.embedding.baselines import embed_baselines
     from wrmil_core.embedding.config import preset as network_preset
-    from wrmil_core.embedding.infer import embed_words, is_classical, load_embedding_model, network_config
+    from wrmil_core.embedding.infer import load_embedding_model
+    from wrmil_core.embedding.models import embed_words, is_classical, network_config
 
     train, val = split
     network = network_preset("demo", backbone="test_resnet", img_h=32, img_w=96, emb_dim=16, hidden_dim=32)

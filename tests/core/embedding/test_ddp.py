@@ -13,7 +13,8 @@ import polars as pl
 import pytest
 
 from tests.support.embedding import TINY_CONFIG, make_split
-from wrmil_core.embedding.infer import check_embeddings, embed_words
+from wrmil_core.embedding.infer import check_embeddings
+from wrmil_core.embedding.models import embed_words
 
 
 def free_port() -> int:

@@ -12,8 +12,10 @@ import pytest
 from tests.support.embedding import TINY_CONFIG, make_split
 from wrmil_core.artifacts import load_model, weights_id
 from wrmil_core.embedding.classical import embed_words_classical
-from wrmil_core.embedding.fusion import fuse, fused_dim, load_classical_part
-from wrmil_core.embedding.infer import embed_words, embedding_matrix, load_embedding_model
+from wrmil_core.embedding.fusion import fuse, fused_dim
+from wrmil_core.embedding.models import FusedEmbedding, load_embedding
+from wrmil_core.embedding.infer import embedding_matrix, load_embedding_model
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.train import train_embedding
 from wrmil_core.errors import WrmilInputError
 
@@ -47,7 +49,7 @@ def test_fused_model_saves_both_parts_under_one_id(trained) -> None:
     assert fused_dim(cfg) == TINY_CONFIG.emb_dim + cfg["classical_dim"]
     model, config = load_embedding_model(fused.model_dir)  # the network alone still loads
     assert config.classical_weight == 0.4 and model.model_id == fused.model_id
-    assert load_classical_part(net.model_dir) is None
+    assert not isinstance(load_embedding(net.model_dir), FusedEmbedding)
 
 
 def test_fused_vectors_are_the_network_and_classical_side_by_side(trained) -> None:
@@ -56,7 +58,7 @@ def test_fused_vectors_are_the_network_and_classical_side_by_side(trained) -> No
     assert table["model_id"].unique().to_list() == [fused.model_id]
     network, _ = load_embedding_model(fused.model_dir)
     alone = embedding_matrix(embed_words(network, val, device="cpu"))
-    classical = embedding_matrix(embed_words_classical(load_classical_part(fused.model_dir), val))
+    classical = embedding_matrix(embed_words_classical(load_embedding(fused.model_dir).classical, val))
     assert np.allclose(embedding_matrix(table), fuse(alone, classical, 0.4), atol=1e-6)
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from tests.support.embedding import TINY_CONFIG, make_words
-from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
+from wrmil_core.embedding.infer import check_embeddings, embedding_stats
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model import build_model
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import EMBEDDING_COLUMNS

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.embedding import TINY_CONFIG, make_split
-from wrmil_core.embedding.infer import embed_words
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.train import train_embedding
 
 

@@ -13,7 +13,8 @@ from safetensors.torch import load_file
 
 from tests.support.embedding import TINY_CONFIG, make_split
 from wrmil_core.embedding.heads import MarginHead
-from wrmil_core.embedding.infer import check_embeddings, embed_words, load_embedding_model
+from wrmil_core.embedding.infer import check_embeddings, load_embedding_model
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.train import TrainingDivergedError, train_embedding
 from wrmil_core.errors import WrmilInputError
 
