@@ -5,6 +5,7 @@ that finished (one fold redone leaves the other as it was)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -12,14 +13,21 @@ import dagster as dg
 import polars as pl
 import pytest
 
+import wrmil_core.mil.fit as mil_fit
 from tests.conftest import PIPELINE_SYNTH
+from tests.support.embedding import make_words
+from wrmil_assets.assets import embeddings
+from wrmil_assets.assets.cv import CvFoldConfig, fold_setup
 from wrmil_assets.automation import CV_STAGES, JOB_STAGES
-from wrmil_assets.definitions import defs
+from wrmil_assets.definitions import build_resources, defs
 from wrmil_assets.partitions import fold_index, fold_partition_key, fold_partition_keys
 from wrmil_assets.resources import WrmilSettings
 from wrmil_assets.run import run_stages
-from wrmil_core.cv.fold import RESULT_FILE
+from wrmil_core.artifacts import read_config
+from wrmil_core.cv.fold import RESULT_FILE, run_fold
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.evidence import load_evidence
+from wrmil_core.scoring.length_calibration import fit_length_calibrations, load_length_calibration
 
 K = 2
 ARCFACE_TINY = {"backbone": "test_resnet", "emb_dim": 16, "hidden_dim": 32, "img_h": 32, "img_w": 96, "epochs": 1,
@@ -109,3 +117,74 @@ def test_writer_cv_pools_every_writer_and_resumes(synth_root: Path, tmp_path: Pa
         assert again["fold_1"]["model_id"] == records["fold_1"]["model_id"]
         assert checkpoint and _mtimes(Path(again["fold_1"]["fold_dir"]) / "arcface" / "checkpoint") == checkpoint
         assert json.loads((art / "assets" / "cv_summary.json").read_text())["counts"]["n_test_writers"] == len(writers)
+
+
+# One fold on hand-drawn words (4 train, 3 val, 2 test writers, two 12-word documents each): 6-word bags.
+FOLD_BAGS = {"bag_size": 2, "window_size": 3, "window_stride": 3, "ratios": [0.2, 0.5]}
+FOLD_MIL = {"epochs": 1, "max_batches_per_epoch": 2, "models": ["abmil", "distance"]}
+RAW = dg.AssetSpec("raw_words").with_io_manager_key("parquet_io")
+SPLIT = dg.AssetSpec("writer_split").with_io_manager_key("parquet_io")
+
+
+@pytest.fixture(scope="module")
+def fold_world(tmp_path_factory) -> tuple[WrmilSettings, pl.DataFrame, pl.DataFrame, dg.DagsterInstance]:
+    """Settings with ``raw_words`` and a train/val/test ``writer_split`` in their IO dir (as the upstream
+    assets leave them), the same words and split for ``run_fold``, and one instance."""
+    tmp = tmp_path_factory.mktemp("cv_recipe")
+    parts = {"train": (4, 0), "val": (3, 100), "test": (2, 200)}
+    words = pl.concat([make_words(tmp / "words", n, 24, seed=i + 1, writer_offset=offset, word_id_offset=10_000 * i)
+                       for i, (n, offset) in enumerate(parts.values())])
+    split = pl.DataFrame({"writer": words["writer"].unique().sort()}).with_columns(
+        pl.when(pl.col("writer") < 100).then(pl.lit("train")).when(pl.col("writer") < 200).then(pl.lit("val"))
+        .otherwise(pl.lit("test")).alias("split"))
+    settings = WrmilSettings(data_root=str(tmp / "words"), artifact_dir=str(tmp / "artifacts"), device="cpu")
+    io = Path(settings.artifact_dir) / "assets"
+    io.mkdir(parents=True)
+    words.write_parquet(io / "raw_words.parquet")
+    split.write_parquet(io / "writer_split.parquet")
+    with dg.DagsterInstance.ephemeral() as instance:
+        yield settings, words, split, instance
+
+
+def _asset_and_fold(fold_world, method: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
+    """``arcface_model``'s output and ``run_fold``'s record for one recipe (the tiny network, ``method``)
+    on the same train and val words. The length calibration runs at lengths the tiny val set holds."""
+    settings, words, split, instance = fold_world
+    config = {"ops": {"arcface_model": {"config": {"preset": "demo", **ARCFACE_TINY, "method": method}}}}
+    fitted = dg.materialize([RAW, SPLIT, embeddings.arcface_model], instance=instance,
+                            resources=build_resources(settings), run_config=config)
+    cv_config = CvFoldConfig(preset="demo", arcface={**ARCFACE_TINY, "method": method}, bags=FOLD_BAGS, mil=FOLD_MIL,
+                             quality_pairs=200, quality_queries=20, quality_boot=0)
+    monkeypatch.setattr(mil_fit, "fit_length_calibrations",
+                        functools.partial(fit_length_calibrations, lengths=(6, 12), min_genuine=4))
+    record = run_fold(words, split, fold_setup(cv_config, "cpu"), root, device="cpu")
+    return fitted.output_for_node("arcface_model"), record
+
+
+def test_cv_fold_fits_the_classical_embedding_and_calibrates_like_the_assets(fold_world, tmp_path, monkeypatch) -> None:
+    """``method: classical`` in cv_fold: the fold fits the classical embedding ``arcface_model`` fits (same
+    model id), and its detectors get mil_model's val writer count and length calibration."""
+    ref, record = _asset_and_fold(fold_world, "classical", tmp_path / "cv", monkeypatch)
+    assert ref["method"] == record["method"] == "classical"
+    assert record["model_id"] == ref["model_id"] and record["epochs_run"] == 0 and record["val_metrics"] is None
+    model_dir = Path(record["model_dir"])
+    assert model_dir == Path(record["fold_dir"]) / "classical" / "model"
+    assert read_config(model_dir)["backbone"] == "classical"
+    table = pl.read_parquet(Path(record["fold_dir"]) / "embeddings" / "test.parquet")
+    assert set(table["model_id"]) == {ref["model_id"]} and table.schema["emb"].size == ref["emb_dim"]
+    assert set(record["detectors"]) == {"abmil", "distance"}
+    for name, det in record["detectors"].items():
+        calibration = load_length_calibration(det["model_dir"], det["model_id"])
+        assert calibration is not None and sorted(calibration.buckets) == [6, 12], name
+        assert calibration.n_writers == 3 and det["length_calibration"]
+        assert load_evidence(det["model_dir"], det["model_id"]).calibrator.n_writers == 3  # val bags' writers
+
+
+@pytest.mark.slow
+def test_cv_fold_trains_the_network_arcface_model_trains(fold_world, tmp_path, monkeypatch) -> None:
+    """The default method: the fold and arcface_model train the same network (same model id) on the
+    same fold, the fold's training directory staying ``<fold_dir>/arcface``."""
+    ref, record = _asset_and_fold(fold_world, "arcface", tmp_path / "cv", monkeypatch)
+    assert ref["method"] == record["method"] == "arcface"
+    assert record["model_id"] == ref["model_id"] and record["val_metrics"]["auc"] is not None
+    assert Path(record["model_dir"]).is_relative_to(Path(record["fold_dir"]) / "arcface")

@@ -2,13 +2,11 @@
 controls beside it (untrained network, raw pixels) with the quality figures that compare them."""
 
 import time
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pydantic
 
-from wrmil_core.artifacts import read_config
 from wrmil_core.data.split import words_of_split
 from wrmil_core.embedding.baselines import (
     MIN_AUC_MARGIN,
@@ -18,14 +16,13 @@ from wrmil_core.embedding.baselines import (
     quality_by_embedding,
 )
 from wrmil_core.embedding.checkpoint import training_set_key
-from wrmil_core.embedding.classical import fit_and_save
-from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.evaluate import METRIC_KEYS
-from wrmil_core.embedding.fusion import fused_dim
-from wrmil_core.embedding.infer import check_embeddings, embed_words, embedding_stats
+from wrmil_core.embedding.fit import Trainer, check_method, fit_embedding
+from wrmil_core.embedding.infer import check_embeddings, embedding_stats
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model_quality import model_quality
-from wrmil_core.embedding.train import train_embedding
+from wrmil_core.embedding.train import TrainResult
 from wrmil_core.errors import WrmilInputError
 
 from ..config import preset_config_class, resolve
@@ -50,8 +47,6 @@ class ArcFaceConfig(preset_config_class("ArcFaceConfigBase", EmbeddingConfig, PR
                                           "torchrun or kubernetes (wrmil_assets/training_launch.py)")
 
 
-METHODS = ("arcface", "classical")
-Quality = dict[str, dict[str, float | int | None]] | None  # model_quality's figures, when already known
 # Each baseline's asset (embedding/baselines.py): the same words through the same chain, without training.
 BASELINE_ASSETS = {"untrained": "untrained_embeddings", "pixels": "pixel_embeddings"}
 # arcface_model's metadata prefix of each embedding's val figures (as the training log names them).
@@ -75,20 +70,23 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
     95% intervals (``_lo``, ``_hi``) and the writers and words behind them, for the model (``val_*``),
     the untrained network (``baseline_*``) and raw pixels (``pixels_*``).
     """
-    if config.method not in METHODS:
-        raise WrmilInputError(f"arcface_model method {config.method!r}: choose one of {METHODS}")
+    check_method(config.method, "arcface_model")
     cfg = resolve(config, EmbeddingConfig, PRESETS, device=settings.device)
     train, val = words_of_split(raw_words, writer_split, "train"), words_of_split(raw_words, writer_split, "val")
-    fit = _fit_classical if config.method == "classical" else _train_network
-    model_dir, model_id, emb_dim, fit_meta, quality = fit(context, config, cfg, settings, train, val)
+    # One directory per method and training set: a checkpoint resumes only the training it belongs to,
+    # never one made from other data or another split.
+    out_dir = settings.artifact_path(config.method, training_set_key(train, val))
+    fitted = fit_embedding(config.method, cfg, train, val, out_dir, resume=True, log=context.log.info,
+                           num_workers=settings.num_workers, trainer=_trainer(context, config))
+    model_dir, model_id, quality = fitted.model_dir, fitted.model_id, fitted.quality
     if quality is None:  # no figures from training's own val passes (see TrainResult.quality): embed again
         quality = model_quality(model_dir, val, max_words=cfg.max_val_images, n_pairs=cfg.val_pairs,
                                 n_queries=cfg.val_queries, seed=cfg.seed, device=settings.device,
                                 num_workers=settings.num_workers, log=context.log.info)
-    ref = {"model_dir": str(model_dir), "model_id": model_id, "emb_dim": emb_dim, "method": config.method,
+    ref = {"model_dir": str(model_dir), "model_id": model_id, "emb_dim": fitted.emb_dim, "method": config.method,
            "val_metrics": quality["trained"], "baseline_metrics": quality["untrained"]}
     meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": config.method,
-            **fit_meta, **_val_quality_metadata(quality)}
+            **fitted.metadata, **_training_files_metadata(fitted.train_result), **_val_quality_metadata(quality)}
     yield dg.Output(ref, metadata=meta)
     passed, check_md = check_beats_pixels(quality["trained"], quality["pixels"], quality["untrained"],
                                           config.min_auc_margin_over_pixels)
@@ -96,39 +94,20 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
                        severity=dg.AssetCheckSeverity.WARN)
 
 
-def _train_network(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
-                   settings: WrmilSettings, train: pl.DataFrame,
-                   val: pl.DataFrame) -> tuple[Path, str, int, dict, Quality]:
-    """Train the ArcFace network (here, or launched elsewhere): ``(model_dir, model_id, emb_dim, metadata,
-    val quality figures or None)``."""
-    # One training directory per training set: a checkpoint resumes only the training it belongs to,
-    # never one made from other data or another split.
-    out_dir = settings.artifact_path("arcface", training_set_key(train, val))
+def _trainer(context: dg.AssetExecutionContext, config: ArcFaceConfig) -> Trainer | None:
+    """The network's training launched by torchrun or on Kubernetes through Dagster Pipes (the same
+    TrainResult, so the same metadata); None: in this process."""
     if config.launch.mode == "in_process":
-        res = train_embedding(train, val, cfg, out_dir, resume=True, log=context.log.info)
-    else:  # torchrun or Kubernetes through Dagster Pipes: the same TrainResult, so the same metadata below
-        res = launch_training(context, config.launch, train, val, cfg, out_dir)
-    # With classical_weight > 0 the val_* figures are the fused model's; network_val_auc is the
-    # network part's alone (its best epoch), so the UI shows what the fusion adds.
-    return Path(res.model_dir), res.model_id, fused_dim(read_config(res.model_dir)), {
-        "classical_weight": float(cfg.classical_weight), "network_val_auc": float(res.val_metrics["auc"]),
-        "tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
-        "epochs_run": res.epochs_run, "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
-        "skipped_images": int(res.skipped_images),
-        "training_curve": png_md(res.curve_png, "training curve")}, res.quality
+        return None
+    return lambda train, val, cfg, out_dir: launch_training(context, config.launch, train, val, cfg, out_dir)
 
 
-def _fit_classical(context: dg.AssetExecutionContext, config: ArcFaceConfig, cfg: EmbeddingConfig,
-                   settings: WrmilSettings, train: pl.DataFrame,
-                   val: pl.DataFrame) -> tuple[Path, str, int, dict, Quality]:
-    """Fit the classical embedding on the train words (no labels, no training loop); same return as
-    :func:`_train_network` (no quality figures yet). ``cfg``'s network gives its shortcut controls."""
-    model_dir = settings.artifact_path("classical", training_set_key(train, val)) / "model"
-    t0 = time.perf_counter()
-    model = fit_and_save(train, model_dir, classical_preset("default", num_workers=settings.num_workers),
-                         network=cfg, log=context.log.info)
-    fit_meta = {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}
-    return model_dir, model.model_id, model.dim, fit_meta, None
+def _training_files_metadata(res: TrainResult | None) -> dict:
+    """The network training's TensorBoard directory and curve (nothing for a training-free method)."""
+    if res is None:
+        return {}
+    return {"tensorboard_dir": dg.MetadataValue.path(str(res.tb_dir)),
+            "training_curve": png_md(res.curve_png, "training curve")}
 
 
 def _val_quality_metadata(quality: dict[str, dict]) -> dict:

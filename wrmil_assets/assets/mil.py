@@ -1,16 +1,15 @@
 """Stage 3 and report: MIL detectors trained on train/val bags, evaluated per difficulty on test bags."""
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from wrmil_core.bags.tensors import gather_bags
 from wrmil_core.mil.config import PRESETS, MILConfig
+from wrmil_core.mil.fit import bag_writers, fit_detectors
 from wrmil_core.mil.inference import score_saved_models
 from wrmil_core.mil.report import build_report, check_beats_distance, evaluate_controls, evaluate_length, forensic_text
 from wrmil_core.mil.report.forensic import best_training_free
-from wrmil_core.mil.train import results_metadata, train_all
-from wrmil_core.scoring.length_calibration import fit_length_calibrations
+from wrmil_core.mil.train import results_metadata
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata
@@ -25,20 +24,6 @@ def _by_split(value, split: str):
     return value[split] if isinstance(value, dict) and split in value else value
 
 
-def _bag_writers(bags: pl.DataFrame) -> np.ndarray | None:
-    """(B, 2) base and donor writer of each bag (-1: none), for the writer counts; None without them."""
-    cols = [c for c in ("base_writer", "donor_writer") if c in bags.columns]
-    if not cols:
-        return None
-    return np.stack([bags[c].cast(pl.Int64).fill_null(-1).to_numpy() for c in cols], axis=1)
-
-
-def _n_writers(bags: pl.DataFrame) -> int | None:
-    """Distinct writers (base and donor) in a bag table; None without writer columns."""
-    w = _bag_writers(bags)
-    return None if w is None else int(np.unique(w[w >= 0]).size)
-
-
 @dg.asset(
     group_name="mil", io_manager_key="json_io", kinds={"pytorch"}, pool="training",
     ins={"bags_by_difficulty": dg.AssetIn(partition_mapping=TRAIN_VAL),
@@ -51,21 +36,19 @@ def mil_model(context: dg.AssetExecutionContext, config: MilConfig, settings: Wr
     """Every MIL detector (abmil baseline, gated, set models, training-free ones), thresholds fixed on val,
     and each detector's evidence (score -> log10 LR calibration, 1%/5%-FPR thresholds) fitted on val."""
     cfg = resolve(config, MILConfig, PRESETS, device=settings.device)
-    val_bags = _by_split(bags_by_difficulty, "val")
-    train = gather_bags(_by_split(bags_by_difficulty, "train"), _by_split(word_embeddings, "train"))
-    val = gather_bags(val_bags, _by_split(word_embeddings, "val"))
-    results = train_all(None, train, val, cfg, settings.artifact_path("mil"), log=context.log.info,
-                        val_writers=_n_writers(val_bags))
-    # wrmil score's calibration per document length, on the validation writers' documents (never test writers)
-    fit_length_calibrations({n: r.model_dir for n, r in results.items()}, _by_split(word_embeddings, "val"),
-                            device=settings.device, log=context.log.info)
+    # every detector, then wrmil score's calibration per document length on the validation writers'
+    # documents (never test writers): the same call as each writer fold's (wrmil_core/cv/fold.py)
+    fitted = fit_detectors(_by_split(bags_by_difficulty, "train"), _by_split(word_embeddings, "train"),
+                           _by_split(bags_by_difficulty, "val"), _by_split(word_embeddings, "val"), cfg,
+                           settings.artifact_path("mil"), device=settings.device, log=context.log.info)
+    results, train, val = fitted.results, fitted.train, fitted.val
     ref = {"embedding_model_id": train.model_id,
            "models": {n: {"model_dir": str(r.model_dir), "model_id": r.model_id, "val_auc": r.val_auc,
                           "thresholds": r.thresholds,
                           "evidence_thresholds": r.evidence.thresholds if r.evidence else None}
                       for n, r in results.items()}}
     yield dg.Output(ref, metadata={"n_train_bags": len(train), "n_val_bags": len(val),
-                                   "n_val_writers": _n_writers(val_bags),
+                                   "n_val_writers": fitted.val_writers,
                                    "embedding_model_id": train.model_id, **to_metadata(results_metadata(results))})
     val_auc = {n: r.val_auc for n, r in results.items()}
     # the learned models' baseline: the best training-free detector on val (distance when it is the only one)
@@ -96,7 +79,7 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
     fpr5 = {n: s.evidence.thresholds["fpr_5"] for n, s in scored.items() if s.evidence is not None}
     lengths = evaluate_length(dirs, fpr5, emb, device=settings.device)
     report = build_report(scored, test, settings.artifact_path("report"), val_auc=val_auc, shortcuts=controls,
-                          writers=_bag_writers(bags), length_rows=lengths)
+                          writers=bag_writers(bags), length_rows=lengths)
     context.log.info(f"report written to {report.paths['html']}")
     return dg.Output(
         {"paths": {k: str(v) for k, v in report.paths.items()}, "best_model": report.best_model,

@@ -1,16 +1,18 @@
 """One writer fold: the whole chain on the fold's split, written under the fold's directory.
 
-The steps are the main pipeline's, through the core functions its assets call: ``train_embedding``
-(``arcface_model``), ``embed_words`` (``word_embeddings``), ``embed_baselines`` (the shortcut
-controls; test words only here), ``windows_for`` + ``build_bags`` (``instance_windows``,
-``bags_by_difficulty``), ``gather_bags`` + ``train_all`` (``mil_model``) and ``score_saved_models``
-(``difficulty_report``). A fold's directory ``<root>/<key>`` holds:
+The steps are the main pipeline's, through the core functions its assets call: ``fit_embedding``
+(``arcface_model``: the setup's embedding method), ``embed_words`` (``word_embeddings``),
+``embed_baselines`` (the shortcut controls; test words only here), ``windows_for`` + ``build_bags``
+(``instance_windows``, ``bags_by_difficulty``), ``fit_detectors`` (``mil_model``: the detectors and
+their length calibrations) and ``score_saved_models`` (``difficulty_report``). A fold's directory
+``<root>/<key>`` holds:
 
-    arcface/                          embedding weights (safetensors + config.json), checkpoint, curve
+    arcface/                          method arcface: embedding weights (safetensors + config.json), checkpoint, curve
+    classical/model/                  method classical: the fitted classical embedding (same model format)
     embeddings/<split>.parquet        the trained embedding of every word of each split
     embeddings/test_<control>.parquet the untrained network and raw pixels on the test words
     windows/<split>.parquet, bags/<split>.parquet
-    mil/<model>/                      each detector's weights, config and thresholds
+    mil/<model>/                      each detector's weights, config, thresholds, evidence and length calibration
     test_scores.parquet               one row per (test bag, model): writers, document, label, ratio, probability
     result.json                       the fold's record, written last: its presence means the fold is done
 
@@ -40,12 +42,12 @@ from wrmil_core.cv.pool import detection_rows
 from wrmil_core.data.split import split_metadata, split_summary, words_of_split
 from wrmil_core.embedding.baselines import embed_baselines, quality_by_embedding
 from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.infer import embed_words
-from wrmil_core.embedding.train import train_embedding
+from wrmil_core.embedding.fit import check_method, fit_embedding
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import MILConfig
+from wrmil_core.mil.fit import fit_detectors
 from wrmil_core.mil.inference import ModelScores, score_saved_models
-from wrmil_core.mil.train import train_all
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import SPLITS
 
@@ -59,7 +61,8 @@ PLACEMENT_FIELDS: frozenset[str] = frozenset({"device", "num_workers", "cpu_thre
 
 @dataclass(frozen=True)
 class FoldSetup:
-    """What every fold trains with: the stages' configs, and the sample sizes of the embedding's
+    """What every fold trains with: the stages' configs, the embedding method (``arcface_model``'s
+    ``method``, :data:`wrmil_core.embedding.fit.METHODS`), and the sample sizes of the embedding's
     quality figures (word pairs, retrieval queries, writer-bootstrap replicates)."""
 
     embedding: EmbeddingConfig
@@ -68,8 +71,10 @@ class FoldSetup:
     quality_pairs: int = 20000
     quality_queries: int = 1000
     quality_boot: int = 200
+    method: str = "arcface"
 
     def __post_init__(self) -> None:
+        check_method(self.method, "FoldSetup")
         for name in ("quality_pairs", "quality_queries"):
             if getattr(self, name) < 2:
                 raise WrmilInputError(f"FoldSetup {name}={getattr(self, name)!r}: must be at least 2")
@@ -147,7 +152,8 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, setup: FoldSetup, root: s
     t0 = time.perf_counter()
     parts = {s: words_of_split(words, split, s) for s in SPLITS}
     say(f"{fold}: " + ", ".join(f"{parts[s]['writer'].n_unique()} {s} writers" for s in SPLITS) + f" -> {fold_dir}")
-    trained = train_embedding(parts["train"], parts["val"], setup.embedding, fold_dir / "arcface", resume=True, log=log)
+    trained = fit_embedding(setup.method, setup.embedding, parts["train"], parts["val"], fold_dir / setup.method,
+                            resume=True, log=log, num_workers=num_workers)
     tables = {s: _save(embed_words(trained.model_dir, parts[s], device=device, num_workers=num_workers, log=log),
                        fold_dir / "embeddings" / f"{s}.parquet") for s in SPLITS}
     controls = embed_baselines(trained.model_dir, parts["test"], device=device, num_workers=num_workers, log=log)
@@ -157,8 +163,9 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, setup: FoldSetup, root: s
                                    setup.quality_queries, seed=0, n_boot=setup.quality_boot)
     scores, detectors = _detectors(tables, setup, fold_dir, device, log)
     record = {
-        "fold": fold, "key": key, "fold_dir": str(fold_dir), "model_id": trained.model_id,
-        "model_dir": str(trained.model_dir), "epochs_run": trained.epochs_run, "val_metrics": trained.val_metrics,
+        "fold": fold, "key": key, "fold_dir": str(fold_dir), "method": setup.method, "model_id": trained.model_id,
+        "model_dir": str(trained.model_dir), "epochs_run": trained.metadata["epochs_run"],
+        "val_metrics": trained.train_result.val_metrics if trained.train_result else None,
         "counts": split_metadata(split_summary(words, split)),
         "test_writers": sorted(int(w) for w in parts["test"]["writer"].unique()),
         "embedding": quality, "detectors": detectors, "detection": detection_rows(scores, n_boot=0),
@@ -177,18 +184,21 @@ def _save(table: pl.DataFrame, path: Path) -> pl.DataFrame:
 
 def _detectors(tables: dict[str, pl.DataFrame], setup: FoldSetup, fold_dir: Path, device: str,
                log: Log) -> tuple[pl.DataFrame, dict[str, dict[str, Any]]]:
-    """Windows and bags of every split, the detectors trained on train/val bags, their test scores."""
+    """Windows and bags of every split, the detectors trained on train/val bags (and calibrated per
+    document length on the val words, as ``mil_model`` does), their test scores."""
     bags: dict[str, pl.DataFrame] = {}
     for s in SPLITS:
         windows = _save(windows_for(tables[s], setup.bags, log=log).windows, fold_dir / "windows" / f"{s}.parquet")
         bags[s] = _save(build_bags(tables[s], s, setup.bags, log=log, windows=windows).bags,
                         fold_dir / "bags" / f"{s}.parquet")
-    tensors = {s: gather_bags(bags[s], tables[s]) for s in SPLITS}
-    results = train_all(None, tensors["train"], tensors["val"], setup.mil, fold_dir / "mil", log=log)
-    scored, _ = score_saved_models({n: r.model_dir for n, r in results.items()}, tensors["test"], device=device)
-    scores = _save(score_table(bags["test"], tensors["test"], scored), fold_dir / SCORES_FILE)
-    detectors = {n: {"model_dir": str(r.model_dir), "model_id": r.model_id, "val_auc": r.val_auc}
-                 for n, r in results.items()}
+    fitted = fit_detectors(bags["train"], tables["train"], bags["val"], tables["val"], setup.mil, fold_dir / "mil",
+                           device=device, log=log)
+    results, test = fitted.results, gather_bags(bags["test"], tables["test"])
+    scored, _ = score_saved_models({n: r.model_dir for n, r in results.items()}, test, device=device)
+    scores = _save(score_table(bags["test"], test, scored), fold_dir / SCORES_FILE)
+    detectors = {n: {"model_dir": str(r.model_dir), "model_id": r.model_id, "val_auc": r.val_auc,
+                     "length_calibration": str(fitted.length_calibrations[n]) if n in fitted.length_calibrations
+                     else None} for n, r in results.items()}
     return scores, detectors
 
 

@@ -1,0 +1,102 @@
+"""The writer embedding fitted by one of its methods: the one call ``arcface_model`` and the writer-fold
+CV (:mod:`wrmil_core.cv.fold`) both make, so a recipe measured by CV is the recipe ``wrmil run`` trains.
+
+Methods (:data:`METHODS`; adding one is one entry in ``_FITTERS``):
+
+* ``arcface``: train the config's ArcFace network (:func:`~wrmil_core.embedding.train.train_embedding`,
+  or a caller's ``trainer`` that launches the same training elsewhere); ``out_dir`` is its training
+  directory (checkpoint, logs, curve; the model under it), and a killed training resumes there;
+* ``classical``: the training-free scikit-image embedding (:mod:`~wrmil_core.embedding.classical`,
+  preset ``default``) fitted on the train words and saved in the same model format under
+  ``<out_dir>/model``; the config's network gives its shortcut controls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from wrmil_core.artifacts import read_config
+from wrmil_core.embedding.classical import fit_and_save
+from wrmil_core.embedding.classical import preset as classical_preset
+from wrmil_core.embedding.config import EmbeddingConfig
+from wrmil_core.embedding.fusion import fused_dim
+from wrmil_core.embedding.train import TrainResult, train_embedding
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import Log
+
+# Trains the network as train_embedding would (same arguments, same TrainResult), e.g. under torchrun.
+Trainer = Callable[[pl.DataFrame, pl.DataFrame, EmbeddingConfig, Path], TrainResult]
+Quality = dict[str, dict[str, float | int | None]]  # model_quality's figures (trained, untrained, pixels)
+
+
+@dataclass(frozen=True)
+class FittedEmbedding:
+    """A fitted embedding model: its directory (what ``embed_words`` reads), id, vector length, plain
+    metadata figures (epochs_run, train_seconds, ...), the val quality figures when fitting computed
+    them (else None: embed the val words again), and the network's TrainResult (None for other methods)."""
+
+    method: str
+    model_dir: Path
+    model_id: str
+    emb_dim: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    quality: Quality | None = None
+    train_result: TrainResult | None = None
+
+
+def _fit_network(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: Path, *, resume: bool,
+                 log: Log, num_workers: int, trainer: Trainer | None) -> FittedEmbedding:
+    """Train the ArcFace network in ``out_dir`` (here, or through ``trainer``)."""
+    if trainer is None:
+        res = train_embedding(train, val, config, out_dir, resume=resume, log=log)
+    else:
+        res = trainer(train, val, config, out_dir)
+    # With classical_weight > 0 the val figures are the fused model's; network_val_auc is the
+    # network part's alone (its best epoch), so a reader sees what the fusion adds.
+    meta = {"classical_weight": float(config.classical_weight), "network_val_auc": float(res.val_metrics["auc"]),
+            "epochs_run": int(res.epochs_run), "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
+            "skipped_images": int(res.skipped_images)}
+    return FittedEmbedding("arcface", Path(res.model_dir), res.model_id, fused_dim(read_config(res.model_dir)), meta,
+                           res.quality, res)
+
+
+def _fit_classical(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: Path, *, resume: bool,
+                   log: Log, num_workers: int, trainer: Trainer | None) -> FittedEmbedding:
+    """Fit the classical embedding on the train words (no labels, no training loop) into ``out_dir/model``."""
+    model_dir = out_dir / "model"
+    t0 = time.perf_counter()
+    model = fit_and_save(train, model_dir, classical_preset("default", num_workers=num_workers), network=config,
+                         log=log)
+    meta = {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0)}
+    return FittedEmbedding("classical", model_dir, model.model_id, model.dim, meta)
+
+
+_FITTERS: dict[str, Callable[..., FittedEmbedding]] = {"arcface": _fit_network, "classical": _fit_classical}
+METHODS: tuple[str, ...] = tuple(_FITTERS)
+
+
+def check_method(method: str, where: str = "embedding") -> str:
+    """``method`` when it is one of :data:`METHODS`, else a WrmilInputError naming ``where``."""
+    if method not in _FITTERS:
+        raise WrmilInputError(f"{where} method {method!r}: choose one of {METHODS}")
+    return method
+
+
+def fit_embedding(method: str, config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: str | Path,
+                  *, resume: bool = True, log: Log = None, num_workers: int = 0,
+                  trainer: Trainer | None = None) -> FittedEmbedding:
+    """Fit the embedding of ``method`` on the train words (``val``: the network's early stopping and
+    figures) under ``out_dir`` (module docstring). ``resume``: a network continues its checkpoint;
+    ``num_workers``: feature-extraction processes of the classical fit; ``trainer``: runs the network's
+    training in place of ``train_embedding`` (the asset's torchrun/Kubernetes launch)."""
+    fit = _FITTERS[check_method(method)]
+    return fit(config, train, val, Path(out_dir), resume=resume, log=log, num_workers=num_workers, trainer=trainer)
+
+
+__all__ = ["METHODS", "FittedEmbedding", "Trainer", "check_method", "fit_embedding"]
