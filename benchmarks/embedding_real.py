@@ -19,7 +19,10 @@ trained on the train writers, then every test word is embedded by
 
 Test figures are pooled over the folds (``evaluate.pooled_metrics``: verification pairs and
 retrieval queries stay within a fold's test writers), so every writer is a test writer once; the
-per-fold spread of the AUC follows. ``--max-folds`` runs only the first N folds (figures then rest
+per-fold spread of the AUC follows. A second table gives, per method, the verification AUC/EER of the
+mean embedding of n = 1, 3, 5, 10 words of one document against n words of another document
+(``evaluate.pooled_multiword_metrics``, pair scores pooled over the folds), with the writers behind
+them. ``--max-folds`` runs only the first N folds (figures then rest
 on those folds' test writers, as the table says); ``--no-train`` measures the baselines alone (all
 five folds of AHAWP in a few minutes), ``--no-baselines`` the trained network alone. Prints the table and writes ``results.json``
 under ``--out``. Never reads anything but DATA_ROOT; nothing is downloaded.
@@ -46,7 +49,12 @@ from wrmil_core.data.split import words_of_split
 from wrmil_core.embedding.classical import ClassicalConfig, extract_features, fit_projection
 from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import EmbeddingConfig, preset
-from wrmil_core.embedding.evaluate import pooled_metrics, verification_metrics
+from wrmil_core.embedding.evaluate import (
+    MULTIWORD_SIZES,
+    pooled_metrics,
+    pooled_multiword_metrics,
+    verification_metrics,
+)
 from wrmil_core.embedding.infer import embed_images, embed_words, embedding_matrix, load_embedding_model
 from wrmil_core.embedding.model import build_model
 from wrmil_core.embedding.train import train_embedding
@@ -127,7 +135,7 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: Embedd
     if features is not None:
         parts.update(_baselines(train, test, config, features))
     say(", ".join(f"{m} AUC {verification_metrics(*parts[m], seed=fold)['auc']:.3f}" for m in parts))
-    return {"parts": parts, **info}
+    return {"parts": parts, "where": _where(test, parts, features), **info}
 
 
 def _baselines(train: pl.DataFrame, test: pl.DataFrame, config: EmbeddingConfig,
@@ -141,6 +149,41 @@ def _baselines(train: pl.DataFrame, test: pl.DataFrame, config: EmbeddingConfig,
     lda = fit_projection(x_train, classical_preset("lda"), train_writers).project(x_test)
     return {"untrained": (emb, writers), "raw_pixels": (pixels, writers), "classical": (classical, test_writers),
             "classical_lda": (lda, test_writers)}
+
+
+def _where(test: pl.DataFrame, parts: dict[str, tuple[np.ndarray, np.ndarray]],
+           features: Features | None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``(doc_id, position)`` of each method's embedded test words (rows as in ``parts``); a method whose
+    rows cannot be matched to the words (some images unreadable) is left out of the multi-word table."""
+    out = {}
+    for m, (emb, _) in parts.items():
+        rows = test
+        if m.startswith("classical") and features is not None:  # the words Features.rows found
+            rows = test.filter(pl.col("word_id").is_in(features.word_ids.tolist()))
+        if rows.height == len(emb):
+            out[m] = (rows["doc_id"].to_numpy(), rows["position"].to_numpy())
+    return out
+
+
+def multiword_summary(folds: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per method: multi-word AUC/EER at each n of MULTIWORD_SIZES, pair scores pooled over the folds."""
+    return {m: pooled_multiword_metrics([(*f["parts"][m], *f["where"][m]) for f in folds])
+            for m in methods if all(m in f.get("where", {}) for f in folds)}
+
+
+def print_multiword(s: dict[str, Any]) -> None:
+    """The multi-word table: one document's n words against another document's, per method."""
+    sizes = "/".join(map(str, MULTIWORD_SIZES))
+    print(f"\nmean embedding of n words of one document vs n words of another document, n = {sizes} "
+          "(pooled over folds; n/a: no writer has two documents of n words)")
+    print(f"{'method':<17} " + " ".join(f"{'AUC' + str(n):>7}" for n in MULTIWORD_SIZES) + "  "
+          + " ".join(f"{'EER' + str(n):>7}" for n in MULTIWORD_SIZES) + f"  writers with a doc of n words ({sizes})")
+    for m, r in s.get("multiword", {}).items():
+        figs = [r[f"{k}_n{n}"] for k in ("auc", "eer") for n in MULTIWORD_SIZES]
+        cells = [f"{'n/a' if v is None else f'{v:.3f}':>7}" for v in figs]
+        half = len(MULTIWORD_SIZES)
+        print(f"{m:<17} " + " ".join(cells[:half]) + "  " + " ".join(cells[half:]) + "  "
+              + "/".join(str(r[f"n_writers_n{n}"]) for n in MULTIWORD_SIZES) + f" of {r['n_writers']}")
 
 
 def features_config() -> ClassicalConfig:
@@ -157,6 +200,7 @@ def summarise(folds: list[dict[str, Any]], n_writers_total: int, k: int) -> dict
         summary[m] = {**pooled, "fold_auc": per_fold}
     summary["folds_run"], summary["folds"], summary["n_writers_total"] = len(folds), k, n_writers_total
     summary["fold_ids"] = [f["fold"] for f in folds]
+    summary["multiword"] = multiword_summary(folds, summary["methods"])
     if "train_minutes" in folds[0]:
         summary["train_minutes"] = [round(f["train_minutes"], 2) for f in folds]
         summary["val_auc"] = [round(f["val_auc"], 4) for f in folds]
@@ -207,6 +251,7 @@ def main() -> None:
         done = [run_fold(words, fold_split(folds, f), f, config, out, features, not a.no_train) for f in chosen]
         summary = summarise(done, words["writer"].n_unique(), a.folds)
         print_table(summary)
+        print_multiword(summary)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps({"config": config.to_dict(), **summary}, indent=1, default=float))
         print(f"results: {out / 'results.json'}" if a.out else "")

@@ -21,7 +21,7 @@ from wrmil_core.embedding.evaluate import METRIC_KEYS
 from wrmil_core.embedding.fit import Trainer, check_method, fit_embedding
 from wrmil_core.embedding.infer import check_embeddings, embedding_stats
 from wrmil_core.embedding.models import embed_words
-from wrmil_core.embedding.model_quality import model_quality
+from wrmil_core.embedding.model_quality import model_quality, multiword_quality
 from wrmil_core.embedding.train import TrainResult
 from wrmil_core.errors import WrmilInputError
 
@@ -87,6 +87,7 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
            "val_metrics": quality["trained"], "baseline_metrics": quality["untrained"]}
     meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": config.method,
             **fitted.metadata, **_training_files_metadata(fitted.train_result), **_val_quality_metadata(quality)}
+    meta.update(_val_multiword_metadata(str(model_dir), val, cfg, settings, context))
     yield dg.Output(ref, metadata=meta)
     passed, check_md = check_beats_pixels(quality["trained"], quality["pixels"], quality["untrained"],
                                           config.min_auc_margin_over_pixels)
@@ -118,6 +119,17 @@ def _val_quality_metadata(quality: dict[str, dict]) -> dict:
         flat.update({f"{prefix}_{key}{end}": fig[f"{key}{end}"] for key in METRIC_KEYS for end in ("", "_lo", "_hi")})
         flat.update({f"{prefix}_n_writers": fig["n_writers"], f"{prefix}_n_words": fig["n_images"]})
     return {**to_metadata(flat), "val_quality": dg.MetadataValue.md(_quality_table(quality))}
+
+
+def _val_multiword_metadata(model_dir: str, val: pl.DataFrame, cfg: EmbeddingConfig, settings: WrmilSettings,
+                            context: dg.AssetExecutionContext) -> dict:
+    """``val_multiword_auc_n{n}``, ``_eer_n{n}`` and the pairs, writers and documents behind them: the
+    model's mean embedding of n words of one val document against another's
+    (``model_quality.multiword_quality``, on the words ``model_quality`` uses; "n/a" where no writer has
+    two documents of n words)."""
+    fig = multiword_quality(model_dir, val, max_words=cfg.max_val_images, seed=cfg.seed, device=settings.device,
+                            num_workers=settings.num_workers, log=context.log.info)
+    return to_metadata({f"val_{k}": v for k, v in fig.items()})
 
 
 def _quality_table(quality: dict[str, dict]) -> str:

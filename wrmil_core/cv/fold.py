@@ -44,6 +44,7 @@ from wrmil_core.embedding.baselines import embed_baselines, quality_by_embedding
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.fit import check_method, fit_embedding
 from wrmil_core.embedding.models import embed_words
+from wrmil_core.embedding.model_quality import multiword_of_table
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import MILConfig
 from wrmil_core.mil.fit import fit_detectors
@@ -161,6 +162,7 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, setup: FoldSetup, root: s
         _save(table, fold_dir / "embeddings" / f"test_{name}.parquet")
     quality = quality_by_embedding({"trained": tables["test"], **controls}, setup.quality_pairs,
                                    setup.quality_queries, seed=0, n_boot=setup.quality_boot)
+    quality["trained"].update(multiword_of_table(tables["test"]))  # n test words of one doc vs another's
     scores, detectors = _detectors(tables, setup, fold_dir, device, log)
     record = {
         "fold": fold, "key": key, "fold_dir": str(fold_dir), "method": setup.method, "model_id": trained.model_id,

@@ -5,7 +5,9 @@ figures: verification AUC/EER/TAR from all folds' word-pair scores together, top
 all folds' retrieval queries (``evaluate.pooled_metrics``; pairs and queries stay inside one
 fold's test writers, whose embedding model is that fold's), and each detector's AUC per difficulty
 over all folds' test bags. The spread (min, max, mean, sd over folds) of the per-fold figures says
-how much one split's figure would have moved.
+how much one split's figure would have moved. The multi-word figures (``multiword_*``: the mean
+embedding of n words of one document against another document's, ``evaluate.pooled_multiword_metrics``)
+pool the folds' pair scores the same way.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from wrmil_core.embedding.evaluate import pooled_metrics
+from wrmil_core.embedding.evaluate import pooled_metrics, pooled_multiword_metrics
 from wrmil_core.embedding.infer import embedding_matrix
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.metrics import bootstrap_auc_ci, roc_auc
@@ -122,6 +124,7 @@ def pool_folds(records: Sequence[dict[str, Any]], tables: Sequence[dict[str, pl.
     for name in EMBEDDINGS:
         parts = [(embedding_matrix(t[name]), t[name]["writer"].to_numpy()) for t in tables]
         pooled = pooled_metrics(parts, n_pairs, n_queries, seed=0)
+        pooled.update(pooled_multiword([t[name] for t in tables]))
         embedding[name] = {**pooled, "spread": {k: spread([r["embedding"][name][k] for r in records])
                                                 for k in SPREAD_KEYS}}
     detection = detection_rows(pl.concat([t["scores"] for t in tables]), n_boot=n_boot)
@@ -129,6 +132,13 @@ def pool_folds(records: Sequence[dict[str, Any]], tables: Sequence[dict[str, pl.
         row["spread"] = spread([d["auc"] for r in records for d in r["detection"] if same_row(d, row)])
     return {"counts": _counts(records), "embedding": embedding, "detection": detection,
             "per_fold": [_fold_row(r) for r in records]}
+
+
+def pooled_multiword(tables: Sequence[pl.DataFrame], n_pairs: int = 4000) -> dict[str, float | int | None]:
+    """Multi-word figures (keys prefixed ``multiword_``) pooled over the folds' test embeddings tables."""
+    parts = [(embedding_matrix(t), t["writer"].to_numpy(), t["doc_id"].to_numpy(), t["position"].to_numpy())
+             for t in tables]
+    return {f"multiword_{k}": v for k, v in pooled_multiword_metrics(parts, n_pairs=n_pairs, seed=0).items()}
 
 
 def _counts(records: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -8,9 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from wrmil_core.embedding.evaluate import MULTIWORD_SIZES
+
 # Below either count a figure moves by several hundredths with the choice of writers.
 FEW_PER_FOLD = 30
 FEW_IN_ALL = 100
+MW = "/".join(map(str, MULTIWORD_SIZES))  # the multi-word sizes, as the embedding table's headers name them
 
 
 def few_writers(counts: dict[str, Any]) -> bool:
@@ -48,13 +51,22 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def embedding_table(summary: dict[str, Any]) -> str:
-    """Pooled verification and retrieval per embedding, with the per-fold AUC spread and the counts."""
+    """Pooled verification and retrieval per embedding, with the per-fold AUC spread and the counts, and
+    the multi-word AUC / EER (one document's n words against another document's) per n."""
     rows = []
     for name, e in summary["embedding"].items():
         rows.append([name, _f(e["auc"]), _f(e["eer"]), _f(e["tar_far_1e-2"]), _f(e["top1"]), _f(e["map"]),
-                     _spread(e["spread"]["auc"]), str(e["n_writers"]), str(e["n_images"]), str(e["n_pairs"])])
+                     _spread(e["spread"]["auc"]), str(e["n_writers"]), str(e["n_images"]), str(e["n_pairs"]),
+                     _by_n(e, "auc"), _by_n(e, "eer"), _by_n(e, "n_writers")])
     return _table(["embedding", "AUC", "EER", "TAR@FAR1e-2", "top-1", "mAP", "per-fold AUC mean ± sd [min, max]",
-                   "writers", "words", "pairs"], rows)
+                   "writers", "words", "pairs", f"doc vs doc AUC, n = {MW}", f"doc vs doc EER, n = {MW}",
+                   f"writers with a doc of n words, n = {MW}"], rows)
+
+
+def _by_n(figures: dict[str, Any], key: str) -> str:
+    """``0.712 / 0.803 / ...``: the multi-word ``key`` at each n of MULTIWORD_SIZES (n/a where not measured)."""
+    values = [figures.get(f"multiword_{key}_n{n}") for n in MULTIWORD_SIZES]
+    return " / ".join(str(v) if isinstance(v, int) else _f(v) for v in values)
 
 
 def difficulty_label(row: dict[str, Any]) -> str:
@@ -92,7 +104,9 @@ def report_markdown(summary: dict[str, Any]) -> str:
         "## Embedding on unseen writers (pooled over all folds' test writers)",
         ("Verification pairs and retrieval queries stay inside one fold's test writers (each fold has its own "
          "model); the pooled figures come from all of them together, not from a mean of fold figures. `untrained` "
-         "and `pixels` are the shortcut controls: what the architecture and the capture alone give."),
+         "and `pixels` are the shortcut controls: what the architecture and the capture alone give. The `doc vs doc` "
+         "columns score the mean embedding of n words of one document against n words of another document "
+         "(same writer or not), pooled the same way; n/a where no writer has two documents of n words."),
         embedding_table(summary),
         "## Detectors per difficulty (pooled over all folds' test bags)",
         ("Scores of different folds come from different models; pooling them also charges a detector for "

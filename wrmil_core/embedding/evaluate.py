@@ -4,6 +4,8 @@
   reproducibly from ``seed``) -> ROC AUC, EER and TAR at FAR 1e-2 / 1e-3 (sklearn ``roc_curve``).
 * Retrieval: each query word ranks every other word by cosine -> top-1 writer accuracy and mean
   average precision of the query writer's other words.
+* Multi-word: the mean embedding of ``n`` words of one document against the same of another document
+  (:func:`multiword_metrics`): how well a handful of words tells whether two documents share a writer.
 * Baseline: downsampled raw pixels (:func:`pixel_features`), to show what training bought.
 """
 
@@ -222,3 +224,147 @@ def embedding_quality(emb: np.ndarray, writers: np.ndarray, n_pairs: int = 20000
 
 def _cat(parts: list[torch.Tensor], dtype: type) -> np.ndarray:
     return torch.cat(parts).numpy().astype(dtype) if parts else np.zeros(0, dtype)
+
+
+# ---- Multi-word figures: is this document by the writer of that one? ----------------------------
+
+MULTIWORD_SIZES: tuple[int, ...] = (1, 3, 5, 10)
+
+
+def multiword_pairs(writers: np.ndarray, docs: np.ndarray, positions: np.ndarray | None, n: int, n_pairs: int = 4000,
+                    seed: int | Sequence[int] = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(group_a, group_b, same)``: word-index groups (M, n) of ``n`` distinct words of one document
+    each, ``n_pairs // 2`` same-writer pairs and as many different-writer pairs, or None.
+
+    A document is ``(writer, doc)``; documents with fewer than ``n`` words are never used. A group is
+    ``n`` neighbouring words in ``positions`` order (a missing word does not break a run), or, without
+    ``positions``, ``n`` words drawn at random from the document. A same-writer pair takes its two
+    groups from two different documents of one writer (the first document uniform over the documents
+    of writers with two or more, the second uniform over that writer's others); a different-writer
+    pair from documents of two writers (both uniform). None when no writer has two usable documents
+    or fewer than two writers have one. Reproducible from ``seed``.
+    """
+    if n < 1:
+        raise WrmilInputError(f"a group needs at least one word, got n={n}")
+    rng = np.random.default_rng(seed)
+    layout = _DocLayout.of(writers, docs, positions)
+    ok = np.flatnonzero(layout.counts >= n)
+    w_ok = layout.doc_writer[ok]
+    uniq, inv, per = np.unique(w_ok, return_inverse=True, return_counts=True)
+    multi = np.flatnonzero(per[inv] >= 2)
+    if len(multi) == 0 or len(uniq) < 2:
+        return None
+    half = max(1, n_pairs // 2)
+    order = np.argsort(inv, kind="stable")  # usable documents grouped by writer
+    starts = np.concatenate([[0], np.cumsum(per)[:-1]])
+    rank = np.empty(len(ok), dtype=np.int64)
+    rank[order] = np.arange(len(ok)) - starts[inv[order]]
+    a = rng.choice(multi, half)
+    c = per[inv[a]]
+    b = order[starts[inv[a]] + (rank[a] + rng.integers(1, c)) % c]  # another usable document of that writer
+    na, nb = rng.integers(0, len(ok), half), rng.integers(0, len(ok), half)
+    clash = inv[na] == inv[nb]
+    while clash.any():  # terminates: there are >= 2 writers
+        nb[clash] = rng.integers(0, len(ok), int(clash.sum()))
+        clash = inv[na] == inv[nb]
+    doc_a, doc_b = ok[np.concatenate([a, na])], ok[np.concatenate([b, nb])]
+    same = np.concatenate([np.ones(half, bool), np.zeros(half, bool)])
+    return layout.groups(doc_a, n, rng), layout.groups(doc_b, n, rng), same
+
+
+def multiword_scores(emb: np.ndarray, group_a: np.ndarray, group_b: np.ndarray) -> np.ndarray:
+    """Cosine of the L2-normalised means of each pair's groups of unit word vectors."""
+    unit = _unit(emb)
+    return np.einsum("nd,nd->n", _group_means(unit, group_a), _group_means(unit, group_b))
+
+
+def multiword_metrics(emb: np.ndarray, writers: np.ndarray, docs: np.ndarray, positions: np.ndarray | None = None,
+                      sizes: Sequence[int] = MULTIWORD_SIZES, n_pairs: int = 4000,
+                      seed: int = 0) -> dict[str, float | int | None]:
+    """Verification of one document against another by the mean embedding of ``n`` words of each.
+
+    For each ``n`` of ``sizes``: ``auc_n{n}``, ``eer_n{n}`` (:func:`roc_figures`) of the pairs of
+    :func:`multiword_pairs` (seed ``[seed, n]``) scored by :func:`multiword_scores`, ``n_pairs_n{n}``,
+    and ``n_writers_n{n}`` / ``n_docs_n{n}``: the writers and documents with at least ``n`` words.
+    Where no pair can be drawn (no writer has two documents of ``n`` words, or fewer than two writers
+    have one) ``auc_n{n}`` and ``eer_n{n}`` are None and ``n_pairs_n{n}`` is 0. ``n_writers``: all writers.
+    """
+    return pooled_multiword_metrics([(emb, writers, docs, positions)], sizes, n_pairs, seed)
+
+
+def pooled_multiword_metrics(parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]],
+                             sizes: Sequence[int] = MULTIWORD_SIZES, n_pairs: int = 4000,
+                             seed: int = 0) -> dict[str, float | int | None]:
+    """:func:`multiword_metrics` pooled over disjoint sets (``(emb, writers, docs, positions)`` each,
+    e.g. the test words of each cross-validation fold, each embedded by its own model).
+
+    Pairs stay within their set (``n_pairs`` per set, seeds ``[seed + index, n]``); the ROC figures
+    come from all sets' pair scores together; a set that gives no pairs at ``n`` adds none. Counts
+    are totals over the sets.
+    """
+    if not parts:
+        raise WrmilInputError("multi-word figures need at least one (embeddings, writers, docs, positions) set")
+    out: dict[str, float | int | None] = {"n_writers": int(sum(len(np.unique(p[1])) for p in parts))}
+    for n in sizes:
+        same, scores, n_writers, n_docs = [], [], 0, 0
+        for f, (emb, writers, docs, positions) in enumerate(parts):
+            layout = _DocLayout.of(writers, docs, positions)
+            n_docs += int((layout.counts >= n).sum())
+            n_writers += len(np.unique(layout.doc_writer[layout.counts >= n]))
+            drawn = multiword_pairs(writers, docs, positions, n, n_pairs, seed=[seed + f, n])
+            if drawn is not None:
+                same.append(drawn[2])
+                scores.append(multiword_scores(emb, drawn[0], drawn[1]))
+        fig = roc_figures(np.concatenate(same), np.concatenate(scores)) if same else {"auc": None, "eer": None}
+        out.update({f"auc_n{n}": fig["auc"], f"eer_n{n}": fig["eer"], f"n_pairs_n{n}": int(sum(map(len, same))),
+                    f"n_writers_n{n}": n_writers, f"n_docs_n{n}": n_docs})
+    return out
+
+
+class _DocLayout:
+    """Words grouped by document (``(writer, doc)``), each document's words in position order."""
+
+    def __init__(self, order: np.ndarray, starts: np.ndarray, counts: np.ndarray, doc_writer: np.ndarray,
+                 contiguous: bool):
+        self.order, self.starts, self.counts, self.doc_writer = order, starts, counts, doc_writer
+        self.contiguous = contiguous
+
+    @classmethod
+    def of(cls, writers: np.ndarray, docs: np.ndarray, positions: np.ndarray | None) -> _DocLayout:
+        w = np.unique(np.asarray(writers), return_inverse=True)[1].astype(np.int64)
+        d = np.unique(np.asarray(docs), return_inverse=True)[1].astype(np.int64)
+        if len(w) != len(d) or (positions is not None and len(positions) != len(w)):
+            raise WrmilInputError(f"need one writer, doc and position per word, got {len(w)}, {len(d)} and "
+                                  f"{len(w) if positions is None else len(positions)}")
+        keys, doc_of, counts = np.unique(w * (int(d.max(initial=0)) + 1) + d, return_inverse=True, return_counts=True)
+        pos = np.arange(len(w)) if positions is None else np.asarray(positions)
+        order = np.lexsort((pos, doc_of))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        return cls(order, starts, counts, keys // (int(d.max(initial=0)) + 1), positions is not None)
+
+    def groups(self, doc: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(len(doc), n) word indices: one group of ``n`` words of each document in ``doc``."""
+        c = self.counts[doc]
+        if self.contiguous:
+            off = rng.integers(0, c - n + 1)[:, None] + np.arange(n)
+        else:  # the n smallest of random keys over each document's words: a uniform n-subset
+            width = int(c.max(initial=n))
+            step = max(1, 2**21 // width)  # rows per chunk: keys stay within ~16 MB
+            off = np.concatenate([self._sample(c[s : s + step], width, n, rng) for s in range(0, len(c), step)]
+                                 or [np.zeros((0, n), np.int64)])
+        return self.order[self.starts[doc][:, None] + off]
+
+
+    @staticmethod
+    def _sample(c: np.ndarray, width: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        keys = rng.random((len(c), width))
+        keys[np.arange(width)[None, :] >= c[:, None]] = np.inf
+        return np.argpartition(keys, n - 1, axis=1)[:, :n]
+
+
+def _group_means(unit: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Unit-length means of the rows of ``unit`` in each group (M, n) -> (M, D), one column at a time."""
+    total = unit[groups[:, 0]].astype(np.float64)
+    for k in range(1, groups.shape[1]):
+        total += unit[groups[:, k]]
+    return _unit(total)
