@@ -55,7 +55,8 @@ from wrmil_core.embedding.evaluate import (
     pooled_multiword_metrics,
     verification_metrics,
 )
-from wrmil_core.embedding.infer import embed_images, embed_words, embedding_matrix, load_embedding_model
+from wrmil_core.embedding.infer import embed_images, embedding_matrix, load_embedding_model
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model import build_model
 from wrmil_core.embedding.train import train_embedding
 
