@@ -22,7 +22,6 @@ from wrmil_core.data.split import split_metadata, split_summary
 from wrmil_core.embedding import config as embedding_config
 from wrmil_core.embedding.baselines import MIN_AUC_MARGIN, check_beats_pixels
 from wrmil_core.embedding.evaluate import METRIC_KEYS
-from wrmil_core.embedding.fit import METHODS
 from wrmil_core.mil import config as mil_config
 
 from ..config import preset_config_class, resolve
@@ -53,10 +52,7 @@ def _overrides(name: str, dc: type, presets: dict[str, Any], exclude: tuple[str,
         default=None, description=f"empty: cv_fold's preset; else one of {sorted(presets)}")))
 
 
-class CvArcFace(_overrides("CvArcFaceBase", embedding_config.EmbeddingConfig, embedding_config.PRESETS)):
-    """The fold's embedding: ``arcface_model``'s method and its preset's field overrides."""
-
-    method: str = pydantic.Field(default="arcface", description=f"one of {list(METHODS)}, as arcface_model's method")
+CvArcFace = _overrides("CvArcFace", embedding_config.EmbeddingConfig, embedding_config.PRESETS)
 
 
 CvBags = _overrides("CvBags", bag_config.BagConfig, bag_config.PRESETS)
@@ -85,8 +81,7 @@ def fold_setup(config: CvFoldConfig, device: str) -> FoldSetup:
         embedding=stage(config.arcface, embedding_config.EmbeddingConfig, embedding_config.PRESETS, device),
         bags=stage(config.bags, bag_config.BagConfig, bag_config.PRESETS),
         mil=stage(config.mil, mil_config.MILConfig, mil_config.PRESETS, device),
-        quality_pairs=config.quality_pairs, quality_queries=config.quality_queries, quality_boot=config.quality_boot,
-        method=config.arcface.method)
+        quality_pairs=config.quality_pairs, quality_queries=config.quality_queries, quality_boot=config.quality_boot)
 
 
 def _register_folds(instance: dg.DagsterInstance, k: int) -> list[str]:

@@ -18,7 +18,7 @@ from wrmil_core.embedding.baselines import (
 from wrmil_core.embedding.checkpoint import training_set_key
 from wrmil_core.embedding.config import PRESETS, EmbeddingConfig
 from wrmil_core.embedding.evaluate import METRIC_KEYS
-from wrmil_core.embedding.fit import Trainer, check_method, fit_embedding
+from wrmil_core.embedding.fit import Trainer, fit_embedding
 from wrmil_core.embedding.infer import check_embeddings, embedding_stats
 from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model_quality import model_quality, multiword_quality
@@ -33,13 +33,9 @@ from ..training_launch import LaunchConfig, launch_training
 
 
 class ArcFaceConfig(preset_config_class("ArcFaceConfigBase", EmbeddingConfig, PRESETS, default_preset())):
-    """Hyper-parameters of EmbeddingConfig (a preset plus per-field overrides), the method and the check's margin."""
+    """Hyper-parameters of EmbeddingConfig (a preset plus per-field overrides: ``method`` picks arcface,
+    classical or frozen, ``wrmil_core/embedding/fit.py``) and the check's margin."""
 
-    method: str = pydantic.Field(
-        default="arcface", description="arcface: train the preset's network; classical: the training-free "
-                                       "scikit-image embedding (wrmil_core/embedding/classical.py), fitted on the train "
-                                       "words and saved in the same model format (its shortcut controls use the "
-                                       "preset's network)")
     min_auc_margin_over_pixels: float = pydantic.Field(
         default=MIN_AUC_MARGIN, description="beats_raw_pixels warns when the trained embedding's val verification "
                                             "AUC is not at least this much above raw pixels'")
@@ -60,8 +56,9 @@ VAL_PREFIXES = {"trained": "val", "untrained": "baseline", "pixels": "pixels"}
                           "min_auc_margin_over_pixels: a capture or scanner shortcut could explain the embedding.")])
 def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, settings: WrmilSettings,
                   raw_words: pl.DataFrame, writer_split: pl.DataFrame):
-    """The writer-embedding model: an ArcFace network trained on the train writers (``method: arcface``)
-    or the training-free classical embedding fitted on their words (``method: classical``).
+    """The writer-embedding model: an ArcFace network trained on the train writers (``method: arcface``),
+    the training-free classical embedding fitted on their words (``method: classical``), or the
+    pretrained backbone's frozen features projected by an LDA of the train writers (``method: frozen``).
 
     Weights (safetensors + JSON config), TensorBoard logs and the training curve live under
     ``<artifact_dir>/arcface/<training-set key>`` (classical: ``classical/<key>``); an interrupted
@@ -70,22 +67,21 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
     95% intervals (``_lo``, ``_hi``) and the writers and words behind them, for the model (``val_*``),
     the untrained network (``baseline_*``) and raw pixels (``pixels_*``).
     """
-    check_method(config.method, "arcface_model")
     cfg = resolve(config, EmbeddingConfig, PRESETS, device=settings.device)
     train, val = words_of_split(raw_words, writer_split, "train"), words_of_split(raw_words, writer_split, "val")
     # One directory per method and training set: a checkpoint resumes only the training it belongs to,
     # never one made from other data or another split.
-    out_dir = settings.artifact_path(config.method, training_set_key(train, val))
-    fitted = fit_embedding(config.method, cfg, train, val, out_dir, resume=True, log=context.log.info,
+    out_dir = settings.artifact_path(cfg.method, training_set_key(train, val))
+    fitted = fit_embedding(cfg, train, val, out_dir, resume=True, log=context.log.info,
                            num_workers=settings.num_workers, trainer=_trainer(context, config))
     model_dir, model_id, quality = fitted.model_dir, fitted.model_id, fitted.quality
     if quality is None:  # no figures from training's own val passes (see TrainResult.quality): embed again
         quality = model_quality(model_dir, val, max_words=cfg.max_val_images, n_pairs=cfg.val_pairs,
                                 n_queries=cfg.val_queries, seed=cfg.seed, device=settings.device,
                                 num_workers=settings.num_workers, log=context.log.info)
-    ref = {"model_dir": str(model_dir), "model_id": model_id, "emb_dim": fitted.emb_dim, "method": config.method,
+    ref = {"model_dir": str(model_dir), "model_id": model_id, "emb_dim": fitted.emb_dim, "method": cfg.method,
            "val_metrics": quality["trained"], "baseline_metrics": quality["untrained"]}
-    meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": config.method,
+    meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": cfg.method,
             **fitted.metadata, **_training_files_metadata(fitted.train_result), **_val_quality_metadata(quality)}
     meta.update(_val_multiword_metadata(str(model_dir), val, cfg, settings, context))
     yield dg.Output(ref, metadata=meta)

@@ -8,7 +8,7 @@ their length calibrations) and ``score_saved_models`` (``difficulty_report``). A
 ``<root>/<key>`` holds:
 
     arcface/                          method arcface: embedding weights (safetensors + config.json), checkpoint, curve
-    classical/model/                  method classical: the fitted classical embedding (same model format)
+    classical/model/, frozen/model/   methods classical and frozen: the fitted embedding (same model format)
     embeddings/<split>.parquet        the trained embedding of every word of each split
     embeddings/test_<control>.parquet the untrained network and raw pixels on the test words
     windows/<split>.parquet, bags/<split>.parquet
@@ -42,7 +42,7 @@ from wrmil_core.cv.pool import detection_rows
 from wrmil_core.data.split import split_metadata, split_summary, words_of_split
 from wrmil_core.embedding.baselines import embed_baselines, quality_by_embedding
 from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.fit import check_method, fit_embedding
+from wrmil_core.embedding.fit import fit_embedding
 from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model_quality import multiword_of_table
 from wrmil_core.errors import WrmilInputError
@@ -62,9 +62,9 @@ PLACEMENT_FIELDS: frozenset[str] = frozenset({"device", "num_workers", "cpu_thre
 
 @dataclass(frozen=True)
 class FoldSetup:
-    """What every fold trains with: the stages' configs, the embedding method (``arcface_model``'s
-    ``method``, :data:`wrmil_core.embedding.fit.METHODS`), and the sample sizes of the embedding's
-    quality figures (word pairs, retrieval queries, writer-bootstrap replicates)."""
+    """What every fold trains with: the stages' configs (the embedding's names its method, as
+    ``arcface_model``'s does), and the sample sizes of the embedding's quality figures (word pairs,
+    retrieval queries, writer-bootstrap replicates)."""
 
     embedding: EmbeddingConfig
     bags: BagConfig
@@ -72,10 +72,8 @@ class FoldSetup:
     quality_pairs: int = 20000
     quality_queries: int = 1000
     quality_boot: int = 200
-    method: str = "arcface"
 
     def __post_init__(self) -> None:
-        check_method(self.method, "FoldSetup")
         for name in ("quality_pairs", "quality_queries"):
             if getattr(self, name) < 2:
                 raise WrmilInputError(f"FoldSetup {name}={getattr(self, name)!r}: must be at least 2")
@@ -153,8 +151,9 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, setup: FoldSetup, root: s
     t0 = time.perf_counter()
     parts = {s: words_of_split(words, split, s) for s in SPLITS}
     say(f"{fold}: " + ", ".join(f"{parts[s]['writer'].n_unique()} {s} writers" for s in SPLITS) + f" -> {fold_dir}")
-    trained = fit_embedding(setup.method, setup.embedding, parts["train"], parts["val"], fold_dir / setup.method,
-                            resume=True, log=log, num_workers=num_workers)
+    method = setup.embedding.method
+    trained = fit_embedding(setup.embedding, parts["train"], parts["val"], fold_dir / method, resume=True, log=log,
+                            num_workers=num_workers)
     tables = {s: _save(embed_words(trained.model_dir, parts[s], device=device, num_workers=num_workers, log=log),
                        fold_dir / "embeddings" / f"{s}.parquet") for s in SPLITS}
     controls = embed_baselines(trained.model_dir, parts["test"], device=device, num_workers=num_workers, log=log)
@@ -165,7 +164,7 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, setup: FoldSetup, root: s
     quality["trained"].update(multiword_of_table(tables["test"]))  # n test words of one doc vs another's
     scores, detectors = _detectors(tables, setup, fold_dir, device, log)
     record = {
-        "fold": fold, "key": key, "fold_dir": str(fold_dir), "method": setup.method, "model_id": trained.model_id,
+        "fold": fold, "key": key, "fold_dir": str(fold_dir), "method": method, "model_id": trained.model_id,
         "model_dir": str(trained.model_dir), "epochs_run": trained.metadata["epochs_run"],
         "val_metrics": trained.train_result.val_metrics if trained.train_result else None,
         "counts": split_metadata(split_summary(words, split)),

@@ -19,12 +19,21 @@ RESIZE_MODES = ("pad", "squash")
 DEVICES = ("auto", "cpu", "cuda")
 SAMPLERS = ("random", "pk")
 POOLINGS = ("avg", "style")
+METHODS = ("arcface", "classical", "frozen")  # fit.py fits each
 
 
 @dataclass(frozen=True)
 class EmbeddingConfig:
     """Everything that determines how the embedding network is built, trained and evaluated.
 
+    Method
+        method          "arcface": train the network below (``train.py``); "classical": the
+                        training-free ink-shape embedding (``classical.py``); "frozen": the pretrained
+                        backbone's style features projected by a PCA (``frozen_pca_dim``) and a
+                        shrinkage LDA (``frozen_lda_dim``, ``frozen_shrinkage``) of the training
+                        writers, no training loop (``frozen.py``)
+        content_prior   k > 0: the training words' per-transcription offsets (shrunk by n / (n + k))
+                        are removed from every word whose text is known (``content.py``); 0: off
     Model
         backbone        any timm model name (built with ``num_classes=0``)
         weights         ImageNet weights shipped in an installed package, e.g.
@@ -77,6 +86,11 @@ class EmbeddingConfig:
                         layout and today's numbers
     """
 
+    method: str = "arcface"
+    frozen_pca_dim: int = 256
+    frozen_lda_dim: int = 64
+    frozen_shrinkage: float = 0.5
+    content_prior: float = 0.0
     backbone: str = "resnet18d"
     weights: str | None = None
     weights_file: str | None = None
@@ -127,6 +141,13 @@ class EmbeddingConfig:
             raise bad("head", f"choose one of {HEADS}")
         if self.resize_mode not in RESIZE_MODES:
             raise bad("resize_mode", f"choose one of {RESIZE_MODES}")
+        if self.method not in METHODS:
+            raise bad("method", f"choose one of {METHODS}")
+        if self.frozen_pca_dim < 2 or self.frozen_lda_dim < 1 or not 0 <= self.frozen_shrinkage <= 1:
+            raise WrmilInputError("EmbeddingConfig: frozen_pca_dim >= 2, frozen_lda_dim >= 1 and frozen_shrinkage "
+                                  "in [0, 1] please")
+        if self.content_prior < 0:
+            raise bad("content_prior", "must be >= 0 (0: no content offsets)")
         if self.pooling not in POOLINGS:
             raise bad("pooling", f"choose one of {POOLINGS}")
         if self.weights is not None:

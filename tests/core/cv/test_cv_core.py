@@ -176,10 +176,10 @@ def test_fold_key_follows_what_is_computed_not_where(tmp_path: Path) -> None:
     assert fold_key(words, split, dataclasses.replace(setup, embedding=embedding_preset("demo", device="cpu"))) == key
     assert fold_key(words, split, dataclasses.replace(setup, embedding=embedding_preset("demo", epochs=1))) != key
     assert fold_key(words, split.with_columns(pl.Series("split", ["test", "train"])), setup) != key
-    assert fold_key(words, split, dataclasses.replace(setup, method="classical")) != key  # another embedding
+    assert fold_key(words, split, dataclasses.replace(setup, embedding=embedding_preset("demo", method="classical"))) != key  # another embedding
     (tmp_path / "result.json").write_text(json.dumps({"key": key}))
     assert load_result(tmp_path, key) == {"key": key} and load_result(tmp_path, "other") is None
     with pytest.raises(WrmilInputError):
         FoldSetup(embedding_preset("demo"), BagConfig(), MILConfig(), quality_pairs=1)
     with pytest.raises(WrmilInputError, match="method"):
-        FoldSetup(embedding_preset("demo"), BagConfig(), MILConfig(), method="no_such_method")
+        embedding_preset("demo", method="no_such_method")
