@@ -3,14 +3,15 @@
     .venv/bin/python benchmarks/embedding_demo.py [--root /tmp/wrmil_demo] [--preset demo] [--set FIELD=VALUE ...]
 
 Generates the synthetic ``demo`` set (seed 0, 40 writers) into ``--root`` when it is not there,
-splits its writers as the pipeline does (60/20/20, seed 0: 24 train, 8 val writers), trains the
-embedding with ``--preset`` and the ``--set`` overrides exactly as ``arcface_model`` would (no
-resume), and prints one JSON line: val verification AUC / EER of the best epoch (on the preset's
-``max_val_images`` val words), the untrained network's and raw pixels' AUC, the val AUC per epoch,
-the training's wall time, and the load average before and after (the machine may be shared:
-wall times only compare at similar load). With ``--set classical_weight=W`` it adds the fused
-model's val AUC, EER and top-1 (``fusion.py``; ``val_auc`` stays the network part's). Nothing is
-downloaded.
+splits its writers as the pipeline does (60/20/20, seed 0: 24 train, 8 val writers), fits the
+embedding with ``--preset`` and the ``--set`` overrides exactly as ``arcface_model`` would
+(``fit_embedding``, no resume: the preset's method, a trained network, the frozen pretrained features
+or the classical embedding), and prints one JSON line: the model's val verification AUC / EER / top-1
+as the pipeline embeds (on the preset's ``max_val_images`` val words; fused and content-normalised
+where the preset says so), for a network also its own best epoch's val AUC (``network_val_auc``), the
+untrained network's and raw pixels' AUC and the val AUC per epoch, the fitting's wall time, and the
+load average before and after (the machine may be shared: wall times only compare at similar load).
+Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from wrmil_core.data.split import split_writers, words_of_split
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.data import stratified_subset
 from wrmil_core.embedding.evaluate import evaluate_embeddings
+from wrmil_core.embedding.fit import fit_embedding
 from wrmil_core.embedding.infer import embedding_matrix
 from wrmil_core.embedding.models import embed_words
-from wrmil_core.embedding.train import train_embedding
 
 
 def main() -> None:
@@ -56,25 +57,27 @@ def main() -> None:
     cfg = preset(a.preset, device="cpu", **overrides)
     load_before, t0 = os.getloadavg(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        r = train_embedding(train, val, cfg, a.out or tmp, resume=False, log=lambda m: print(m, flush=True))
-        fused = _fused_val(r.model_dir, val, cfg) if cfg.classical_weight > 0 else {}
+        fitted = fit_embedding(cfg, train, val, a.out or tmp, resume=False, log=lambda m: print(m, flush=True))
+        seconds = round(time.perf_counter() - t0, 1)
+        figures = _val_figures(fitted.model_dir, val, cfg)
+    r = fitted.train_result
+    network = {} if r is None else {
+        "network_val_auc": r.val_metrics["auc"], "untrained_auc": r.baseline_metrics["auc"],
+        "pixels_auc": r.pixel_metrics["auc"], "imagenet_auc": r.pretrained_metrics.get("auc"),
+        "val_auc_per_epoch": [round(h["val_auc"], 4) for h in r.history], "best_epoch": r.best_epoch}
     print(json.dumps({
-        "preset": a.preset, "set": overrides, "val_auc": r.val_metrics["auc"], "val_eer": r.val_metrics["eer"], **fused,
-        "untrained_auc": r.baseline_metrics["auc"], "pixels_auc": r.pixel_metrics["auc"],
-        "val_auc_per_epoch": [round(h["val_auc"], 4) for h in r.history], "best_epoch": r.best_epoch,
-        "seconds": round(time.perf_counter() - t0, 1), "load_before": load_before, "load_after": os.getloadavg(),
-        "n_train_writers": train["writer"].n_unique(), "n_val_writers": val["writer"].n_unique(),
-        "n_val_words_evaluated": int(r.val_metrics.get("n_images", 0))}))
+        "preset": a.preset, "method": cfg.method, "set": overrides, **figures, **network, "seconds": seconds,
+        "load_before": load_before, "load_after": os.getloadavg(), "n_train_writers": train["writer"].n_unique(),
+        "n_val_writers": val["writer"].n_unique()}))
 
 
-def _fused_val(model_dir: Path, val: pl.DataFrame, cfg: EmbeddingConfig) -> dict[str, float]:
-    """Val AUC / EER of the fused model (``classical_weight`` > 0) on the words training validated
-    on; ``val_auc`` above is its network part's, the best epoch's."""
+def _val_figures(model_dir: Path, val: pl.DataFrame, cfg: EmbeddingConfig) -> dict[str, float]:
+    """Val AUC / EER / top-1 of the model as the pipeline embeds, on the preset's val subset."""
     words = stratified_subset(val.sort("word_id"), cfg.max_val_images, cfg.seed)
     table = embed_words(model_dir, words, device="cpu")
     m = evaluate_embeddings(embedding_matrix(table), table["writer"].to_numpy(), cfg.val_pairs, cfg.val_queries,
                             cfg.seed)
-    return {"fused_val_auc": m["auc"], "fused_val_eer": m["eer"], "fused_val_top1": m["top1"]}
+    return {"val_auc": m["auc"], "val_eer": m["eer"], "val_top1": m["top1"], "n_val_words_evaluated": m["n_images"]}
 
 
 if __name__ == "__main__":

@@ -5,13 +5,18 @@
 
 The writers of DATA_ROOT (wrmil's raw layout) are cut into ``--folds`` writer folds
 (``wrmil_core.data.folds``): in fold f, one group of writers is the test part, validation writers
-(early stopping) are drawn from the rest, and the others train. Per fold the embedding network is
-trained on the train writers, then every test word is embedded by
+(early stopping) are drawn from the rest, and the others train. Per fold the embedding is fitted on
+the train writers by ``fit_embedding``, the function ``arcface_model`` and ``cv_fold`` call (the
+preset's ``method``: a trained network, the frozen pretrained features, or the classical embedding),
+then every test word is embedded by
 
-* the trained model (``--preset``, with ``--set`` overrides) as the pipeline embeds with it
-  (``embed_words``): with ``classical_weight`` > 0 the fused embedding (``fusion.py``),
-* ``network``: the trained network alone (only when the model is fused),
-* the same network untrained (its random initialisation): what the architecture gives for free,
+* ``trained``: that model (``--preset``, with ``--set`` overrides) as the pipeline embeds with it
+  (``embed_words``): with ``classical_weight`` > 0 the fused embedding (``fusion.py``), with
+  ``content_prior`` > 0 with the content offsets removed (``content.py``),
+* ``unfused``: its network or frozen part alone (only when the model is fused),
+* ``untrained``: the same network with random weights: what the architecture gives for free,
+* ``imagenet``: the pretrained backbone's pooled features by plain cosine (centred), not fine-tuned
+  and not projected (only with pretrained ``weights``): what ImageNet gives before any writer is seen,
 * raw pixels (16x64 area-downsampled, centred): what capture conditions alone give,
 * the classical embedding (``wrmil_core.embedding.classical``; PCA fitted on the train words),
 * ``classical_lda``: the same features projected by the shrinkage LDA of the train writers (the
@@ -46,21 +51,23 @@ import torch
 from wrmil_core.data.folds import fold_split, writer_folds
 from wrmil_core.data.ingest import ingest
 from wrmil_core.data.split import words_of_split
+from wrmil_core.embedding.baselines import pretrained_start, untrained_network
 from wrmil_core.embedding.classical import ClassicalConfig, extract_features, fit_projection
 from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import EmbeddingConfig, preset
+from wrmil_core.embedding.content import pair_kind_metrics
 from wrmil_core.embedding.evaluate import (
     MULTIWORD_SIZES,
     pooled_metrics,
     pooled_multiword_metrics,
     verification_metrics,
 )
-from wrmil_core.embedding.infer import embed_images, embedding_matrix, load_embedding_model
-from wrmil_core.embedding.models import embed_words
+from wrmil_core.embedding.fit import fit_embedding
+from wrmil_core.embedding.infer import embed_images, embedding_matrix
+from wrmil_core.embedding.models import ContentNormalised, FusedEmbedding, embed_words, load_embedding
 from wrmil_core.embedding.model import build_model
-from wrmil_core.embedding.train import train_embedding
 
-METHODS = ("trained", "network", "untrained", "raw_pixels", "classical", "classical_lda")
+METHODS = ("trained", "no_content", "unfused", "untrained", "imagenet", "raw_pixels", "classical", "classical_lda")
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -124,15 +131,18 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: Embedd
     parts, info = {}, {"fold": fold, "n_test_writers": int(test["writer"].n_unique()), "n_test_words": test.height}
     if train_net:
         t0 = time.perf_counter()
-        result = train_embedding(train, val, config, out_dir / f"fold{fold}", resume=False, log=say)
-        info.update(train_minutes=(time.perf_counter() - t0) / 60, epochs_run=result.epochs_run,
-                    best_epoch=result.best_epoch, val_auc=result.val_metrics["auc"])
-        table = embed_words(result.model_dir, test, device="cpu")
-        parts["trained"] = (embedding_matrix(table), table["writer"].to_numpy())
-        if config.classical_weight > 0:
-            emb, _, writers = _embed_network(load_embedding_model(result.model_dir, "cpu")[0], test, with_pixels=False)
-            parts["network"] = (emb, writers)
-        say(f"trained {info['train_minutes']:.1f} min ({result.epochs_run} epochs, best {result.best_epoch})")
+        fitted = fit_embedding(config, train, val, out_dir / f"fold{fold}", resume=False, log=say, num_workers=0)
+        res = fitted.train_result
+        info.update(train_minutes=(time.perf_counter() - t0) / 60, epochs_run=fitted.metadata["epochs_run"],
+                    best_epoch=res.best_epoch if res else 0, val_auc=res.val_metrics["auc"] if res else float("nan"))
+        model = load_embedding(fitted.model_dir, "cpu")
+        parts["trained"] = _table_part(embed_words(model, test))
+        inner = model.inner if isinstance(model, ContentNormalised) else model
+        if inner is not model:
+            parts["no_content"] = _table_part(embed_words(inner, test))
+        if isinstance(inner, FusedEmbedding):
+            parts["unfused"] = _table_part(embed_words(inner.inner, test))
+        say(f"fitted ({config.method}) in {info['train_minutes']:.1f} min ({info['epochs_run']} epochs)")
     if features is not None:
         parts.update(_baselines(train, test, config, features))
     say(", ".join(f"{m} AUC {verification_metrics(*parts[m], seed=fold)['auc']:.3f}" for m in parts))
@@ -142,14 +152,22 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: Embedd
 def _baselines(train: pl.DataFrame, test: pl.DataFrame, config: EmbeddingConfig,
                features: Features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Untrained network, raw pixels and the classical embedding (PCA fitted on ``train``) on the test words."""
-    torch.manual_seed(config.seed)  # the network's own random initialisation
-    emb, pixels, writers = _embed_network(build_model(config).eval(), test, with_pixels=True)
+    emb, pixels, writers = _embed_network(untrained_network(config), test, with_pixels=True)
+    out = {}
+    if pretrained_start(config):
+        imagenet = embed_images(build_model(config).eval(), test["path"].to_list(), 64, torch.device("cpu"), 0,
+                                desc="imagenet features", backbone_only=True)
+        out["imagenet"] = (imagenet.emb - imagenet.emb.mean(0), test["writer"].to_numpy()[imagenet.index])
     x_train, train_writers = features.rows(train)
     x_test, test_writers = features.rows(test)
     classical = fit_projection(x_train, features_config()).project(x_test)
     lda = fit_projection(x_train, classical_preset("lda"), train_writers).project(x_test)
-    return {"untrained": (emb, writers), "raw_pixels": (pixels, writers), "classical": (classical, test_writers),
-            "classical_lda": (lda, test_writers)}
+    return {"untrained": (emb, writers), **out, "raw_pixels": (pixels, writers),
+            "classical": (classical, test_writers), "classical_lda": (lda, test_writers)}
+
+
+def _table_part(table: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return embedding_matrix(table), table["writer"].to_numpy()
 
 
 def _where(test: pl.DataFrame, parts: dict[str, tuple[np.ndarray, np.ndarray]],
@@ -164,6 +182,32 @@ def _where(test: pl.DataFrame, parts: dict[str, tuple[np.ndarray, np.ndarray]],
         if rows.height == len(emb):
             out[m] = (rows["doc_id"].to_numpy(), rows["position"].to_numpy())
     return out
+
+
+def pair_kind_summary(folds: list[dict[str, Any]], test_texts: list[list[str | None]],
+                      methods: list[str]) -> dict[str, dict[str, float]]:
+    """Per method: verification AUC on same-word and on different-word pairs (``content.pair_kind_metrics``),
+    the mean over folds, for the methods whose rows are the fold's test words."""
+    out = {}
+    for m in methods:
+        if not all(m in f.get("where", {}) for f in folds):
+            continue
+        per = [pair_kind_metrics(*f["parts"][m], texts, seed=f["fold"]) for f, texts in zip(folds, test_texts)]
+        out[m] = {k: float(np.nanmean([p[k] for p in per])) for k in ("auc_same_word", "auc_diff_word")}
+        out[m].update(n_pairs_same_word=int(sum(p["n_pairs_same_word"] for p in per)),
+                      n_pairs_diff_word=int(sum(p["n_pairs_diff_word"] for p in per)))
+    return out
+
+
+def print_pair_kinds(s: dict[str, dict[str, float]]) -> None:
+    """Same-word against different-word pairs: what the words' content does to each embedding."""
+    if not s:
+        return
+    print("\nverification AUC on pairs of the same word (transcription) and of different words, mean over folds")
+    print(f"{'method':<17} {'same-word':>9} {'diff-word':>9}  pairs (same / different word)")
+    for m, r in s.items():
+        print(f"{m:<17} {r['auc_same_word']:9.3f} {r['auc_diff_word']:9.3f}  {r['n_pairs_same_word']} / "
+              f"{r['n_pairs_diff_word']}")
 
 
 def multiword_summary(folds: list[dict[str, Any]], methods: list[str]) -> dict[str, dict[str, Any]]:
@@ -251,7 +295,10 @@ def main() -> None:
         chosen = a.fold or range(min(a.folds, a.max_folds or a.folds))
         done = [run_fold(words, fold_split(folds, f), f, config, out, features, not a.no_train) for f in chosen]
         summary = summarise(done, words["writer"].n_unique(), a.folds)
+        texts = [words_of_split(words, fold_split(folds, f), "test").sort("word_id")["text"].to_list() for f in chosen]
+        summary["pair_kinds"] = pair_kind_summary(done, texts, summary["methods"])
         print_table(summary)
+        print_pair_kinds(summary["pair_kinds"])
         print_multiword(summary)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps({"config": config.to_dict(), **summary}, indent=1, default=float))

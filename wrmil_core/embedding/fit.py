@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import torch
 
 from wrmil_core.artifacts import load_model, read_config, save_model
 from wrmil_core.embedding import frozen
@@ -38,7 +39,8 @@ from wrmil_core.embedding.content import CONFIG_KEY as CONTENT_KEY
 from wrmil_core.embedding.content import PREFIX as CONTENT_PREFIX
 from wrmil_core.embedding.content import fit_content_offsets
 from wrmil_core.embedding.fusion import fit_classical_part, fused_dim
-from wrmil_core.embedding.models import load_embedding
+from wrmil_core.embedding.infer import EmbedOutput
+from wrmil_core.embedding.models import FrozenEmbedding, FusedEmbedding, classical_from_tensors, load_embedding
 from wrmil_core.embedding.train import TrainResult, train_embedding
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log
@@ -95,9 +97,16 @@ def _fit_frozen(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame,
     """Fit the frozen-feature embedding (and its fused classical part) on the train words into ``out_dir/model``."""
     model_dir = out_dir / "model"
     t0 = time.perf_counter()
-    net, projection, _ = frozen.fit_frozen(train, config, config.device if config.device != "auto" else "cpu",
-                                           num_workers, log)
+    net, projection, vectors = frozen.fit_frozen(train, config, config.device if config.device != "auto" else "cpu",
+                                                 num_workers, log)
     tensors, entries = fit_classical_part(train, config, log) if config.classical_weight > 0 else ({}, {})
+    if config.content_prior > 0:  # from the vectors at hand: no second pass of the backbone over the train words
+        model = FrozenEmbedding(net, projection, "")
+        if entries:
+            model = FusedEmbedding(model, classical_from_tensors(entries, tensors), config.classical_weight)
+            vectors = model.fuse_part(train, vectors, log)
+        content_tensors, content_entries = _content_part(vectors, train, config, log)
+        tensors, entries = {**tensors, **content_tensors}, {**entries, **content_entries}
     model_id = frozen.save_frozen(model_dir, net, projection, tensors, entries)
     meta = {"epochs_run": 0, "train_seconds": float(time.perf_counter() - t0),
             "classical_weight": float(config.classical_weight)}
@@ -118,7 +127,7 @@ def fit_embedding(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFram
     training in place of ``train_embedding`` (the asset's torchrun/Kubernetes launch)."""
     fit = _FITTERS[config.method]
     fitted = fit(config, train, val, Path(out_dir), resume=resume, log=log, num_workers=num_workers, trainer=trainer)
-    if config.content_prior > 0:
+    if config.content_prior > 0 and config.method != "frozen":  # the frozen fit adds its own in one save
         fitted = _with_content(fitted, train, config, num_workers, log)
     return fitted
 
@@ -130,15 +139,23 @@ def _with_content(fitted: FittedEmbedding, train: pl.DataFrame, config: Embeddin
     state, cfg = load_model(fitted.model_dir)
     if CONTENT_KEY in cfg:
         return fitted
-    out = load_embedding(fitted.model_dir, "cpu").embed(train, num_workers, log)
-    texts = [train["text"][int(i)] for i in out.index] if "text" in train.columns else [None] * len(out.index)
-    content = fit_content_offsets(out.emb, texts, train["writer"].to_numpy()[out.index], shrinkage=config.content_prior)
+    tensors, entries = _content_part(load_embedding(fitted.model_dir, "cpu").embed(train, num_workers, log), train,
+                                     config, log)
+    cfg = {k: v for k, v in cfg.items() if k != "model_id"}
+    model_id = save_model(fitted.model_dir, {**state, **tensors}, {**cfg, **entries})
+    return dataclasses.replace(fitted, model_id=model_id)
+
+
+def _content_part(vectors: EmbedOutput, train: pl.DataFrame, config: EmbeddingConfig,
+                  log: Log) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The content offsets fitted on the train words' vectors (rows ``vectors.index`` of ``train``): the
+    arrays (under ``content.``) and the config entry, for one ``save_model`` call."""
+    rows = [int(i) for i in vectors.index]
+    texts = [train["text"][i] for i in rows] if "text" in train.columns else [None] * len(rows)
+    content = fit_content_offsets(vectors.emb, texts, train["writer"].to_numpy()[rows], shrinkage=config.content_prior)
     if log:
         log(f"content offsets of {len(content.words)} transcriptions seen in training (prior {config.content_prior:g})")
-    cfg = {k: v for k, v in cfg.items() if k != "model_id"}
-    tensors = {**state, **{CONTENT_PREFIX + k: v for k, v in content.tensors().items()}}
-    model_id = save_model(fitted.model_dir, tensors, {**cfg, CONTENT_KEY: content.config()})
-    return dataclasses.replace(fitted, model_id=model_id)
+    return {CONTENT_PREFIX + k: v for k, v in content.tensors().items()}, {CONTENT_KEY: content.config()}
 
 
 __all__ = ["METHODS", "FittedEmbedding", "Trainer", "fit_embedding"]

@@ -53,7 +53,7 @@ def fit_classical_part(train_words: pl.DataFrame, config: EmbeddingConfig,
     workers = min(MAX_FEATURE_WORKERS, os.cpu_count() or 1)
     classical = fit_classical(train_words, preset(CLASSICAL_PRESET, num_workers=workers if workers > 1 else 0), log)
     if log:
-        log(f"fused embedding: the network's {config.emb_dim}-d vector (weight {1 - config.classical_weight:g}) "
+        log(f"fused embedding: the {config.method} model's vector (weight {1 - config.classical_weight:g}) "
             f"beside the classical LDA's {classical.dim}-d (weight {config.classical_weight:g}), fitted on "
             f"{train_words.height} training words of {train_words['writer'].n_unique()} writers")
     return ({PREFIX + k: v for k, v in classical.tensors().items()},

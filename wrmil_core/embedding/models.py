@@ -139,7 +139,10 @@ class FusedEmbedding:
         return self.inner.dim + self.classical.dim
 
     def embed(self, words: pl.DataFrame, num_workers: int = 0, log: Log = None) -> EmbedOutput:
-        out = self.inner.embed(words, num_workers, log)
+        return self.fuse_part(words, self.inner.embed(words, num_workers, log), log)
+
+    def fuse_part(self, words: pl.DataFrame, out: EmbedOutput, log: Log = None) -> EmbedOutput:
+        """``inner``'s output ``out`` for ``words`` fused with the classical part's vectors of the same words."""
         part = classical_output(self.classical, [words["path"][int(i)] for i in out.index], log)
         skipped = out.skipped + [(int(out.index[i]), msg) for i, msg in part.skipped]
         return EmbedOutput(fuse(out.emb[part.index], part.emb, self.weight), out.index[part.index], skipped)
@@ -180,6 +183,15 @@ def classical_output(model: ClassicalModel, paths: list[str], log: Log = None) -
     return EmbedOutput(emb, np.asarray(ok, np.int64), list(zip(bad, errors)))
 
 
+def classical_from_tensors(config: dict[str, Any], tensors: dict[str, torch.Tensor],
+                           model_dir: str | Path = "the model") -> ClassicalModel:
+    """The classical part of a fused model from its ``config.json`` entries and its tensors (under ``classical.``)."""
+    from wrmil_core.embedding.classical import classical_from_saved
+
+    part = {k[len(CLASSICAL_PREFIX):]: v for k, v in tensors.items() if k.startswith(CLASSICAL_PREFIX)}
+    return classical_from_saved(config["classical"], part, model_dir)
+
+
 def is_classical(config: dict[str, Any]) -> bool:
     """Does a model directory's ``config.json`` describe a classical embedding?"""
     return config.get("kind") == CLASSICAL_KIND
@@ -197,11 +209,7 @@ def load_embedding(model_dir: str | Path, device: str | torch.device = "cpu") ->
     dev = resolve_device(device) if isinstance(device, str) else device
     model = _base_model(state, cfg, dev, model_dir)
     if is_fused(cfg) and not is_classical(cfg):
-        from wrmil_core.embedding.classical import classical_from_saved
-
-        part = {k[len(CLASSICAL_PREFIX):]: v for k, v in state.items() if k.startswith(CLASSICAL_PREFIX)}
-        weight = float(cfg.get("fusion_weight", cfg.get("classical_weight", 0.0)))
-        model = FusedEmbedding(model, classical_from_saved(cfg["classical"], part, model_dir), weight)
+        model = FusedEmbedding(model, classical_from_tensors(cfg, state, model_dir), float(cfg["classical_weight"]))
     if CONTENT_KEY in cfg:
         part = {k[len(CONTENT_PREFIX):]: v for k, v in state.items() if k.startswith(CONTENT_PREFIX)}
         model = ContentNormalised(model, content_from_saved(cfg[CONTENT_KEY], part))
