@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "or --order-csv with columns image_path,order) with the latest materialised "
                                     "models or the ones given by path: log10 LR of H1 'more than one writer' vs "
                                     "H0 'one writer' with its verbal equivalent (ENFSI 2015 scale), the decisions "
-                                    "at the 1 %% and 5 %% false-positive thresholds fixed on validation writers, "
+                                    "at the 1 % and 5 % false-positive thresholds fixed on validation writers, "
                                     "the estimated foreign passage and each word's evidence. Exit code 2 on bad "
                                     "input.")
     sc.add_argument("path", help="folder of word images (or a CSV with columns image_path,order), or a page "

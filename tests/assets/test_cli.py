@@ -214,3 +214,11 @@ def test_every_run_preset_is_a_preset_of_every_stage(capsys: pytest.CaptureFixtu
         parser.parse_args(["run", "--help"])
     help_text = capsys.readouterr().out
     assert all(f"{name}: " in help_text for name in RUN_PRESETS), help_text
+
+
+def test_score_help_prints_percent_signs_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse %-formats help texts but prints descriptions as written: neither may show a doubled %."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["score", "--help"])
+    out = capsys.readouterr().out
+    assert "1 % and 5 %" in " ".join(out.split()) and "%%" not in out

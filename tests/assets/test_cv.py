@@ -146,14 +146,16 @@ def fold_world(tmp_path_factory) -> tuple[WrmilSettings, pl.DataFrame, pl.DataFr
         yield settings, words, split, instance
 
 
-def _asset_and_fold(fold_world, method: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict]:
-    """``arcface_model``'s output and ``run_fold``'s record for one recipe (the tiny network, ``method``)
-    on the same train and val words. The length calibration runs at lengths the tiny val set holds."""
+def _asset_and_fold(fold_world, method: str, root: Path, monkeypatch: pytest.MonkeyPatch,
+                    overrides: dict | None = None) -> tuple[dict, dict]:
+    """``arcface_model``'s output and ``run_fold``'s record for one recipe (the tiny network, ``method``,
+    ``overrides``) on the same train and val words. The length calibration runs at lengths the tiny val set holds."""
     settings, words, split, instance = fold_world
-    config = {"ops": {"arcface_model": {"config": {"preset": "demo", **ARCFACE_TINY, "method": method}}}}
+    recipe = {**ARCFACE_TINY, "method": method, **(overrides or {})}
+    config = {"ops": {"arcface_model": {"config": {"preset": "demo", **recipe}}}}
     fitted = dg.materialize([RAW, SPLIT, embeddings.arcface_model], instance=instance,
                             resources=build_resources(settings), run_config=config)
-    cv_config = CvFoldConfig(preset="demo", arcface={**ARCFACE_TINY, "method": method}, bags=FOLD_BAGS, mil=FOLD_MIL,
+    cv_config = CvFoldConfig(preset="demo", arcface=recipe, bags=FOLD_BAGS, mil=FOLD_MIL,
                              quality_pairs=200, quality_queries=20, quality_boot=0)
     monkeypatch.setattr(mil_fit, "fit_length_calibrations",
                         functools.partial(fit_length_calibrations, lengths=(6, 12), min_genuine=4))
@@ -188,3 +190,16 @@ def test_cv_fold_trains_the_network_arcface_model_trains(fold_world, tmp_path, m
     assert ref["method"] == record["method"] == "arcface"
     assert record["model_id"] == ref["model_id"] and record["val_metrics"]["auc"] is not None
     assert Path(record["model_dir"]).is_relative_to(Path(record["fold_dir"]) / "arcface")
+
+
+@pytest.mark.slow
+def test_cv_fold_fits_the_frozen_recipe_arcface_model_fits(fold_world, tmp_path, monkeypatch) -> None:
+    """The cpu preset's recipe in small (frozen pretrained features + LDA, the classical part fused, content
+    offsets): the fold and arcface_model save the same model (same id), the fold under ``<fold_dir>/frozen``."""
+    frozen = {"backbone": "efficientnet_lite0", "weights": "efficientnet_lite0@imagenet", "pooling": "style",
+              "frozen_pca_dim": 16, "frozen_lda_dim": 2, "classical_weight": 0.3, "content_prior": 10.0}
+    ref, record = _asset_and_fold(fold_world, "frozen", tmp_path / "cv", monkeypatch, frozen)
+    assert ref["method"] == record["method"] == "frozen" and record["model_id"] == ref["model_id"]
+    cfg = read_config(record["model_dir"])
+    assert cfg["kind"] == "frozen" and "classical" in cfg and "content" in cfg
+    assert Path(record["model_dir"]) == Path(record["fold_dir"]) / "frozen" / "model"

@@ -1,7 +1,8 @@
 """The writer embedding fitted by one of its methods: the one call ``arcface_model`` and the writer-fold
 CV (:mod:`wrmil_core.cv.fold`) both make, so a recipe measured by CV is the recipe ``wrmil run`` trains.
 
-Methods (:data:`METHODS`; adding one is one entry in ``_FITTERS``):
+Methods (``EmbeddingConfig.method``, :data:`METHODS`; adding one is a name there and its fitter in
+``_FITTERS``, which a test keeps in step):
 
 * ``arcface``: train the config's ArcFace network (:func:`~wrmil_core.embedding.train.train_embedding`,
   or a caller's ``trainer`` that launches the same training elsewhere); ``out_dir`` is its training
@@ -117,7 +118,6 @@ def _fit_frozen(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame,
 
 _FITTERS: dict[str, Callable[..., FittedEmbedding]] = {"arcface": _fit_network, "classical": _fit_classical,
                                                        "frozen": _fit_frozen}
-assert set(_FITTERS) == set(METHODS), "every EmbeddingConfig method needs a fitter"
 
 
 def fit_embedding(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame, out_dir: str | Path,

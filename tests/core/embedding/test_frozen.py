@@ -58,6 +58,13 @@ def test_the_frozen_method_fits_without_training_and_embeds_unseen_writers(split
     assert again.model_id == fitted.model_id  # deterministic: the same words give the same model
 
 
+def test_every_method_of_the_config_has_a_fitter() -> None:
+    from wrmil_core.embedding.config import METHODS
+    from wrmil_core.embedding.fit import _FITTERS
+
+    assert set(_FITTERS) == set(METHODS)
+
+
 def test_the_frozen_method_needs_pretrained_weights(split, tmp_path: Path) -> None:
     train, val = split
     with pytest.raises(WrmilInputError, match="needs pretrained weights"):
