@@ -236,9 +236,10 @@ def features_config() -> ClassicalConfig:
     return classical_preset("default")
 
 
-def summarise(folds: list[dict[str, Any]], n_writers_total: int, k: int) -> dict[str, Any]:
+def summarise(folds: list[dict[str, Any]], n_writers_total: int, k: int,
+              methods: tuple[str, ...] = METHODS) -> dict[str, Any]:
     """Pooled figures per method, the per-fold AUCs, and the counts behind them."""
-    summary: dict[str, Any] = {"methods": [m for m in METHODS if all(m in f["parts"] for f in folds)]}
+    summary: dict[str, Any] = {"methods": [m for m in methods if all(m in f["parts"] for f in folds)]}
     for m in summary["methods"]:
         pooled = pooled_metrics([f["parts"][m] for f in folds])
         per_fold = [verification_metrics(*f["parts"][m], seed=f["fold"])["auc"] for f in folds]
