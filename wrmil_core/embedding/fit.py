@@ -44,7 +44,7 @@ from wrmil_core.embedding.infer import EmbedOutput
 from wrmil_core.embedding.models import FrozenEmbedding, FusedEmbedding, classical_from_tensors, load_embedding
 from wrmil_core.embedding.train import TrainResult, train_embedding
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.runtime import Log
+from wrmil_core.runtime import Log, resolve_device
 
 # Trains the network as train_embedding would (same arguments, same TrainResult), e.g. under torchrun.
 Trainer = Callable[[pl.DataFrame, pl.DataFrame, EmbeddingConfig, Path], TrainResult]
@@ -100,8 +100,7 @@ def _fit_frozen(config: EmbeddingConfig, train: pl.DataFrame, val: pl.DataFrame,
     """Fit the frozen-feature embedding (and its fused classical part) on the train words into ``out_dir/model``."""
     model_dir = out_dir / "model"
     t0 = time.perf_counter()
-    net, projection, vectors = frozen.fit_frozen(train, config, config.device if config.device != "auto" else "cpu",
-                                                 num_workers, log)
+    net, projection, vectors = frozen.fit_frozen(train, config, resolve_device(config.device), num_workers, log)
     tensors, entries = fit_classical_part(train, config, log) if config.classical_weight > 0 else ({}, {})
     if config.content_prior > 0:  # from the vectors at hand: no second pass of the backbone over the train words
         model = FrozenEmbedding(net, projection, "")
@@ -145,7 +144,8 @@ def _with_content(fitted: FittedEmbedding, train: pl.DataFrame, config: Embeddin
                                      config, log)
     cfg = {k: v for k, v in cfg.items() if k != "model_id"}
     model_id = save_model(fitted.model_dir, {**state, **tensors}, {**cfg, **entries})
-    return dataclasses.replace(fitted, model_id=model_id)
+    # training's own val figures are of the vectors without the offsets: arcface_model measures again
+    return dataclasses.replace(fitted, model_id=model_id, quality=None)
 
 
 def _content_part(vectors: EmbedOutput, train: pl.DataFrame, config: EmbeddingConfig,
