@@ -83,7 +83,7 @@ def arcface_model(context: dg.AssetExecutionContext, config: ArcFaceConfig, sett
            "val_metrics": quality["trained"], "baseline_metrics": quality["untrained"]}
     meta = {"model_id": model_id, "model_dir": dg.MetadataValue.path(str(model_dir)), "method": cfg.method,
             **fitted.metadata, **_training_files_metadata(fitted.train_result), **_val_quality_metadata(quality)}
-    meta.update(_val_multiword_metadata(quality, str(model_dir), val, cfg, settings, context))
+    meta.update(_val_multiword_metadata(str(model_dir), val, cfg, settings, context))
     yield dg.Output(ref, metadata=meta)
     passed, check_md = check_beats_pixels(quality["trained"], quality["pixels"], quality["untrained"],
                                           config.min_auc_margin_over_pixels)
@@ -117,17 +117,14 @@ def _val_quality_metadata(quality: dict[str, dict]) -> dict:
     return {**to_metadata(flat), "val_quality": dg.MetadataValue.md(_quality_table(quality))}
 
 
-def _val_multiword_metadata(quality: dict[str, dict], model_dir: str, val: pl.DataFrame, cfg: EmbeddingConfig,
-                            settings: WrmilSettings, context: dg.AssetExecutionContext) -> dict:
+def _val_multiword_metadata(model_dir: str, val: pl.DataFrame, cfg: EmbeddingConfig, settings: WrmilSettings,
+                            context: dg.AssetExecutionContext) -> dict:
     """``val_multiword_auc_n{n}``, ``_eer_n{n}`` and the pairs, writers and documents behind them: the
-    model's mean embedding of n words of one val document against another's, on the words
-    ``model_quality`` uses ("n/a" where no writer has two documents of n words). ``model_quality``'s
-    figures hold them already; figures from training's own val passes do not (its vectors carry no
-    documents), so those words are embedded once more (``model_quality.multiword_quality``)."""
-    fig = {k: v for k, v in quality["trained"].items() if k.startswith("multiword_")}
-    if not fig:
-        fig = multiword_quality(model_dir, val, max_words=cfg.max_val_images, seed=cfg.seed, device=settings.device,
-                                num_workers=settings.num_workers, log=context.log.info)
+    model's mean embedding of n words of one val document against another's
+    (``model_quality.multiword_quality``, on the words ``model_quality`` uses; "n/a" where no writer has
+    two documents of n words)."""
+    fig = multiword_quality(model_dir, val, max_words=cfg.max_val_images, seed=cfg.seed, device=settings.device,
+                            num_workers=settings.num_workers, log=context.log.info)
     return to_metadata({f"val_{k}": v for k, v in fig.items()})
 
 

@@ -30,15 +30,12 @@ def model_quality(model_dir: str | Path, words: pl.DataFrame, *, max_words: int 
     """``{"trained": figures, "untrained": ..., "pixels": ...}`` on ``words`` (at most ``max_words``,
     the writer-stratified subset training validates on for the same ``seed``: ``data.stratified_subset``).
 
-    The three tables hold the same words, so their figures rest on the same pairs and queries. The
-    model's figures also hold its multi-word ones (:func:`multiword_of_table`, from the same pass).
+    The three tables hold the same words, so their figures rest on the same pairs and queries.
     """
     words = stratified_subset(words.sort("word_id"), max_words, seed)
     tables = {"trained": embed_words(model_dir, words, device=device, num_workers=num_workers, log=log),
               **embed_baselines(model_dir, words, device=device, num_workers=num_workers, log=log)}
-    figures = quality_by_embedding(tables, n_pairs, n_queries, seed=seed, n_boot=n_boot)
-    figures["trained"].update(multiword_of_table(tables["trained"], seed=seed))
-    return figures
+    return quality_by_embedding(tables, n_pairs, n_queries, seed=seed, n_boot=n_boot)
 
 
 def multiword_quality(model_dir: str | Path, words: pl.DataFrame, *, max_words: int | None = None,
