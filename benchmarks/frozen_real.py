@@ -55,16 +55,13 @@ from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.content import fit_content_offsets
 from wrmil_core.embedding.fusion import CLASSICAL_PRESET, fuse
-from wrmil_core.embedding.infer import embed_images
 
 METHODS = ("trained", "no_content", "unfused", "imagenet", "raw_pixels", "classical_lda")
 
 
 def backbone_features(words: pl.DataFrame, config: EmbeddingConfig) -> tuple[np.ndarray, np.ndarray]:
     """Style features and raw pixels of every word (``words`` sorted by word_id; all must be readable)."""
-    net = frozen.backbone(config)
-    out = embed_images(net, words["path"].to_list(), 64, next(net.parameters()).device, 0, log=print,
-                       with_pixels=True, desc="frozen features", backbone_only=True)
+    out = frozen.features(frozen.backbone(config), words["path"].to_list(), log=print, with_pixels=True)
     if out.skipped:
         raise SystemExit(f"{len(out.skipped)} unreadable images, e.g. {out.skipped[0][1]}; fix the data root")
     return out.emb, out.pixels

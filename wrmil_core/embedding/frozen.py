@@ -86,11 +86,14 @@ def backbone(config: EmbeddingConfig, device: str | torch.device = "cpu") -> Emb
     return net.to(device).eval()
 
 
-def features(net: EmbeddingNet, paths: list[str], num_workers: int = 0, log: Log = None) -> EmbedOutput:
-    """The backbone's style features of the readable ``paths`` (``EmbedOutput.emb``, not normalised)."""
+def features(net: EmbeddingNet, paths: list[str], num_workers: int = 0, log: Log = None,
+             with_pixels: bool = False) -> EmbedOutput:
+    """The backbone's style features of the readable ``paths`` (``EmbedOutput.emb``, not normalised),
+    and with ``with_pixels`` the raw-pixel features of the same input images."""
     dev = next(net.parameters()).device
     with cpu_threads(dev, 0, num_workers):
-        return embed_images(net, paths, 64, dev, num_workers, log, desc="frozen features", backbone_only=True)
+        return embed_images(net, paths, 64, dev, num_workers, log, with_pixels=with_pixels, desc="frozen features",
+                            backbone_only=True)
 
 
 def fit_frozen(train_words: pl.DataFrame, config: EmbeddingConfig, device: str | torch.device = "cpu",
