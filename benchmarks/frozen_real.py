@@ -1,7 +1,7 @@
 """The frozen-feature recipe (the ``cpu`` preset) on real handwriting: writer-fold CV in minutes.
 
     .venv/bin/python benchmarks/frozen_real.py DATA_ROOT --metadata-csv metadata.csv --folds 5 \\
-        [--preset cpu] [--set FIELD=VALUE ...] [--out DIR]
+        [--preset cpu] [--set FIELD=VALUE ...] [--out DIR] [--save-embeddings DIR] [--features-cache F.npz]
 
 The frozen backbone's features of a word do not depend on the fold, so they are extracted once for
 every word (one pass of the pretrained backbone, ``frozen.features``), with the raw pixels of the
@@ -22,7 +22,9 @@ cost. Rows, on each fold's test writers, pooled over the folds:
 
 Prints the single-word table, same-word against different-word pairs, and the multi-word table
 (n words of one document against n of another), each with the writers behind it, the seconds the
-features took, and writes ``results.json`` under ``--out``. Nothing is downloaded.
+features took, and writes ``results.json`` under ``--out``. Nothing is downloaded. ``--save-embeddings``
+writes each fold's val and test vectors of the ``trained`` row as embedding tables, the input of
+``benchmarks/evidence_cv.py`` (detectors and evidence over the same folds).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from wrmil_core.embedding.classical import preset as classical_preset
 from wrmil_core.embedding.config import EmbeddingConfig, preset
 from wrmil_core.embedding.content import fit_content_offsets
 from wrmil_core.embedding.fusion import CLASSICAL_PRESET, fuse
+from wrmil_core.embedding.infer import embeddings_table
 
 METHODS = ("trained", "no_content", "unfused", "imagenet", "raw_pixels", "classical_lda")
 
@@ -68,9 +71,10 @@ def backbone_features(words: pl.DataFrame, config: EmbeddingConfig) -> tuple[np.
 
 
 def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: EmbeddingConfig, feats: np.ndarray,
-             pixels: np.ndarray, classical: Features) -> dict[str, Any]:
-    """Fit the recipe on the fold's train writers; every row's vectors of its test words."""
-    part = {s: words_of_split(words, split, s).sort("word_id") for s in ("train", "test")}
+             pixels: np.ndarray, classical: Features, save_dir: Path | None = None) -> dict[str, Any]:
+    """Fit the recipe on the fold's train writers; every row's vectors of its test words. With
+    ``save_dir``, the recipe's val and test embedding tables go to ``save_dir/fold_<k>/``."""
+    part = {s: words_of_split(words, split, s).sort("word_id") for s in ("train", "val", "test")}
     rows = {s: np.searchsorted(words["word_id"].to_numpy(), part[s]["word_id"].to_numpy()) for s in part}
     writers = {s: part[s]["writer"].to_numpy() for s in part}
     projection = frozen.fit_projection(feats[rows["train"]], writers["train"], config.frozen_pca_dim,
@@ -86,6 +90,8 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: Embedd
     test_pixels = pixels[rows["test"]] - pixels[rows["test"]].mean(0)
     imagenet = feats[rows["test"]] - feats[rows["test"]].mean(0)
     trained = content.apply(fused["test"], part["test"]["text"].to_list()) if config.content_prior > 0 else fused["test"]
+    if save_dir is not None:
+        save_tables(part, fused, content if config.content_prior > 0 else None, save_dir / f"fold_{fold}", fold)
     test = part["test"]
     parts = {"trained": trained, "no_content": fused["test"], "unfused": vec["test"], "imagenet": imagenet,
              "raw_pixels": test_pixels, "classical_lda": cvec["test"]}
@@ -94,6 +100,27 @@ def run_fold(words: pl.DataFrame, split: pl.DataFrame, fold: int, config: Embedd
           flush=True)
     return {"fold": fold, "parts": {m: (v, writers["test"]) for m, v in parts.items()},
             "where": {m: where for m in parts}}
+
+
+def save_tables(part: dict[str, pl.DataFrame], fused: dict[str, np.ndarray], content: Any, out: Path,
+                fold: int) -> None:
+    """The recipe's val and test vectors as embedding tables (what ``evidence_cv.py`` reads)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for s in ("val", "test"):
+        vec = content.apply(fused[s], part[s]["text"].to_list()) if content is not None else fused[s]
+        embeddings_table(part[s], vec, f"frozen_real_fold_{fold}").write_parquet(out / f"{s}.parquet")
+
+
+def cached_features(words: pl.DataFrame, config: EmbeddingConfig, cache: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`backbone_features`, read from / written to ``cache`` (an .npz) when one is given."""
+    if cache and Path(cache).is_file():
+        with np.load(cache) as z:
+            if np.array_equal(z["word_id"], words["word_id"].to_numpy()):
+                return z["feats"], z["pixels"]
+    feats, pixels = backbone_features(words, config)
+    if cache:
+        np.savez(cache, word_id=words["word_id"].to_numpy(), feats=feats, pixels=pixels)
+    return feats, pixels
 
 
 def main() -> None:
@@ -106,6 +133,8 @@ def main() -> None:
     p.add_argument("--preset", default="cpu", help="embedding preset (its method must be frozen)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override a config field")
     p.add_argument("--out", help="directory for results.json (default: a temporary directory)")
+    p.add_argument("--save-embeddings", type=Path, help="write each fold's val/test embeddings to DIR/fold_<k>/")
+    p.add_argument("--features-cache", help="an .npz to keep the backbone features in between runs")
     a = p.parse_args()
     config = preset(a.preset, device="cpu", **parse_sets(a.set))
     if config.method != "frozen":
@@ -113,10 +142,11 @@ def main() -> None:
     words = ingest(a.data_root, metadata_csv=a.metadata_csv).words.sort("word_id")
     folds = writer_folds(words["writer"].unique().to_list(), a.folds, a.val_fraction, a.seed)
     t0 = time.perf_counter()
-    feats, pixels = backbone_features(words, config)
+    feats, pixels = cached_features(words, config, a.features_cache)
     seconds = time.perf_counter() - t0
     classical = Features.of(words, classical_preset(CLASSICAL_PRESET))
-    done = [run_fold(words, fold_split(folds, f), f, config, feats, pixels, classical) for f in range(a.folds)]
+    done = [run_fold(words, fold_split(folds, f), f, config, feats, pixels, classical, a.save_embeddings)
+            for f in range(a.folds)]
     summary = summarise(done, words["writer"].n_unique(), a.folds, METHODS)
     texts = [words_of_split(words, fold_split(folds, f), "test").sort("word_id")["text"].to_list()
              for f in range(a.folds)]
