@@ -203,6 +203,8 @@ def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage:
     where = f"blue outline: estimated foreign passage, words {passage[0]}-{passage[1]}" if passage else \
         "no foreign passage estimated"
     span = f"{evidence.min():+.2f} .. {evidence.max():+.2f}" if len(evidence) else "none"
+    if score.writers is not None:
+        head += f"; estimated writers: {score.writers['estimate']}"
     return [f"{head}; {flagged} at threshold {key}",
             f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}"]
 

@@ -101,6 +101,10 @@ class DocumentScore:
     scoring: str = SLIDING                # "whole document" or "sliding bags"
     model_thresholds: dict[str, float] = field(default_factory=dict)  # the model's own (max_f1, ...): not used
     warnings: list[str] = field(default_factory=list)
+    # the default detector's diarization: {"count": 1|2|3, "estimate": "1"|"2"|"3+", "method": ...}, and
+    # each word's posterior of belonging to the main writer; None / empty for other detectors
+    writers: dict[str, Any] | None = None
+    word_main_posterior: list[float] = field(default_factory=list)
 
     @property
     def n_words(self) -> int:
@@ -151,6 +155,8 @@ class DocumentScore:
             "short_document": str(self.short_document),
             "calibration": f"{self.calibration.get('source', 'n/a')} {self.calibration.get('calibrated_length_words', '')}".strip(),
         }
+        if self.writers is not None:
+            md["writers"] = self.writers["estimate"]
         if self.passage_range is not None:
             md["passage"] = "{first}-{last} ({first_file} .. {last_file})".format(**self.passage)
         md.update({f"flagged_{k}": ("yes" if v else "no") for k, v in self.decisions.items()})
@@ -170,6 +176,8 @@ class DocumentScore:
         if self.passage is not None:
             lines.append("estimated foreign passage: words {first}-{last} ({first_file} .. {last_file})".format(
                 **self.passage))
+        if self.writers is not None:
+            lines.append(f"estimated writers: {self.writers['estimate']}")
         lines.append(f"raw score {self.probability:.3f} (sigmoid of the detector statistic; not a probability)")
         if self.short_document:
             lines.append(f"note: shorter than one bag ({self.bag_size} windows); scored as one bag of "
@@ -315,6 +323,7 @@ def score_document(
     clock.append(time.perf_counter())
     result = _result(folder, images, pair, cut, scores, emb_model_id, top_k, _seconds(clock))
     _apply_evidence(result, calibration, segment_scan(emb).passage, whole)
+    _apply_writers(result, model, emb)
     say(f"score: log10 LR = {result.log10_lr:+.2f}, {result.verbal} ({clock[-1] - clock[0]:.1f} s)")
     return result
 
@@ -352,6 +361,21 @@ def _apply_evidence(result: DocumentScore, calibration: AppliedCalibration, pass
     result.passage = {"first": first, "last": last, "first_file": result.files[first],
                       "last_file": result.files[last], "n_words": last - first + 1, "method": PASSAGE_METHOD}
 
+
+def _apply_writers(result: DocumentScore, model: MILModel, emb: np.ndarray) -> None:
+    """The writer count and each word's main-writer posterior, from a detector that diarizes."""
+    diarize = getattr(model, "writers", None)
+    if diarize is None:
+        return
+    count, posterior = diarize(torch.from_numpy(emb)[None, :, None, :])
+    n = int(count[0])
+    result.writers = {"count": n, "estimate": "3+" if n >= 3 else str(n), "method": WRITERS_METHOD}
+    result.word_main_posterior = [round(float(p), 4) for p in posterior[0]]
+
+
+WRITERS_METHOD = ("variational Bayes mixture of writers in the two-covariance model (wrmil_core.detectors."
+                  "diarization); one writer when the fused evidence is below its validation threshold, else "
+                  "three or more when a third writer adds more than a validation-fitted margin, else two")
 
 PASSAGE_METHOD = ("segment scan of the document's word embeddings: the contiguous run of at most half the "
                   "words whose mean differs most from the rest (wrmil_core.detectors.segment_scan); an "

@@ -102,16 +102,21 @@ def header_lines(score: DocumentScore) -> list[str]:
     flags = "; ".join(f"flagged at {fpr_percent(k)} FPR: {'yes' if v else 'no'}" for k, v in score.decisions.items())
     passage = score.passage_range
     where = f"; estimated foreign passage: words {passage[0]}-{passage[1]} (blue frame)" if passage else ""
+    if score.writers is not None:
+        where += f"; estimated writers: {score.writers['estimate']}"
     return [f"{name}: {lr} (H1 more than one writer vs H0 one writer); model {score.model_name}",
             f"{flags}{where}",
             ("word colour = its evidence: green below the 5 %-FPR threshold, yellow at it, red above; label: "
-             "position, word log10 LR, #k = rank among the most suspicious words")]
+             "position, word log10 LR, m = posterior of the main writer (when diarized), #k = rank among the "
+             "most suspicious words")]
 
 
 def _tile_label(score: DocumentScore, i: int, rank: dict[int, int]) -> str:
-    """``12 +1.3  #2``: position, the word's log10 LR (when calibrated), its rank (when among the top)."""
+    """``12 +1.3 m.93 #2``: position, the word's log10 LR (when calibrated), its posterior of being the
+    main writer's (when the detector diarizes), its rank (when among the top)."""
     llr = f" {score.word_log10_lr[i]:+.1f}" if i < len(score.word_log10_lr) else ""
-    return f"{i}{llr}" + (f"  #{rank[i]}" if i in rank else "")
+    main = f" m{score.word_main_posterior[i]:.2f}".replace("m0.", "m.") if i < len(score.word_main_posterior) else ""
+    return f"{i}{llr}{main}" + (f" #{rank[i]}" if i in rank else "")
 
 
 def render_strip(score: DocumentScore, out_path: str | Path, *, row_width: int = 1600, word_height: int = 48,
