@@ -31,14 +31,19 @@ at least one foreign word.
 Contamination geometries (``BagConfig.geometries``): ``contiguous`` is the rule above (in
 ``instance`` mode: the original rule); ``scattered`` (``word`` mode) puts the same number ``f`` of
 foreign words at pairwise non-adjacent places of the span, ``f`` distinct words of one donor
-document in their reading order, so that no detector is tuned to one geometry. Each bag records
-its ``geometry`` ("none" for genuine bags).
+document in their reading order, so that no detector is tuned to one geometry; ``two_donors``
+(``word`` mode) splices two non-adjacent passages of consecutive words, one from each of two
+different donor writers, of ``ceil(f/2)`` and ``floor(f/2)`` words (which passage, in reading order,
+gets the odd word is drawn per bag), a bag of three writers (it needs ``f >= 2``, see
+:class:`BagConfig`, and three writers in the split). ``donor_writer`` is the writer of the first
+passage, ``donor_writer_2`` of the second (null in the other geometries). Each bag records its
+``geometry`` ("none" for genuine bags).
 
 Balance follows the original, per geometry: 1 genuine : 2 contaminated, the same number of
 contaminated bags per ratio (``round(2 * n_genuine / len(ratios))``), base passages re-used with
 fresh donors and offsets where needed. The table holds the genuine bags, then each geometry's bags
-ratio by ratio (contiguous first); each (geometry, ratio) draws from its own random stream, so the
-contiguous bags do not change when ``scattered`` is added. Deterministic for a seed.
+ratio by ratio (contiguous, scattered, two_donors); each (geometry, ratio) draws from its own random
+stream, so the bags of one geometry do not change when another is added. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from wrmil_core.bags.config import BagConfig, round_half_up
 from wrmil_core.bags.contaminate import (
     contaminate_instance,
     contaminate_scattered,
+    contaminate_two_donors,
     contaminate_word,
     distinct_foreign_frac,
 )
@@ -97,7 +103,8 @@ class BagPart:
 
     rows, foreign   (n, bag_size, window_size) layout rows of the words, and donor-written flags
     base            (n,) index into :class:`BaseBags`; donor (n,) donor writer, -1 for genuine
-    geometry        "none" (genuine), "contiguous" or "scattered"
+    donor_2         (n,) second donor writer of a "two_donors" bag; None: -1 (no second donor)
+    geometry        "none" (genuine), "contiguous", "scattered" or "two_donors"
     """
 
     rows: np.ndarray
@@ -106,6 +113,12 @@ class BagPart:
     donor: np.ndarray
     ratio: float
     geometry: str = "none"
+    donor_2: np.ndarray | None = None
+
+    @property
+    def second_donor(self) -> np.ndarray:
+        """(n,) second donor writer, -1 where there is none."""
+        return self.donor_2 if self.donor_2 is not None else np.full(self.base.shape[0], -1, np.int64)
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -129,7 +142,7 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
     cfg = config or BagConfig()
     say = speaker(log)
     lay = document_layout(emb, what=f"embeddings of split {split!r}")
-    _require_two_writers(lay, split)
+    _require_writers(lay, split, 3 if "two_donors" in cfg.geometries else 2)
     if windows is None:
         windows = cut_windows(lay, cfg.window_size, cfg.effective_window_stride)
     sw = read_windows(windows, lay, window_size=cfg.window_size, stride=cfg.effective_window_stride, split=split)
@@ -151,13 +164,21 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
     return BagsResult(bags=bags, metadata=meta, windows=windows)
 
 
-def _require_two_writers(lay: DocLayout, split: str) -> None:
+def _require_writers(lay: DocLayout, split: str, need: int) -> None:
+    """Refuse a split with fewer than ``need`` writers (2: a donor; 3: the two of "two_donors")."""
     n_writers = int(np.unique(lay.doc_writer).shape[0])
-    if n_writers < 2:
+    if n_writers >= need:
+        return
+    if need == 2:
         raise WrmilInputError(
             f"split {split!r} has {n_writers} writer: contaminated bags need a donor writer from the same "
             "split other than the base writer; give the split at least 2 writers (see writer_split)."
         )
+    raise WrmilInputError(
+        f"split {split!r} has {n_writers} writers: 'two_donors' bags need two donor writers from the same split "
+        f"besides the base writer; give the split at least {need} writers (see writer_split) or drop 'two_donors' "
+        "from BagConfig.geometries."
+    )
 
 
 def base_bags(windows: SplitWindows, lay: DocLayout, cfg: BagConfig, split: str) -> BaseBags:
@@ -190,8 +211,8 @@ def _genuine_part(windows: SplitWindows, base: BaseBags, genuine: np.ndarray, ba
 
 
 # random stream of each geometry's contaminated bags: contiguous keeps the stream it always had, so
-# adding "scattered" leaves those bags bit-identical for a seed
-_GEOMETRY_STREAM = {"contiguous": 1, "scattered": 2}
+# adding "scattered" or "two_donors" leaves the other geometries' bags bit-identical for a seed
+_GEOMETRY_STREAM = {"contiguous": 1, "scattered": 2, "two_donors": 3}
 
 
 def _contaminated_part(lay: DocLayout, windows: SplitWindows, base: BaseBags, cfg: BagConfig, i: int,
@@ -203,6 +224,10 @@ def _contaminated_part(lay: DocLayout, windows: SplitWindows, base: BaseBags, cf
     b = rng.permutation(base.n)[np.arange(n) % base.n]
     writer = lay.doc_writer[base.doc[b]]
     count = cfg.foreign_counts[r]
+    if geometry == "two_donors":   # word mode only (BagConfig refuses it in instance mode)
+        rows, foreign, donor, donor_2 = contaminate_two_donors(
+            rng, lay, windows.start_row[base.window[b]], writer, count, cfg.words_per_bag, cfg.window_template(), split)
+        return BagPart(rows=rows, foreign=foreign, base=b, donor=donor, ratio=r, geometry=geometry, donor_2=donor_2)
     if cfg.mode == "word":
         splice = contaminate_scattered if geometry == "scattered" else contaminate_word
         base_row = windows.start_row[base.window[b]]
@@ -229,6 +254,7 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
         "doc_id": lay.doc_ids.gather(doc),
         "base_writer": pl.Series(lay.doc_writer[doc], dtype=pl.Int64),
         "donor_writer": pl.Series(np.concatenate([p.donor for p in parts]), dtype=pl.Int64),
+        "donor_writer_2": pl.Series(np.concatenate([p.second_donor for p in parts]), dtype=pl.Int64),
         "label": pl.Series((ratio > 0).astype(np.int8), dtype=pl.Int8),
         "ratio": pl.Series(ratio, dtype=pl.Float64),
         "foreign_word_frac": pl.Series(distinct_foreign_frac(flat_rows, foreign.reshape(B, -1)), dtype=pl.Float64),
@@ -241,7 +267,8 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
                               dtype=pl.Utf8),
         "model_id": pl.Series([lay.model_id] * B, dtype=pl.Utf8),
     }).with_columns(
-        pl.when(pl.col("label") == 1).then(pl.col("donor_writer")).otherwise(None).alias("donor_writer")
+        pl.when(pl.col("label") == 1).then(pl.col("donor_writer")).otherwise(None).alias("donor_writer"),
+        pl.when(pl.col("donor_writer_2") >= 0).then(pl.col("donor_writer_2")).otherwise(None).alias("donor_writer_2"),
     ).select(BAG_COLUMNS)
 
 
