@@ -56,7 +56,7 @@ def main() -> None:
     rows = []
     for name in MODELS:
         y, geometry, llr, flags = (np.concatenate([fold[name][i] for fold in per_fold]) for i in range(4))
-        for g in ("all", "contiguous", "scattered"):
+        for g in ("all", *sorted(set(geometry[y == 1].tolist()))):   # every geometry the bags hold
             keep = (y == 0) | ((geometry == g) if g != "all" else (y == 1))
             m = forensic_metrics(llr[keep], y[keep])
             gen = y[keep] == 0
