@@ -35,7 +35,7 @@ document in their reading order, so that no detector is tuned to one geometry; `
 (``word`` mode) splices two non-adjacent passages of consecutive words, one from each of two
 different donor writers, of ``ceil(f/2)`` and ``floor(f/2)`` words (which passage, in reading order,
 gets the odd word is drawn per bag), a bag of three writers (it needs ``f >= 2``, see
-:class:`BagConfig`, and three writers in the split). ``donor_writer`` is the writer of the first
+:class:`BagConfig`, and three writers in the split: a split with two skips it, logged). ``donor_writer`` is the writer of the first
 passage, ``donor_writer_2`` of the second (null in the other geometries). Each bag records its
 ``geometry`` ("none" for genuine bags).
 
@@ -142,7 +142,8 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
     cfg = config or BagConfig()
     say = speaker(log)
     lay = document_layout(emb, what=f"embeddings of split {split!r}")
-    _require_writers(lay, split, 3 if "two_donors" in cfg.geometries else 2)
+    _require_two_writers(lay, split)
+    geometries = split_geometries(lay, cfg, split, say)
     if windows is None:
         windows = cut_windows(lay, cfg.window_size, cfg.effective_window_stride)
     sw = read_windows(windows, lay, window_size=cfg.window_size, stride=cfg.effective_window_stride, split=split)
@@ -154,31 +155,41 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
             "original rule's flaw, kept for comparison); use mode='word' for distinct difficulties")
     parts = [_genuine_part(sw, base, genuine, cfg.bag_size)]
     parts += [_contaminated_part(lay, sw, base, cfg, i, n_per_ratio, split, geometry)
-              for geometry in cfg.ordered_geometries for i in range(len(cfg.ratios))]
+              for geometry in geometries for i in range(len(cfg.ratios))]
     bags = bag_table(parts, lay, base, cfg, split)
-    meta = _summary(bags, lay, base, cfg, split, n_per_ratio)
+    meta = _summary(bags, lay, base, cfg, split, n_per_ratio, geometries)
     say(f"bags[{split}]: {meta['n_genuine']} genuine + {meta['n_contaminated']} contaminated ({n_per_ratio} per "
-        f"ratio and geometry: {', '.join(cfg.ordered_geometries)}) in {cfg.mode} mode, {cfg.words_per_bag} words per bag, from {base.n} base bags in "
+        f"ratio and geometry: {', '.join(geometries)}) in {cfg.mode} mode, {cfg.words_per_bag} words per bag, from {base.n} base bags in "
         f"{lay.n_docs - meta['docs_shorter_than_bag']}/{lay.n_docs} documents; "
         + ", ".join(f"{r:g}->{meta[f'mean_foreign_word_frac@{r:g}']:.3f}" for r in cfg.ratios))
     return BagsResult(bags=bags, metadata=meta, windows=windows)
 
 
-def _require_writers(lay: DocLayout, split: str, need: int) -> None:
-    """Refuse a split with fewer than ``need`` writers (2: a donor; 3: the two of "two_donors")."""
+def _require_two_writers(lay: DocLayout, split: str) -> None:
     n_writers = int(np.unique(lay.doc_writer).shape[0])
-    if n_writers >= need:
-        return
-    if need == 2:
+    if n_writers < 2:
         raise WrmilInputError(
             f"split {split!r} has {n_writers} writer: contaminated bags need a donor writer from the same "
             "split other than the base writer; give the split at least 2 writers (see writer_split)."
         )
-    raise WrmilInputError(
-        f"split {split!r} has {n_writers} writers: 'two_donors' bags need two donor writers from the same split "
-        f"besides the base writer; give the split at least {need} writers (see writer_split) or drop 'two_donors' "
-        "from BagConfig.geometries."
-    )
+
+
+def split_geometries(lay: DocLayout, cfg: BagConfig, split: str, say: Callable[[str], None]) -> tuple[str, ...]:
+    """The configured geometries this split can build: "two_donors" needs 3 writers (a base writer and
+    two donors), so a 2-writer split (a small data set's val or test writers) skips it, logged, rather
+    than failing the whole run; refused when nothing else is configured."""
+    n_writers = int(np.unique(lay.doc_writer).shape[0])
+    if "two_donors" not in cfg.geometries or n_writers >= 3:
+        return cfg.ordered_geometries
+    kept = tuple(g for g in cfg.ordered_geometries if g != "two_donors")
+    if not kept:
+        raise WrmilInputError(
+            f"split {split!r} has {n_writers} writers: 'two_donors' bags need two donor writers from the same split "
+            "besides the base writer; give the split at least 3 writers (see writer_split) or add another "
+            "geometry to BagConfig.geometries.")
+    say(f"bags[{split}]: {n_writers} writers, too few for 'two_donors' (a base writer and two donors): its bags at "
+        f"all {len(cfg.ratios)} ratios are skipped in this split; building {', '.join(kept)}")
+    return kept
 
 
 def base_bags(windows: SplitWindows, lay: DocLayout, cfg: BagConfig, split: str) -> BaseBags:
@@ -272,7 +283,8 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
     ).select(BAG_COLUMNS)
 
 
-def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig, split: str, n_per_ratio: int) -> Meta:
+def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig, split: str, n_per_ratio: int,
+             geometries: tuple[str, ...]) -> Meta:
     """Counts per label and ratio, the geometry, and the mean measured fractions per ratio (and,
     with several contamination geometries, the window fraction per geometry too)."""
     ratio, geometry = bags["ratio"].to_numpy(), bags["geometry"].to_numpy()
@@ -289,7 +301,7 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         "n_genuine": n_gen, "n_contaminated": int(B - n_gen), "n_contaminated_per_ratio": n_per_ratio,
         "n_bags": int(B), "contaminated_per_genuine": float((B - n_gen) / n_gen),
         "ratios_with_same_contamination": "; ".join(str(g) for g in cfg.colliding_ratios) or "none",
-        "geometries": ", ".join(cfg.ordered_geometries),
+        "geometries": ", ".join(geometries),
     }
     unit = "foreign_words" if cfg.mode == "word" else "replaced_windows"
     for r in cfg.ratios:
@@ -297,7 +309,7 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         meta[f"{unit}@{r:g}"] = cfg.foreign_counts[r]
         meta[f"mean_foreign_word_frac@{r:g}"] = float(word_frac[m].mean())
         meta[f"mean_foreign_window_frac@{r:g}"] = float(window_frac[m].mean())
-        if len(cfg.ordered_geometries) > 1:   # scattered words touch more windows than a passage
-            for g in cfg.ordered_geometries:
+        if len(geometries) > 1:   # scattered words touch more windows than a passage
+            for g in geometries:
                 meta[f"mean_foreign_window_frac@{r:g}/{g}"] = float(window_frac[m & (geometry == g)].mean())
     return meta

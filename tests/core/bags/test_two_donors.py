@@ -113,11 +113,15 @@ def test_two_donors_is_refused_in_instance_mode_and_below_two_foreign_words():
         BagConfig(bag_size=4, window_size=5, ratios=(0.05, 0.2), geometries=("two_donors",))
 
 
-def test_two_donors_needs_three_writers_in_the_split():
+def test_a_two_writer_split_skips_two_donors_logged_or_refuses_it_alone():
     two_writers = synth_table([120] * 4, [0, 0, 1, 1], seed=1)
+    said: list[str] = []
+    res = build_bags(two_writers, "val", preset("demo"), log=said.append)
+    assert set(res.bags["geometry"].to_list()) == {"none", "contiguous", "scattered"}
+    assert res.metadata["geometries"] == "contiguous, scattered"
+    assert any("too few for 'two_donors'" in line and "skipped" in line for line in said)
     with pytest.raises(WrmilInputError, match="has 2 writers: 'two_donors' bags need two donor writers"):
-        build_bags(two_writers, "val", preset("demo"))
-    assert build_bags(two_writers, "val", preset("demo", geometries=("contiguous",))).bags.height > 0
+        build_bags(two_writers, "val", preset("demo", geometries=("two_donors",)))
 
 
 def test_all_checks_pass_on_two_donor_bags(demo, emb):
