@@ -35,9 +35,9 @@ document in their reading order, so that no detector is tuned to one geometry; `
 (``word`` mode) splices two non-adjacent passages of consecutive words, one from each of two
 different donor writers, of ``ceil(f/2)`` and ``floor(f/2)`` words (which passage, in reading order,
 gets the odd word is drawn per bag), a bag of three writers (it needs ``f >= 2``, see
-:class:`BagConfig`, and three writers in the split: a split with two skips it, logged). ``donor_writer`` is the writer of the first
-passage, ``donor_writer_2`` of the second (null in the other geometries). Each bag records its
-``geometry`` ("none" for genuine bags).
+:class:`BagConfig`, and three writers in the split: a split with two skips it, logged).
+``donor_writer`` is the writer of the first passage, ``donor_writer_2`` of the second (null in the
+other geometries). Each bag records its ``geometry`` ("none" for genuine bags).
 
 Balance follows the original, per geometry: 1 genuine : 2 contaminated, the same number of
 contaminated bags per ratio (``round(2 * n_genuine / len(ratios))``), base passages re-used with

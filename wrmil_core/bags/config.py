@@ -233,8 +233,8 @@ class BagConfig:
 
 
 # Named presets: "demo" is the default, exact word-level contamination (50-word bags), with a
-# contiguous passage, scattered words and two passages of two donors side by side; "paper" is the original rule (stride-1
-# windows, whole windows replaced), for comparison with published numbers.
+# contiguous passage, scattered words and two passages of two donors side by side; "paper" is the
+# original rule (stride-1 windows, whole windows replaced), for comparison with published numbers.
 PRESETS: dict[str, BagConfig] = {
     # base bags overlap by half (bag_stride 5 windows): the synthetic documents are short (126
     # words), so this doubles the bags per document; every contaminated bag still has its own donor.
