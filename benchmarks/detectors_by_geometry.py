@@ -164,7 +164,7 @@ def main() -> None:
     print(f"\n{n_writers} writers, {n_gen} genuine bags, bags preset {args.bags_preset!r}, seed {args.seed}")
     if mismatch is not None:
         con = bags["label"].to_numpy() == 1
-        for g in ("contiguous", "scattered"):
+        for g in cfg.ordered_geometries:
             for r in cfg.ratios:
                 m = con & (bags["geometry"].to_numpy() == g) & (bags["ratio"].to_numpy() == r)
                 if m.any():

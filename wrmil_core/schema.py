@@ -36,15 +36,17 @@ bags (bags_by_difficulty[split])
     split               Utf8
     doc_id              Utf8
     base_writer         Int64
-    donor_writer        Int64 (null for genuine bags)
+    donor_writer        Int64 (null for genuine bags); for "two_donors" the writer of the first passage
+    donor_writer_2      Int64   writer of the second passage of a "two_donors" bag (null otherwise)
     label               Int8    0 = one writer (genuine), 1 = contaminated
     ratio               Float64 nominal contamination ratio, 0.0 for genuine bags
-    foreign_word_frac   Float64 true fraction of the bag's words written by the donor
+    foreign_word_frac   Float64 true fraction of the bag's words written by the donor(s)
     foreign_window_frac Float64 fraction of the bag's windows holding >= 1 foreign word
     word_ids            Array(Int32, bag_size * window_size)  row-major (window, word)
     window_foreign      Array(Boolean, bag_size)
     mode                Utf8    "word" or "instance"
-    geometry            Utf8    "contiguous" or "scattered" (where the foreign words sit), "none" for genuine bags
+    geometry            Utf8    "contiguous", "scattered" or "two_donors" (where the foreign words sit and
+                                how many donors wrote them), "none" for genuine bags
     model_id            Utf8    embedding model id the bags were built against
 """
 
@@ -59,7 +61,7 @@ SPLIT_COLUMNS: tuple[str, ...] = ("writer", "split")
 EMBEDDING_COLUMNS: tuple[str, ...] = ("word_id", "writer", "doc_id", "position", "emb", "model_id")
 WINDOW_COLUMNS: tuple[str, ...] = ("window_id", "doc_id", "writer", "start", "word_ids", "model_id")
 BAG_COLUMNS: tuple[str, ...] = (
-    "bag_id", "split", "doc_id", "base_writer", "donor_writer", "label", "ratio",
+    "bag_id", "split", "doc_id", "base_writer", "donor_writer", "donor_writer_2", "label", "ratio",
     "foreign_word_frac", "foreign_window_frac", "word_ids", "window_foreign", "mode", "geometry", "model_id",
 )
 

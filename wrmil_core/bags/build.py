@@ -31,14 +31,19 @@ at least one foreign word.
 Contamination geometries (``BagConfig.geometries``): ``contiguous`` is the rule above (in
 ``instance`` mode: the original rule); ``scattered`` (``word`` mode) puts the same number ``f`` of
 foreign words at pairwise non-adjacent places of the span, ``f`` distinct words of one donor
-document in their reading order, so that no detector is tuned to one geometry. Each bag records
-its ``geometry`` ("none" for genuine bags).
+document in their reading order, so that no detector is tuned to one geometry; ``two_donors``
+(``word`` mode) splices two non-adjacent passages of consecutive words, one from each of two
+different donor writers, of ``ceil(f/2)`` and ``floor(f/2)`` words (which passage, in reading order,
+gets the odd word is drawn per bag), a bag of three writers (it needs ``f >= 2``, see
+:class:`BagConfig`, and three writers in the split: a split with two skips it, logged).
+``donor_writer`` is the writer of the first passage, ``donor_writer_2`` of the second (null in the
+other geometries). Each bag records its ``geometry`` ("none" for genuine bags).
 
 Balance follows the original, per geometry: 1 genuine : 2 contaminated, the same number of
 contaminated bags per ratio (``round(2 * n_genuine / len(ratios))``), base passages re-used with
 fresh donors and offsets where needed. The table holds the genuine bags, then each geometry's bags
-ratio by ratio (contiguous first); each (geometry, ratio) draws from its own random stream, so the
-contiguous bags do not change when ``scattered`` is added. Deterministic for a seed.
+ratio by ratio (contiguous, scattered, two_donors); each (geometry, ratio) draws from its own random
+stream, so the bags of one geometry do not change when another is added. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ from wrmil_core.bags.config import BagConfig, round_half_up
 from wrmil_core.bags.contaminate import (
     contaminate_instance,
     contaminate_scattered,
+    contaminate_two_donors,
     contaminate_word,
     distinct_foreign_frac,
 )
@@ -97,7 +103,8 @@ class BagPart:
 
     rows, foreign   (n, bag_size, window_size) layout rows of the words, and donor-written flags
     base            (n,) index into :class:`BaseBags`; donor (n,) donor writer, -1 for genuine
-    geometry        "none" (genuine), "contiguous" or "scattered"
+    donor_2         (n,) second donor writer of a "two_donors" bag; None: -1 (no second donor)
+    geometry        "none" (genuine), "contiguous", "scattered" or "two_donors"
     """
 
     rows: np.ndarray
@@ -106,6 +113,12 @@ class BagPart:
     donor: np.ndarray
     ratio: float
     geometry: str = "none"
+    donor_2: np.ndarray | None = None
+
+    @property
+    def second_donor(self) -> np.ndarray:
+        """(n,) second donor writer, -1 where there is none."""
+        return self.donor_2 if self.donor_2 is not None else np.full(self.base.shape[0], -1, np.int64)
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -130,6 +143,7 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
     say = speaker(log)
     lay = document_layout(emb, what=f"embeddings of split {split!r}")
     _require_two_writers(lay, split)
+    geometries = split_geometries(lay, cfg, split, say)
     if windows is None:
         windows = cut_windows(lay, cfg.window_size, cfg.effective_window_stride)
     sw = read_windows(windows, lay, window_size=cfg.window_size, stride=cfg.effective_window_stride, split=split)
@@ -141,11 +155,11 @@ def build_bags(emb: pl.DataFrame, split: str, config: BagConfig | None = None, l
             "original rule's flaw, kept for comparison); use mode='word' for distinct difficulties")
     parts = [_genuine_part(sw, base, genuine, cfg.bag_size)]
     parts += [_contaminated_part(lay, sw, base, cfg, i, n_per_ratio, split, geometry)
-              for geometry in cfg.ordered_geometries for i in range(len(cfg.ratios))]
+              for geometry in geometries for i in range(len(cfg.ratios))]
     bags = bag_table(parts, lay, base, cfg, split)
-    meta = _summary(bags, lay, base, cfg, split, n_per_ratio)
+    meta = _summary(bags, lay, base, cfg, split, n_per_ratio, geometries)
     say(f"bags[{split}]: {meta['n_genuine']} genuine + {meta['n_contaminated']} contaminated ({n_per_ratio} per "
-        f"ratio and geometry: {', '.join(cfg.ordered_geometries)}) in {cfg.mode} mode, {cfg.words_per_bag} words per bag, from {base.n} base bags in "
+        f"ratio and geometry: {', '.join(geometries)}) in {cfg.mode} mode, {cfg.words_per_bag} words per bag, from {base.n} base bags in "
         f"{lay.n_docs - meta['docs_shorter_than_bag']}/{lay.n_docs} documents; "
         + ", ".join(f"{r:g}->{meta[f'mean_foreign_word_frac@{r:g}']:.3f}" for r in cfg.ratios))
     return BagsResult(bags=bags, metadata=meta, windows=windows)
@@ -158,6 +172,24 @@ def _require_two_writers(lay: DocLayout, split: str) -> None:
             f"split {split!r} has {n_writers} writer: contaminated bags need a donor writer from the same "
             "split other than the base writer; give the split at least 2 writers (see writer_split)."
         )
+
+
+def split_geometries(lay: DocLayout, cfg: BagConfig, split: str, say: Callable[[str], None]) -> tuple[str, ...]:
+    """The configured geometries this split can build: "two_donors" needs 3 writers (a base writer and
+    two donors), so a 2-writer split (a small data set's val or test writers) skips it, logged, rather
+    than failing the whole run; refused when nothing else is configured."""
+    n_writers = int(np.unique(lay.doc_writer).shape[0])
+    if "two_donors" not in cfg.geometries or n_writers >= 3:
+        return cfg.ordered_geometries
+    kept = tuple(g for g in cfg.ordered_geometries if g != "two_donors")
+    if not kept:
+        raise WrmilInputError(
+            f"split {split!r} has {n_writers} writers: 'two_donors' bags need two donor writers from the same split "
+            "besides the base writer; give the split at least 3 writers (see writer_split) or add another "
+            "geometry to BagConfig.geometries.")
+    say(f"bags[{split}]: {n_writers} writers, too few for 'two_donors' (a base writer and two donors): its bags at "
+        f"all {len(cfg.ratios)} ratios are skipped in this split; building {', '.join(kept)}")
+    return kept
 
 
 def base_bags(windows: SplitWindows, lay: DocLayout, cfg: BagConfig, split: str) -> BaseBags:
@@ -190,8 +222,8 @@ def _genuine_part(windows: SplitWindows, base: BaseBags, genuine: np.ndarray, ba
 
 
 # random stream of each geometry's contaminated bags: contiguous keeps the stream it always had, so
-# adding "scattered" leaves those bags bit-identical for a seed
-_GEOMETRY_STREAM = {"contiguous": 1, "scattered": 2}
+# adding "scattered" or "two_donors" leaves the other geometries' bags bit-identical for a seed
+_GEOMETRY_STREAM = {"contiguous": 1, "scattered": 2, "two_donors": 3}
 
 
 def _contaminated_part(lay: DocLayout, windows: SplitWindows, base: BaseBags, cfg: BagConfig, i: int,
@@ -203,6 +235,10 @@ def _contaminated_part(lay: DocLayout, windows: SplitWindows, base: BaseBags, cf
     b = rng.permutation(base.n)[np.arange(n) % base.n]
     writer = lay.doc_writer[base.doc[b]]
     count = cfg.foreign_counts[r]
+    if geometry == "two_donors":   # word mode only (BagConfig refuses it in instance mode)
+        rows, foreign, donor, donor_2 = contaminate_two_donors(
+            rng, lay, windows.start_row[base.window[b]], writer, count, cfg.words_per_bag, cfg.window_template(), split)
+        return BagPart(rows=rows, foreign=foreign, base=b, donor=donor, ratio=r, geometry=geometry, donor_2=donor_2)
     if cfg.mode == "word":
         splice = contaminate_scattered if geometry == "scattered" else contaminate_word
         base_row = windows.start_row[base.window[b]]
@@ -229,6 +265,7 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
         "doc_id": lay.doc_ids.gather(doc),
         "base_writer": pl.Series(lay.doc_writer[doc], dtype=pl.Int64),
         "donor_writer": pl.Series(np.concatenate([p.donor for p in parts]), dtype=pl.Int64),
+        "donor_writer_2": pl.Series(np.concatenate([p.second_donor for p in parts]), dtype=pl.Int64),
         "label": pl.Series((ratio > 0).astype(np.int8), dtype=pl.Int8),
         "ratio": pl.Series(ratio, dtype=pl.Float64),
         "foreign_word_frac": pl.Series(distinct_foreign_frac(flat_rows, foreign.reshape(B, -1)), dtype=pl.Float64),
@@ -241,11 +278,13 @@ def bag_table(parts: list[BagPart], lay: DocLayout, base: BaseBags, cfg: BagConf
                               dtype=pl.Utf8),
         "model_id": pl.Series([lay.model_id] * B, dtype=pl.Utf8),
     }).with_columns(
-        pl.when(pl.col("label") == 1).then(pl.col("donor_writer")).otherwise(None).alias("donor_writer")
+        pl.when(pl.col("label") == 1).then(pl.col("donor_writer")).otherwise(None).alias("donor_writer"),
+        pl.when(pl.col("donor_writer_2") >= 0).then(pl.col("donor_writer_2")).otherwise(None).alias("donor_writer_2"),
     ).select(BAG_COLUMNS)
 
 
-def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig, split: str, n_per_ratio: int) -> Meta:
+def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig, split: str, n_per_ratio: int,
+             geometries: tuple[str, ...]) -> Meta:
     """Counts per label and ratio, the geometry, and the mean measured fractions per ratio (and,
     with several contamination geometries, the window fraction per geometry too)."""
     ratio, geometry = bags["ratio"].to_numpy(), bags["geometry"].to_numpy()
@@ -262,7 +301,7 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         "n_genuine": n_gen, "n_contaminated": int(B - n_gen), "n_contaminated_per_ratio": n_per_ratio,
         "n_bags": int(B), "contaminated_per_genuine": float((B - n_gen) / n_gen),
         "ratios_with_same_contamination": "; ".join(str(g) for g in cfg.colliding_ratios) or "none",
-        "geometries": ", ".join(cfg.ordered_geometries),
+        "geometries": ", ".join(geometries),
     }
     unit = "foreign_words" if cfg.mode == "word" else "replaced_windows"
     for r in cfg.ratios:
@@ -270,7 +309,7 @@ def _summary(bags: pl.DataFrame, lay: DocLayout, base: BaseBags, cfg: BagConfig,
         meta[f"{unit}@{r:g}"] = cfg.foreign_counts[r]
         meta[f"mean_foreign_word_frac@{r:g}"] = float(word_frac[m].mean())
         meta[f"mean_foreign_window_frac@{r:g}"] = float(window_frac[m].mean())
-        if len(cfg.ordered_geometries) > 1:   # scattered words touch more windows than a passage
-            for g in cfg.ordered_geometries:
+        if len(geometries) > 1:   # scattered words touch more windows than a passage
+            for g in geometries:
                 meta[f"mean_foreign_window_frac@{r:g}/{g}"] = float(window_frac[m & (geometry == g)].mean())
     return meta

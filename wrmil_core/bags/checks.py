@@ -6,8 +6,10 @@ raises on a broken table: an unexpected error becomes a failed check whose metad
 Blocking (a bad bag table must not reach a model):
     check_bag_shapes             every bag holds exactly bag_size windows of window_size words
     check_labels_match_fractions labels, ratios, donors, geometries and recorded foreign fractions
-                                 agree with what the word ids say (writer of each word vs the base writer)
-    check_donors                 donors come from the split and differ from the base writer
+                                 agree with what the word ids say (writer of each word vs the base writer);
+                                 a two_donors bag's donors both wrote, evenly, the ratio's foreign words
+    check_donors                 donors come from the split and differ from the base writer (and a
+                                 two_donors bag's two donors from each other)
     check_word_ids_in_split      every word id is in the split's embedding table (same model)
     check_windows_match_instance_windows
                                  every bag is made of rows of the split's instance_windows table
@@ -36,7 +38,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from wrmil_core.bags.config import GEOMETRIES
+from wrmil_core.bags.config import GEOMETRIES, word_mode_foreign_count
 from wrmil_core.bags.contaminate import distinct_foreign_frac
 from wrmil_core.bags.layout import index_word_ids
 from wrmil_core.schema import BAG_COLUMNS
@@ -116,6 +118,32 @@ def _emb_rows(ids: np.ndarray, emb: pl.DataFrame) -> tuple[np.ndarray, np.ndarra
     return rows.reshape(ids.shape), found.reshape(ids.shape)
 
 
+def _second_donor(bags: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(has a second donor (B,), second donor writer (B,), a never-a-writer value where null); a table
+    written before the column existed has none."""
+    if "donor_writer_2" not in bags.columns:
+        return np.zeros(bags.height, bool), np.full(bags.height, -(2**62), np.int64)
+    d2 = bags["donor_writer_2"].cast(pl.Int64)
+    return d2.is_not_null().to_numpy(), d2.fill_null(-(2**62)).to_numpy()
+
+
+def _two_donor_label_problems(ids: np.ndarray, writer: np.ndarray, foreign: np.ndarray, donor: np.ndarray,
+                              donor_2: np.ndarray, two: np.ndarray, ratio: np.ndarray) -> dict[str, np.ndarray]:
+    """A two_donors bag: both donors wrote some of its foreign words, as evenly as possible, and together
+    the word-mode count of its ratio (``max(1, round_half_up(ratio * distinct words))``)."""
+    n1 = _distinct_span(ids, foreign & (writer == donor[:, None]))[0]
+    n2 = _distinct_span(ids, foreign & (writer == donor_2[:, None]))[0]
+    expected = np.zeros(ids.shape[0], np.int64)
+    rows = np.flatnonzero(two)   # the count rule per bag, only where it is needed
+    n_words = _distinct_span(ids[rows], np.ones(ids[rows].shape, bool))[0]
+    expected[rows] = [word_mode_foreign_count(r, n) for r, n in zip(ratio[rows].tolist(), n_words.tolist())]
+    return {
+        "two_donors_not_both_writing": two & ((n1 == 0) | (n2 == 0)),
+        "two_donors_split_uneven": two & (np.abs(n1 - n2) > 1),
+        "two_donors_foreign_count_wrong": two & (n1 + n2 != expected),
+    }
+
+
 def _writers_of(ids: np.ndarray, emb: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     _need_columns(emb, ("word_id", "writer"), "embeddings table")
     rows, found = _emb_rows(ids, emb)
@@ -182,7 +210,9 @@ def check_labels_match_fractions(bags: pl.DataFrame, emb: pl.DataFrame, *, atol:
     label 1 <=> foreign_word_frac > 0; recorded foreign_word_frac, window_foreign and
     foreign_window_frac equal the recomputed ones; genuine bags have ratio 0 and no donor,
     contaminated ones a ratio > 0 and a donor who wrote every foreign word; geometry "none"
-    exactly for the genuine bags, "contiguous" or "scattered" for the others.
+    exactly for the genuine bags, one of ``GEOMETRIES`` for the others; a second donor exactly for
+    the "two_donors" bags, whose foreign words are both donors' (each some, split as evenly as
+    possible) and as many as their ratio gives.
     """
     ids, wf, bs, ws = _matrices(bags)
     writer, found = _writers_of(ids, emb)
@@ -211,9 +241,14 @@ def check_labels_match_fractions(bags: pl.DataFrame, emb: pl.DataFrame, *, atol:
         "window_frac_wrong": ~np.isclose(rec_win, win.mean(1), rtol=0, atol=atol),
         "genuine_with_ratio_or_donor": (label == 0) & ((ratio != 0) | has_donor),
         "contaminated_without_ratio_or_donor": (label == 1) & (~(ratio > 0) | ~has_donor),
-        "foreign_word_not_by_donor": (foreign & (writer != donor_np[:, None])).any(1),
     }
+    has_2, donor_2 = _second_donor(bags)
+    problems["foreign_word_not_by_donor"] = (foreign & (writer != donor_np[:, None]) & (writer != donor_2[:, None])).any(1)
     geometry = bags["geometry"].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
+    two = geometry == "two_donors"
+    problems["two_donors_without_second_donor"] = two & ~has_2
+    problems["second_donor_outside_two_donors"] = ~two & has_2
+    problems.update(_two_donor_label_problems(ids, writer, foreign, donor_np, donor_2, two & has_2, ratio))
     problems["unknown_geometry"] = ~np.isin(geometry, ("none", *GEOMETRIES))
     problems["geometry_vs_label"] = np.isin(geometry, ("none", *GEOMETRIES)) & ((label == 0) != (geometry == "none"))
     meta: Meta = {"n_bags": int(ids.shape[0]), "n_contaminated": int((label == 1).sum())}
@@ -236,12 +271,16 @@ def check_donors(bags: pl.DataFrame, emb: pl.DataFrame, *, split: str | None = N
     donor_null = t["donor_writer"].is_null().to_numpy()
     donor = t["donor_writer"].fill_null(-(2**62)).to_numpy()
     base = t["base_writer"].to_numpy()
+    has_2, donor_2 = _second_donor(bags)   # same row order as t (a left join keeps it)
     problems = {
         "donor_missing": contaminated & donor_null,
         "donor_is_base_writer": contaminated & ~donor_null & (donor == base),
         "donor_outside_split": contaminated & ~donor_null & ~np.isin(donor, writers),
         "base_writer_outside_split": ~np.isin(base, writers),
         "doc_not_by_base_writer": t["_doc_writer"].fill_null(-(2**62)).to_numpy() != base,
+        "second_donor_is_base_writer": has_2 & (donor_2 == base),
+        "second_donor_is_first_donor": has_2 & (donor_2 == donor),
+        "second_donor_outside_split": has_2 & ~np.isin(donor_2, writers),
     }
     bag_ids = t["bag_id"].to_numpy()
     meta: Meta = {"split": "/".join(map(str, splits)), "expected_split": split or "", "n_contaminated": int(contaminated.sum()),
@@ -351,24 +390,55 @@ def _scattered_problems(replaced: np.ndarray, donor_pos: np.ndarray, mask: np.nd
     return disorder.any((1, 2)), (pair & (np.abs(ri - rj) == 1)).any((1, 2))
 
 
+def _passage_ok(doc: np.ndarray, replaced: np.ndarray, donor_pos: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row: the ``mask``ed words are one passage of consecutive words of one document, each in
+    the place of the base word it replaces, filling a run of places without gaps."""
+    n_distinct, span = _distinct_span(replaced, mask)
+    return _same_where(doc, mask) & _same_where(donor_pos - replaced, mask) & (n_distinct == span)
+
+
+def _two_donor_passage_problems(two: np.ndarray, foreign: np.ndarray, second: np.ndarray, doc: np.ndarray,
+                                replaced: np.ndarray, donor_pos: np.ndarray) -> dict[str, np.ndarray]:
+    """A two_donors bag: each donor's words one passage, the first donor's before the second's, with at
+    least one base word between them (``second``: the words of ``donor_writer_2``)."""
+    first = foreign & ~second
+    n_distinct, span = _distinct_span(replaced, foreign)
+    big = np.iinfo(np.int64).max
+    first_end = np.where(first, replaced, -1).max(1)
+    second_start = np.where(second, replaced, big).min(1)
+    return {
+        "two_donor_passage_not_consecutive_in_one_document":
+            two & ~(_passage_ok(doc, replaced, donor_pos, first) & _passage_ok(doc, replaced, donor_pos, second)),
+        # adjacent passages would read as one run: two runs need a gap in the foreign places
+        "two_donor_passages_adjacent": two & (n_distinct == span),
+        "two_donor_passages_out_of_order": two & first.any(1) & second.any(1) & (first_end >= second_start),
+    }
+
+
 def _word_mode_problems(mode: np.ndarray, geometry: np.ndarray, anchored: np.ndarray, foreign: np.ndarray,
-                        doc: np.ndarray, replaced: np.ndarray, donor_pos: np.ndarray) -> dict[str, np.ndarray]:
-    """Word-mode foreign words by geometry; ``replaced`` is the base position each slot fills."""
+                        doc: np.ndarray, replaced: np.ndarray, donor_pos: np.ndarray,
+                        second: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Word-mode foreign words by geometry; ``replaced`` is the base position each slot fills and
+    ``second`` flags the words of a bag's second donor (None: no bag has one)."""
     word = (mode == "word") & anchored
-    contiguous, scattered = word & (geometry != "scattered"), word & (geometry == "scattered")
+    # a table without geometries is all contiguous: every name but the others' counts as one passage
+    contiguous = word & ~np.isin(geometry, ("scattered", "two_donors"))
+    scattered, two = word & (geometry == "scattered"), word & (geometry == "two_donors")
     n_distinct, span = _distinct_span(replaced, foreign)
     disorder, adjacent = np.zeros(mode.shape, bool), np.zeros(mode.shape, bool)
     if scattered.any():   # pairwise comparisons only for the bags that need them
         disorder[scattered], adjacent[scattered] = _scattered_problems(
             replaced[scattered], donor_pos[scattered], foreign[scattered])
     one_doc = _same_where(doc, foreign)
-    return {
+    second = np.zeros(foreign.shape, bool) if second is None else second
+    return _two_donor_passage_problems(two, foreign, second, doc, replaced, donor_pos) | {
         # contiguous: donor word position minus the position of the base word it replaces is constant
         "donor_words_not_consecutive_in_one_document": contiguous & ~(one_doc & _same_where(donor_pos - replaced, foreign)),
         "foreign_passage_not_contiguous": contiguous & (n_distinct != span),
         "scattered_words_not_in_reading_order_of_one_document": scattered & ~(one_doc & ~disorder),
         "scattered_words_adjacent": scattered & adjacent,
         "scattered_in_instance_mode": (mode == "instance") & (geometry == "scattered"),
+        "two_donors_in_instance_mode": (mode == "instance") & (geometry == "two_donors"),
     }
 
 
@@ -382,7 +452,8 @@ def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, 
     words are, for a ``contiguous`` bag, one passage of consecutive words of one donor document of
     the split, in reading order, each in the place of the base word it replaces, and for a
     ``scattered`` bag distinct words of one donor document in their reading order, at pairwise
-    non-adjacent places. Fails on bags cut with another window size or stride.
+    non-adjacent places, and for a ``two_donors`` bag one such passage per donor (the first donor's
+    first), not adjacent to each other. Fails on bags cut with another window size or stride.
     """
     ids, _, bs, ws = _matrices(bags)
     wt, w_ids = _window_matrix(windows, ws)
@@ -390,7 +461,8 @@ def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, 
     if not found.all():
         raise _Broken(f"{int((~found).sum())} word id(s) are not in the embeddings table (see check_word_ids_in_split)")
     _need_columns(emb, ("writer", "doc_id", "position"), "embeddings table")
-    base = emb["writer"].cast(pl.Int64).to_numpy()[rows] == bags["base_writer"].cast(pl.Int64).to_numpy()[:, None]
+    writer = emb["writer"].cast(pl.Int64).to_numpy()[rows]
+    base = writer == bags["base_writer"].cast(pl.Int64).to_numpy()[:, None]
     run, anchored, slot_row, hit = _base_window_rows(ids, base, w_ids, bs)
     vocab = wt["doc_id"].unique().sort().to_list()
     w_doc = _codes(wt["doc_id"], vocab)
@@ -414,7 +486,8 @@ def check_windows_match_instance_windows(bags: pl.DataFrame, emb: pl.DataFrame, 
     replaced = wt["start"].cast(pl.Int64).to_numpy()[np.repeat(run, ws, axis=1)] + np.tile(np.arange(ws), bs)
     donor_pos = emb["position"].cast(pl.Int64).to_numpy()[rows]
     problems.update(_word_mode_problems(mode, bags["geometry"].cast(pl.Utf8).fill_null("").to_numpy().astype(str),
-                                        anchored, foreign, doc, replaced, donor_pos))
+                                        anchored, foreign, doc, replaced, donor_pos,
+                                        foreign & (writer == _second_donor(bags)[1][:, None])))
     meta: Meta = {"n_bags": int(ids.shape[0]), "n_windows": int(w_ids.shape[0]), "window_size": ws}
     passed, meta = _verdict(problems, bags["bag_id"].to_numpy(), meta)
     if not passed:

@@ -21,8 +21,10 @@ from wrmil_core.schema import DEFAULT_RATIOS
 
 Mode = Literal["word", "instance"]
 MODES: tuple[str, ...] = ("word", "instance")
-Geometry = Literal["contiguous", "scattered"]
-GEOMETRIES: tuple[str, ...] = ("contiguous", "scattered")  # the order the bags table holds them in
+Geometry = Literal["contiguous", "scattered", "two_donors"]
+# the order the bags table holds them in; a new geometry goes last so earlier bag ids do not move
+GEOMETRIES: tuple[str, ...] = ("contiguous", "scattered", "two_donors")
+WORD_ONLY_GEOMETRIES: tuple[str, ...] = ("scattered", "two_donors")  # refused in instance mode
 
 
 def round_half_up(x: float) -> int:
@@ -33,6 +35,12 @@ def round_half_up(x: float) -> int:
 def word_mode_foreign_count(ratio: float, n_words: int) -> int:
     """Foreign words for ``ratio`` in a ``word``-mode bag of ``n_words`` words: ``max(1, round(r*n))``."""
     return max(1, round_half_up(ratio * n_words))
+
+
+def two_donor_split(f: int) -> tuple[int, int]:
+    """The two passages' lengths for ``f`` foreign words, as even as possible: ``(f // 2 + f % 2, f // 2)``
+    (which passage gets the odd word is drawn per bag)."""
+    return f // 2 + f % 2, f // 2
 
 
 def instance_mode_foreign_count(ratio: float, bag_size: int) -> int:
@@ -72,8 +80,12 @@ class BagConfig:
     geometries      where the foreign words sit: "contiguous" (one passage; in ``instance`` mode
                     the original rule's replaced windows) and/or "scattered" (``word`` mode only:
                     the same number of foreign words at random, pairwise non-adjacent positions).
+                    and/or "two_donors" (``word`` mode only: two passages from two different
+                    donor writers, non-adjacent, together the same number of foreign words, split
+                    as evenly as possible; needs at least 2 foreign words at every ratio and 3
+                    writers in the split).
                     Each geometry gets its own contaminated bags (1 : 2 against the genuine ones)
-                    from its own random stream, so adding "scattered" leaves the contiguous bags
+                    from its own random stream, so adding a geometry leaves the others' bags
                     as they are.
     """
 
@@ -114,16 +126,34 @@ class BagConfig:
         if not isinstance(g, tuple) or not g or any(x not in GEOMETRIES for x in g) or len(set(g)) != len(g):
             raise WrmilInputError(f"BagConfig.geometries must be a non-empty tuple of distinct names from {GEOMETRIES}; "
                                   f"got {g!r}.")
-        if "scattered" not in g:
-            return
         if self.mode != "word":
-            raise WrmilInputError("BagConfig.geometries: 'scattered' needs mode='word' (instance mode replaces whole "
-                                  "windows, which already sit at random slots); drop it or use mode='word'.")
+            word_only = [x for x in g if x in WORD_ONLY_GEOMETRIES]
+            if word_only:
+                raise WrmilInputError(
+                    f"BagConfig.geometries: {', '.join(map(repr, word_only))} "
+                    f"{'needs' if len(word_only) == 1 else 'need'} mode='word' (instance mode replaces whole "
+                    "windows of one donor, which already sit at random slots); drop it or use mode='word'.")
+            return
+        if "scattered" in g:
+            self._check_scattered()
+        if "two_donors" in g:
+            self._check_two_donors()
+
+    def _check_scattered(self) -> None:
         most = max(self.foreign_counts.values())
         if 2 * most - 1 > self.words_per_bag:
             raise WrmilInputError(
                 f"BagConfig.geometries: {most} scattered foreign words cannot be pairwise non-adjacent in a bag of "
                 f"{self.words_per_bag} words; use smaller ratios or a longer bag.")
+
+    def _check_two_donors(self) -> None:
+        # refused rather than rounded up: a rounded-up bag would not be the difficulty its ratio names
+        few = {r: c for r, c in self.foreign_counts.items() if c < 2}
+        if few:
+            raise WrmilInputError(
+                f"BagConfig.geometries: 'two_donors' needs at least 2 foreign words per bag (one per donor), and "
+                f"ratio(s) {sorted(few)} give 1 in a bag of {self.words_per_bag} words; use a longer bag "
+                "(e.g. bag_size=10, window_size=5), drop those ratios, or drop 'two_donors'.")
 
     def _check_ratios(self) -> None:
         if not isinstance(self.ratios, tuple):
@@ -203,12 +233,12 @@ class BagConfig:
 
 
 # Named presets: "demo" is the default, exact word-level contamination (50-word bags), with a
-# contiguous passage and scattered words side by side; "paper" is the original rule (stride-1
-# windows, whole windows replaced), for comparison with published numbers.
+# contiguous passage, scattered words and two passages of two donors side by side; "paper" is the
+# original rule (stride-1 windows, whole windows replaced), for comparison with published numbers.
 PRESETS: dict[str, BagConfig] = {
     # base bags overlap by half (bag_stride 5 windows): the synthetic documents are short (126
     # words), so this doubles the bags per document; every contaminated bag still has its own donor.
-    "demo": BagConfig(bag_stride=5, geometries=("contiguous", "scattered")),
+    "demo": BagConfig(bag_stride=5, geometries=("contiguous", "scattered", "two_donors")),
     "paper": BagConfig(mode="instance"),
 }
 # A user's own data (`wrmil run --data-root`, on a CPU or a GPU): the demo's exact word-level bags;

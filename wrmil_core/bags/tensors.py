@@ -23,8 +23,11 @@ class BagTensors:
     foreign_word_frac float64 (B,) true foreign fraction of the bag's words
     bag_id          int64   (B,)
     model_id        id of the embedding model the vectors come from
-    geometry        str     (B,) "none" (genuine), "contiguous" or "scattered"; None given: "none"
-                    for genuine bags and "contiguous" for the others
+    geometry        str     (B,) "none" (genuine), "contiguous", "scattered" or "two_donors"; None
+                    given: "none" for genuine bags and "contiguous" for the others
+    n_writers       int64   (B,) writers whose words the bag holds: 1 genuine, 2 one donor, 3 two
+                    donors (the truth a writer-count estimator is scored against); None given:
+                    from the label and geometry
     """
 
     x: torch.Tensor
@@ -35,11 +38,15 @@ class BagTensors:
     bag_id: np.ndarray
     model_id: str
     geometry: np.ndarray | None = None
+    n_writers: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.geometry is None:
             self.geometry = np.where(self.label.numpy() == 0, "none", "contiguous").astype(str)
         self.geometry = np.asarray(self.geometry, dtype=str)
+        if self.n_writers is None:
+            self.n_writers = 1 + self.label.numpy().astype(np.int64) + (self.geometry == "two_donors")
+        self.n_writers = np.asarray(self.n_writers, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -52,6 +59,7 @@ class BagTensors:
             x=self.x[idx], label=self.label[idx], window_foreign=self.window_foreign[idx],
             ratio=self.ratio[npi], foreign_word_frac=self.foreign_word_frac[npi],
             bag_id=self.bag_id[npi], model_id=self.model_id, geometry=self.geometry[npi],
+            n_writers=self.n_writers[npi],
         )
 
 
@@ -60,6 +68,20 @@ def _split_name(bags: pl.DataFrame) -> str:
         names = bags["split"].unique().sort().to_list()
         return names[0] if len(names) == 1 else "/".join(map(str, names))
     return "<split>"
+
+
+def writers_per_bag(bags: pl.DataFrame) -> np.ndarray | None:
+    """(B,) distinct writers among each bag's base writer and donors (nulls skipped); None without
+    a ``base_writer`` column."""
+    cols = [c for c in ("base_writer", "donor_writer", "donor_writer_2") if c in bags.columns]
+    if "base_writer" not in cols:
+        return None
+    w = np.stack([bags[c].cast(pl.Int64).fill_null(-1).to_numpy() for c in cols], axis=1)
+    w = np.sort(w, axis=1)
+    # count distinct non-null entries per row: a new value after sorting, ignoring the -1 fill
+    new = np.ones(w.shape, bool)
+    new[:, 1:] = w[:, 1:] != w[:, :-1]
+    return (new & (w >= 0)).sum(1).astype(np.int64)
 
 
 def gather_bags(bags: pl.DataFrame, emb: pl.DataFrame) -> BagTensors:
@@ -115,4 +137,5 @@ def gather_bags(bags: pl.DataFrame, emb: pl.DataFrame) -> BagTensors:
         bag_id=bags["bag_id"].cast(pl.Int64).to_numpy().copy(),
         model_id=emb_model or "",
         geometry=np.asarray(bags["geometry"].to_list(), dtype=str) if "geometry" in bags.columns else None,
+        n_writers=writers_per_bag(bags),
     )

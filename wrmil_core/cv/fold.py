@@ -204,12 +204,13 @@ def _detectors(tables: dict[str, pl.DataFrame], setup: FoldSetup, fold_dir: Path
 
 
 def score_table(bags: pl.DataFrame, test: BagTensors, scored: dict[str, ModelScores]) -> pl.DataFrame:
-    """One row per (bag, model): bag_id, doc_id, base_writer, donor_writer, label, ratio, geometry (when
-    the bags have it), model, prob.
+    """One row per (bag, model): bag_id, doc_id, base_writer, donor_writer, donor_writer_2 and geometry
+    (when the bags have them), label, ratio, model, prob.
 
     ``scored`` holds each model's scores of ``test`` (the gathered ``bags``, rows in ``test.bag_id`` order).
     """
-    cols = [c for c in ("bag_id", "doc_id", "base_writer", "donor_writer", "label", "ratio", "geometry")
+    cols = [c for c in ("bag_id", "doc_id", "base_writer", "donor_writer", "donor_writer_2", "label", "ratio",
+                         "geometry")
             if c in bags.columns]
     order = pl.DataFrame({"bag_id": test.bag_id.astype("int64"), "_row": list(range(len(test)))})
     info = order.join(bags.select(cols).with_columns(pl.col("bag_id").cast(pl.Int64)), on="bag_id", how="left")

@@ -66,7 +66,10 @@ def _auc_row(sel: pl.DataFrame, n_genuine: int, n_boot: int, seed: int) -> dict[
     """AUC (with its bootstrap interval) of genuine vs contaminated bags in ``sel``, and what stands behind it."""
     y, p = sel["label"].to_numpy(), sel["prob"].to_numpy()
     ci = bootstrap_auc_ci(y, p, n_boot=n_boot, seed=seed) if n_boot else None
-    writers = set(sel["base_writer"].to_list()) | set(sel["donor_writer"].drop_nulls().to_list())
+    writers = set(sel["base_writer"].to_list())
+    for donors in ("donor_writer", "donor_writer_2"):   # the second donor of two_donors bags, when recorded
+        if donors in sel.columns:
+            writers |= set(sel[donors].drop_nulls().to_list())
     return {"auc": roc_auc(y, p), "auc_lo": ci[0] if ci else None, "auc_hi": ci[1] if ci else None,
             "n_genuine": n_genuine, "n_contaminated": sel.height - n_genuine,
             "n_documents": sel["doc_id"].n_unique(), "n_writers": len(writers - {None})}

@@ -24,15 +24,16 @@ from wrmil_core.scoring.length_calibration import fit_length_calibrations
 
 
 def bag_writers(bags: pl.DataFrame) -> np.ndarray | None:
-    """(B, 2) base and donor writer of each bag (-1: none), for the writer counts; None without them."""
-    cols = [c for c in ("base_writer", "donor_writer") if c in bags.columns]
+    """(B, k) base and donor writers of each bag (-1: none; k = 3 with a ``donor_writer_2`` column,
+    the second donor of a two_donors bag), for the writer counts; None without them."""
+    cols = [c for c in ("base_writer", "donor_writer", "donor_writer_2") if c in bags.columns]
     if not cols:
         return None
     return np.stack([bags[c].cast(pl.Int64).fill_null(-1).to_numpy() for c in cols], axis=1)
 
 
 def n_bag_writers(bags: pl.DataFrame) -> int | None:
-    """Distinct writers (base and donor) in a bag table; None without writer columns."""
+    """Distinct writers (base and donors) in a bag table; None without writer columns."""
     w = bag_writers(bags)
     return None if w is None else int(np.unique(w[w >= 0]).size)
 

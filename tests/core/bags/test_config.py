@@ -48,7 +48,7 @@ def test_fields_are_kept_as_given_and_derived_values_are_properties(fields):
 
 def test_geometries_default_and_presets():
     assert BagConfig().geometries == ("contiguous",)                       # a plain config builds what it did
-    assert PRESETS["demo"].geometries == ("contiguous", "scattered")        # the demo reports both
+    assert PRESETS["demo"].geometries == ("contiguous", "scattered", "two_donors")   # the demo reports all three
     assert PRESETS["paper"].geometries == ("contiguous",)                   # instance mode has no scattered words
     assert BagConfig(geometries=("scattered", "contiguous")).ordered_geometries == ("contiguous", "scattered")
 
@@ -78,6 +78,8 @@ def test_foreign_counts_per_mode():
     ({"geometries": ("scattered", "scattered")}, "distinct"),
     ({"mode": "instance", "geometries": ("scattered",)}, "needs mode='word'"),
     ({"bag_size": 4, "ratios": (0.3, 0.6), "geometries": ("scattered",)}, "non-adjacent"),
+    ({"mode": "instance", "geometries": ("contiguous", "two_donors")}, "'two_donors' needs mode='word'"),
+    ({"bag_size": 4, "ratios": (0.05, 0.2), "geometries": ("two_donors",)}, "needs at least 2 foreign words"),
 ])
 def test_invalid_configs_are_refused(fields, match):
     with pytest.raises(WrmilInputError, match=match):

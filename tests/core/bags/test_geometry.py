@@ -29,8 +29,7 @@ def emb() -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def both(emb):
-    cfg = preset("demo")
-    assert cfg.geometries == ("contiguous", "scattered")
+    cfg = preset("demo", geometries=("contiguous", "scattered"))   # two_donors: test_two_donors.py
     return cfg, build_bags(emb, "test", cfg)
 
 
