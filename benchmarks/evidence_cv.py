@@ -34,7 +34,6 @@ from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.detectors.run import score_bags
 from wrmil_core.evidence import fit_evidence, forensic_metrics
 from wrmil_core.metrics import roc_auc
-from wrmil_core.mil.fused import n_writers
 from wrmil_core.mil.models import build_mil_model, default_detector
 from wrmil_core.report.never_misleading import check_cells, failing
 
@@ -113,7 +112,7 @@ def evidence_rows(folds: list[FoldResult], y: np.ndarray, geometry: np.ndarray) 
 
 def count_rows(folds: list[FoldResult], geometry: np.ndarray, ratio: np.ndarray) -> pl.DataFrame:
     """How often the default's writer count is right, per geometry and ratio."""
-    truth = np.concatenate([n_writers(f.test) for f in folds])
+    truth = np.concatenate([f.test.n_writers for f in folds])
     guess = np.concatenate([f.writers for f in folds])
     rows = []
     for g in sorted(set(geometry)):
