@@ -29,7 +29,7 @@ import polars as pl
 from wrmil_core.evidence import load_evidence
 from wrmil_core.evidence.length import LENGTHS
 from wrmil_core.mil.inference import load_mil_model
-from wrmil_core.mil.metrics import roc_auc
+from wrmil_core.metrics import roc_auc
 from wrmil_core.scoring.length_calibration import (
     calibration_docs,
     fit_length_calibration,

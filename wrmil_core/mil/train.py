@@ -31,7 +31,7 @@ from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import DetectorEvidence, fit_evidence, save_evidence
 from wrmil_core.mil.config import MILConfig
 from wrmil_core.mil.inference import check_bags, forward, score_bags
-from wrmil_core.mil.metrics import fit_thresholds, roc_auc
+from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.models import MODEL_NAMES, MILModel, build_mil_model
 from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, speaker
 

@@ -15,7 +15,7 @@ from wrmil_core.mil.inference import (
     score_bags,
     score_saved_models,
 )
-from wrmil_core.mil.metrics import roc_auc
+from wrmil_core.metrics import roc_auc
 from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.mil.train import train_mil
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from wrmil_core.mil.inference import ModelScores, score_bags
-from wrmil_core.mil.metrics import fit_thresholds, roc_auc
+from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.models import build_mil_model
 from wrmil_core.mil.report import build_report, check_beats_distance, evaluate_scores
 from wrmil_core.mil.toy import make_toy_bags

@@ -10,7 +10,7 @@ import pytest
 
 from wrmil_core.evidence import fit_evidence, forensic_metrics, rates_at_thresholds
 from wrmil_core.mil.inference import ModelScores, score_bags
-from wrmil_core.mil.metrics import fit_thresholds, roc_auc
+from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.models import build_mil_model
 from wrmil_core.mil.report import build_report
 from wrmil_core.mil.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS

@@ -17,7 +17,7 @@ import numpy as np
 
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.mil.inference import ModelScores
-from wrmil_core.mil.metrics import (
+from wrmil_core.metrics import (
     bootstrap_auc_ci,
     classification_metrics,
     localisation,

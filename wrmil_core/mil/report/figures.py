@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.evidence.figures import Panel, plot_panels, reliability, tippett
 from wrmil_core.mil.inference import ModelScores
-from wrmil_core.mil.metrics import roc_auc, roc_points
+from wrmil_core.metrics import roc_auc, roc_points
 from wrmil_core.mil.report.evaluate import (
     THRESHOLD_LABELS,
     Evaluation,

@@ -27,7 +27,7 @@ from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.embedding.baselines import BASELINES, baseline_model_id, quality_by_embedding
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.inference import score_bags
-from wrmil_core.mil.metrics import bootstrap_auc_ci, roc_auc
+from wrmil_core.metrics import bootstrap_auc_ci, roc_auc
 from wrmil_core.mil.models import build_mil_model
 from wrmil_core.mil.report.evaluate import pct_label, ratio_mask, ratios_present
 
