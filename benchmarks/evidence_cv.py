@@ -21,8 +21,8 @@ from wrmil_core.bags.build import build_bags
 from wrmil_core.bags.config import preset as bag_preset
 from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.evidence import fit_evidence, forensic_metrics
-from wrmil_core.mil.inference import score_bags
-from wrmil_core.mil.models import build_mil_model
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.mil.registry import build_mil_model
 
 MODELS = ("distance", "segment_scan", "scattered")
 

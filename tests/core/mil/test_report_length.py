@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 
 from wrmil_core.mil.config import preset
-from wrmil_core.mil.inference import score_tensor
-from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report import build_report, evaluate_length
-from wrmil_core.mil.report.length import WHOLE, sliding_scorer, whole_scorer
+from wrmil_core.detectors.run import score_tensor
+from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.report import build_report, evaluate_length
+from wrmil_core.mil.documents import sliding_scorer
+from wrmil_core.report.length import WHOLE, whole_scorer
 from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.mil.train import train_mil
 
@@ -53,7 +54,7 @@ def test_length_section_from_saved_models(tmp_path) -> None:
     for r in rows:
         assert (r.n_h1, r.n_h2, r.n_writers) == (18, 18, 6) and r.auc is not None
     test = make_toy_bags(20, seed=3, dim=16)
-    from wrmil_core.mil.inference import score_saved_models
+    from wrmil_core.evidence.scored import score_saved_models
 
     scored, val_auc = score_saved_models({n: r.model_dir for n, r in res.items()}, test)
     rep = build_report(scored, test, tmp_path / "rep", val_auc=val_auc, n_boot=20, length_rows=rows)

@@ -11,14 +11,10 @@ import torch
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import MILConfig, preset
-from wrmil_core.mil.models import build_mil_model
+from wrmil_core.mil.registry import build_mil_model
 from wrmil_core.mil.toy import make_toy_bags
-from wrmil_core.mil.train import (
-    _balanced_batches,
-    results_metadata,
-    train_all,
-    train_mil,
-)
+from wrmil_core.evidence.fit import results_metadata
+from wrmil_core.mil.train import _balanced_batches, train_all, train_mil
 
 # Writers shared by train and val, foreign windows from a separate donor pool: a problem every
 # model (the original ABMIL included) can learn quickly.
@@ -134,7 +130,8 @@ def test_saves_evidence_fitted_on_val(unseen, tmp_path: Path) -> None:
     """calibration.json beside the model: the calibrator and 1%/5%-FPR thresholds of the val scores
     (refitting on the val scores gives the same; the train bags play no part), and inference loads it."""
     from wrmil_core.evidence import fit_evidence, load_evidence
-    from wrmil_core.mil.inference import score_bags, score_saved_models
+    from wrmil_core.detectors.run import score_bags
+    from wrmil_core.evidence.scored import score_saved_models
 
     train, val = unseen
     res = train_mil("distance", train, val, fast(), tmp_path, val_writers=11)
