@@ -1,4 +1,4 @@
-"""Inference: saved models round-trip, score bags like the trained model, and refuse bags that do not fit."""
+"""Saved models: they round-trip, score bags like the trained model (``wrmil_core.evidence.scored``), and refuse bags that do not fit."""
 
 from __future__ import annotations
 
