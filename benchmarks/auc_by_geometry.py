@@ -17,8 +17,8 @@ from pathlib import Path
 import polars as pl
 
 from wrmil_core.bags.tensors import gather_bags
-from wrmil_core.mil.inference import score_saved_models
-from wrmil_core.mil.metrics import roc_auc
+from wrmil_core.evidence.scored import score_saved_models
+from wrmil_core.metrics import roc_auc
 
 
 def main() -> None:

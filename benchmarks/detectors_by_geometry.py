@@ -37,9 +37,9 @@ from wrmil_core.embedding.classical import (
     fit_projection,
 )
 from wrmil_core.embedding.infer import embeddings_table
-from wrmil_core.mil.inference import score_bags
-from wrmil_core.mil.metrics import localisation, roc_auc
-from wrmil_core.mil.models import build_mil_model
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.metrics import localisation, roc_auc
+from wrmil_core.mil.registry import build_mil_model
 
 MODELS = ("distance", "segment_scan", "scattered")
 

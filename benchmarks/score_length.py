@@ -2,9 +2,9 @@
 
 For each calibrated MIL model of ``<artifact-dir>`` (``mil/<name>/calibration.json``) and each
 document length (25, 50, 100, 200 words), documents are cut from the writers' concatenated words
-(:func:`wrmil_core.scoring.length_calibration.calibration_docs`: disjoint genuine runs, and the same
+(:func:`wrmil_core.evidence.length_calibration.calibration_docs`: disjoint genuine runs, and the same
 runs with a contiguous 20 % passage from another writer of the same split) and scored the way
-``wrmil score`` scores them (:func:`wrmil_core.scoring.whole.document_scorer`). Printed per model
+``wrmil score`` scores them (:func:`wrmil_core.mil.documents.document_scorer`). Printed per model
 and length:
 
 * the false-positive rate on genuine VALIDATION-writer documents at the bag thresholds of
@@ -28,13 +28,10 @@ import polars as pl
 
 from wrmil_core.evidence import load_evidence
 from wrmil_core.evidence.length import LENGTHS
-from wrmil_core.mil.inference import load_mil_model
-from wrmil_core.mil.metrics import roc_auc
-from wrmil_core.scoring.length_calibration import (
-    calibration_docs,
-    fit_length_calibration,
-)
-from wrmil_core.scoring.whole import document_scorer
+from wrmil_core.mil.registry import load_mil_model
+from wrmil_core.metrics import roc_auc
+from wrmil_core.evidence.length_calibration import calibration_docs, fit_length_calibration
+from wrmil_core.mil.documents import document_scorer
 
 
 def _rate(scores: np.ndarray, threshold: float) -> float:

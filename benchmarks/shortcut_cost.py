@@ -27,7 +27,7 @@ from wrmil_core.data.split import split_writers, words_of_split
 from wrmil_core.embedding.baselines import embed_baselines, quality_by_embedding, untrained_network
 from wrmil_core.embedding.config import preset
 from wrmil_core.embedding.models import embed_words
-from wrmil_core.mil.report import evaluate_controls
+from wrmil_core.report import evaluate_controls
 from wrmil_core.schema import SPLITS
 from wrmil_core.synth import generate_dataset
 from wrmil_core.synth.dataset import preset as synth_preset

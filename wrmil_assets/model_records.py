@@ -8,7 +8,8 @@ The JSON IO manager (:mod:`wrmil_assets.io_managers`, base ``<artifact_dir>/asse
     difficulty_report.json  {"best_model": name, ...}  (helps choose the default MIL model)
 
 The default model of ``wrmil score`` is a calibrated one (``<model_dir>/calibration.json``),
-preferring the whole-document word-level detectors (:func:`choose_model_name`).
+preferring the whole-document word-level detectors and the default one, as their classes declare
+(:func:`choose_model_name`).
 
 ``wrmil score`` reads them from disk (:func:`latest_models`); the ``questioned_document_score``
 asset gets them as its inputs and picks from them with :func:`select_models`. The core
@@ -25,7 +26,6 @@ from wrmil_core.errors import WrmilInputError
 
 from .io_managers import io_base_dir, rebuild_hint
 
-PASSAGE_DETECTOR = "segment_scan"  # the default for documents when the report's best is not word-level
 REPORT_JSON = ("report", "report.json")  # the report's own JSON: a fallback for the best model
 
 
@@ -58,13 +58,13 @@ def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None 
                       name: str | None = None) -> str:
     """The MIL model to use: ``name``, else the best *calibrated* model (its directory holds
     ``calibration.json``) in this order: the report's best model when it is a whole-document
-    word-level detector (``segment_scan``, ``scattered``: valid at any document length), else
-    ``segment_scan`` (the passage detector, the one that says where the foreign passage starts and
-    ends), else the word-level detector with the best val AUC, else the report's best model, else
-    the best val AUC.
+    word-level detector (class attribute ``whole_document``: valid at any document length), else
+    the default detector (class attribute ``default``: today ``segment_scan``, the passage detector,
+    the one that says where the foreign passage starts and ends), else the word-level detector with
+    the best val AUC, else the report's best model, else the best val AUC.
     No calibrated model at all is refused in one line (materialised before calibrated scoring)."""
+    from wrmil_core.mil.registry import is_default, scores_whole
     from wrmil_core.scoring.calibrated import REMATERIALISE
-    from wrmil_core.scoring.whole import scores_whole
 
     models = mil_record.get("models", {})
     if not models:
@@ -84,8 +84,9 @@ def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None 
     # Not by val AUC between the word-level detectors: the val bags mix the passage and scattered
     # geometries, and a scattered-words detector then wins while it gives evidence for one writer on a
     # document with a written-in passage (the demo's mixed-writer page: log10 LR -0.6).
-    if PASSAGE_DETECTOR in pool:
-        return PASSAGE_DETECTOR
+    default = [n for n in pool if is_default(n)]
+    if default:
+        return default[0]
     return max(pool, key=lambda n: (models[n].get("val_auc") is not None, models[n].get("val_auc") or 0.0))
 
 

@@ -13,7 +13,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-import wrmil_core.mil.fit as mil_fit
+import wrmil_core.evidence.fit as evidence_fit
 from tests.conftest import PIPELINE_SYNTH
 from tests.support.embedding import make_words
 from wrmil_assets.assets import embeddings
@@ -27,7 +27,7 @@ from wrmil_core.artifacts import read_config
 from wrmil_core.cv.fold import RESULT_FILE, run_fold
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import load_evidence
-from wrmil_core.scoring.length_calibration import fit_length_calibrations, load_length_calibration
+from wrmil_core.evidence.length_calibration import fit_length_calibrations, load_length_calibration
 
 K = 2
 ARCFACE_TINY = {"backbone": "test_resnet", "emb_dim": 16, "hidden_dim": 32, "img_h": 32, "img_w": 96, "epochs": 1,
@@ -157,7 +157,7 @@ def _asset_and_fold(fold_world, method: str, root: Path, monkeypatch: pytest.Mon
                             resources=build_resources(settings), run_config=config)
     cv_config = CvFoldConfig(preset="demo", arcface=recipe, bags=FOLD_BAGS, mil=FOLD_MIL,
                              quality_pairs=200, quality_queries=20, quality_boot=0)
-    monkeypatch.setattr(mil_fit, "fit_length_calibrations",
+    monkeypatch.setattr(evidence_fit, "fit_length_calibrations",
                         functools.partial(fit_length_calibrations, lengths=(6, 12), min_genuine=4))
     record = run_fold(words, split, fold_setup(cv_config, "cpu"), root, device="cpu")
     return fitted.output_for_node("arcface_model"), record

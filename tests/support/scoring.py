@@ -114,7 +114,7 @@ def save_mil(directory: Path, name: str, dim: int, embedding_model_id: str,
     """Save an untrained MIL model the way ``mil.train`` does (config keys included), with its
     crafted ``calibration.json`` unless ``calibrated`` is False (a model materialised before
     calibrated scoring)."""
-    from wrmil_core.mil.models import build_mil_model
+    from wrmil_core.mil.registry import build_mil_model
 
     torch.manual_seed(0)
     model = build_mil_model(name, dim)

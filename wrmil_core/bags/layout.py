@@ -164,6 +164,33 @@ def sliding_bags(n_windows: int, bag_size: int) -> np.ndarray:
     return np.arange(n_windows - k + 1)[:, None] + np.arange(k)[None, :]
 
 
+@dataclass(frozen=True)
+class DocumentCut:
+    """How one document is cut: window starts ``(W,)``, the word rows of each window ``(W, ws)``
+    and the window indices of each sliding bag ``(B, k)``."""
+
+    starts: np.ndarray
+    rows: np.ndarray
+    bags: np.ndarray
+    bag_size: int
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.starts.shape[0])
+
+    @property
+    def short(self) -> bool:
+        """Fewer windows than one bag: scored as one smaller bag (thresholds were fitted on full bags)."""
+        return self.n_windows < self.bag_size
+
+
+def cut_document(n_words: int, window_size: int, bag_size: int) -> DocumentCut:
+    """Windows covering every word and the stride-1 sliding bags over them."""
+    starts = document_windows(n_words, window_size)
+    return DocumentCut(starts=starts, rows=window_rows(starts, window_size),
+                       bags=sliding_bags(len(starts), bag_size), bag_size=bag_size)
+
+
 def bag_template(bag_size: int, window_size: int, stride: int) -> np.ndarray:
     """(bag_size, window_size) offsets of each window's words inside a bag's span of consecutive
     words: window ``j`` starts ``j * stride`` words into the span."""

@@ -22,7 +22,7 @@ import polars as pl
 from wrmil_core.embedding.evaluate import pooled_metrics, pooled_multiword_metrics
 from wrmil_core.embedding.infer import embedding_matrix
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.metrics import bootstrap_auc_ci, roc_auc
+from wrmil_core.metrics import bootstrap_auc_ci, roc_auc
 
 EMBEDDINGS: tuple[str, ...] = ("trained", "untrained", "pixels")
 SPREAD_KEYS: tuple[str, ...] = ("auc", "eer", "tar_far_1e-2", "top1", "map")

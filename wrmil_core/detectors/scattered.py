@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from wrmil_core.detectors._batch import as_batch, full_precision
+from wrmil_core.detectors.base import MILModel, words_to_windows
 from wrmil_core.errors import WrmilInputError
 
 _MAD_TO_SD = 1.4826  # MAD of a normal sample times this is its standard deviation
@@ -122,4 +123,23 @@ def scattered(words: np.ndarray | torch.Tensor, trim: float = 0.3, top_frac: flo
                            top_words=np.sort(np.argsort(-ev, kind="stable")[:k]))
 
 
-__all__ = ["ScatteredBatch", "ScatteredResult", "residuals", "robust_z", "scattered", "scattered_batch", "top_count"]
+class ScatteredMIL(MILModel):
+    """Training-free: bag logit = mean squared distance of the ``top_frac`` words farthest from
+    the bag's trimmed centre (leave one out); window score = the largest such distance of its
+    words. Scores a whole document of any length."""
+
+    name = "scattered"
+    window_output = "logit"
+    trainable = False
+    whole_document = True
+
+    def __init__(self, dim: int, trim: float = 0.3, top_frac: float = 0.1) -> None:
+        super().__init__(dim, trim=trim, top_frac=top_frac)
+        self.trim, self.top_frac = float(trim), float(top_frac)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = scattered_batch(x.reshape(x.shape[0], -1, x.shape[-1]), self.trim, self.top_frac)
+        return words_to_windows(x, r.statistic, r.word_evidence)
+
+
+__all__ = ["ScatteredBatch", "ScatteredMIL", "ScatteredResult", "residuals", "robust_z", "scattered", "scattered_batch", "top_count"]

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from wrmil_core.detectors._batch import as_batch, full_precision
+from wrmil_core.detectors.base import MILModel, words_to_windows
 
 _EPS = 1e-12
 
@@ -204,5 +205,27 @@ def segment_scan(words: np.ndarray | torch.Tensor) -> SegmentScanResult:
                              word_evidence=r.word_evidence[0].double().numpy(), raw=float(r.raw[0]))
 
 
-__all__ = ["SegmentScanBatch", "SegmentScanResult", "penalised_scan", "raw_scan", "run_z", "scale_penalty",
+class SegmentScanMIL(MILModel):
+    """Training-free: bag logit = segment-scan statistic of the bag's words in reading order
+    (penalised, standardised; about -0.8 on average for one writer at any length), window
+    score = the best evidence of its words (best run of at most half the bag containing them).
+    Depends on the order of the windows; scores a whole document of any length; the default
+    detector of ``wrmil score`` (it says where the foreign passage starts and ends)."""
+
+    name = "segment_scan"
+    window_output = "logit"
+    trainable = False
+    whole_document = True
+    default = True
+    window_order_invariant = False
+
+    def __init__(self, dim: int) -> None:
+        super().__init__(dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = segment_scan_batch(x.reshape(x.shape[0], -1, x.shape[-1]))
+        return words_to_windows(x, r.statistic, r.word_evidence)
+
+
+__all__ = ["SegmentScanBatch", "SegmentScanMIL", "SegmentScanResult", "penalised_scan", "raw_scan", "run_z", "scale_penalty",
            "segment_scan", "segment_scan_batch", "spread"]

@@ -15,7 +15,7 @@ Both run through the same chain as the trained network (same words, same image p
 When raw pixels come close to the trained embedding, a detector may be reading the capture (each
 writer's pages scanned apart) rather than the hand. A baseline's ``model_id`` is
 ``<baseline>@<trained model id>``: it belongs to the model it controls, so a stale one is refused
-downstream (``wrmil_core.mil.report.shortcuts.gather_baseline_bags``).
+downstream (``wrmil_core.report.shortcuts.gather_baseline_bags``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.metrics import fpr_threshold, rates_at_threshold
 
 FPR_TARGETS: tuple[float, ...] = (0.01, 0.05)
 
@@ -25,8 +26,6 @@ def fpr_key(target: float) -> str:
 def fit_fpr_thresholds(val_labels: np.ndarray, val_scores: np.ndarray,
                        targets: tuple[float, ...] = FPR_TARGETS) -> dict[str, float]:
     """``{"fpr_1": t1, "fpr_5": t5}``: the validation thresholds for each false-positive target."""
-    from wrmil_core.mil.metrics import fpr_threshold  # imported here: wrmil_core.mil imports this package
-
     y = np.asarray(val_labels).ravel().astype(int)
     s = np.asarray(val_scores, dtype=np.float64).ravel()
     out = {fpr_key(t): fpr_threshold(y, s, t) for t in targets}
@@ -40,6 +39,4 @@ def rates_at_thresholds(labels: np.ndarray, scores: np.ndarray,
                         thresholds: dict[str, float]) -> dict[str, dict[str, float | None]]:
     """Per threshold: ``detection_rate`` on the contaminated bags and the measured ``fpr`` on the
     genuine ones (None where that class is absent). A bag is flagged when ``score >= threshold``."""
-    from wrmil_core.mil.metrics import rates_at_threshold  # imported here: wrmil_core.mil imports this package
-
     return {k: rates_at_threshold(labels, scores, t) for k, t in thresholds.items()}

@@ -15,7 +15,7 @@ whose statistic grows with the length shows it here as a false-positive rate tha
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -23,9 +23,10 @@ import polars as pl
 
 from wrmil_core.bags.layout import document_layout
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.metrics import rates_at_threshold, roc_auc
+from wrmil_core.mil.documents import DocScorer
 
 LENGTHS: tuple[int, ...] = (25, 50, 100, 200)
-DocScorer = Callable[[np.ndarray], np.ndarray]  # (n_docs, L, dim) float32 -> (n_docs,) scores
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,6 @@ def length_curve(emb: pl.DataFrame, scorers: Mapping[str, DocScorer], thresholds
     ``scorers``: detector name -> document scorer; ``thresholds``: detector name -> its val
     5%-FPR threshold on the same score scale. The same documents serve every detector.
     """
-    from wrmil_core.mil.metrics import rates_at_threshold, roc_auc  # wrmil_core.mil imports this package
-
     if not set(scorers) <= set(thresholds):
         raise WrmilInputError(f"no 5%-FPR threshold for {sorted(set(scorers) - set(thresholds))}")
     seqs, matrix = writer_sequences(emb)

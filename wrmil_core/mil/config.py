@@ -11,7 +11,7 @@ from typing import Any
 
 from wrmil_core import presets
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.models import MODEL_NAMES
+from wrmil_core.mil.registry import MODEL_NAMES
 
 DEFAULT_MODELS: tuple[str, ...] = ("abmil", "gated_abmil", "contrast", "set_transformer", "distance",
                                    "segment_scan", "scattered")

@@ -1,11 +1,10 @@
-"""Multiple-instance models that flag multi-writer bags.
+"""The learned multiple-instance models that flag multi-writer bags.
 
 Every model takes a bag tensor ``x`` of shape ``(B, n_win, n_words, dim)`` and returns
 ``(bag_logit (B,), window_scores (B, n_win))``; a higher window score means "more likely foreign".
-Models are created by name with :func:`build_mil_model` so a saved JSON config can rebuild them.
-Each class declares what its window scores are (``window_output``): ``"logit"`` when the bag
-logit is a (smooth) max of them, ``"attention"`` when they are softmax attention weights; document
-scoring maps them to the bag-probability scale accordingly.
+They subclass :class:`wrmil_core.detectors.base.MILModel` (whose class attributes say what a model
+is) and are created by name through :mod:`wrmil_core.mil.registry`, beside the training-free
+detectors of :mod:`wrmil_core.detectors`, so a saved JSON config can rebuild them.
 
 - ``abmil``: the original attention pooling (each window scored on its own); baseline.
 - ``gated_abmil``: gated attention (Ilse, Tomczak & Welling 2018).
@@ -13,73 +12,26 @@ scoring maps them to the bag-probability scale accordingly.
   a small MLP per window, smooth-max pooling. Permutation invariant.
 - ``set_transformer``: self-attention across the windows of a bag (no positional encoding),
   per-window scores, smooth-max pooling. Permutation invariant.
-- ``distance``: training-free; cosine distance of each window's mean embedding from the
-  leave-one-out mean of the other windows; bag logit = max.
-- ``segment_scan``: training-free; the segment-scan statistic of the bag's words in reading
-  order (one contiguous foreign passage, :mod:`wrmil_core.detectors.segment_scan`).
-- ``scattered``: training-free; the robust outlier statistic of the bag's words (foreign words
-  anywhere, :mod:`wrmil_core.detectors.scattered`).
 
-The training-free word-level detectors read a bag's windows, flattened, as its word sequence
-(``word`` mode's non-overlapping windows are exactly the bag's span in reading order); their
-window score is the largest word evidence inside the window. ``segment_scan`` depends on the
-order of the windows (``window_order_invariant = False``); every other model does not.
+Every one is invariant to the order of the windows (``window_order_invariant``).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wrmil_core.detectors.scattered import scattered_batch
-from wrmil_core.detectors.segment_scan import segment_scan_batch
-
-_EPS = 1e-8
-
-WindowOutput = Literal["logit", "attention"]
-WINDOW_OUTPUTS: tuple[str, ...] = get_args(WindowOutput)
-
-
-class MILModel(nn.Module):
-    """Common base: ``name``, ``dim``, constructor ``hparams`` (saved to JSON), ``trainable`` and
-    ``window_output`` (what the window scores are; every subclass must declare it)."""
-
-    name: str = ""
-    trainable: bool = True
-    window_order_invariant: bool = True
-    window_output: WindowOutput
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Refuse a model class that does not say what its window scores are: a silent default
-        would put a new model in the wrong branch of document scoring."""
-        super().__init_subclass__(**kwargs)
-        declared = getattr(cls, "window_output", None)
-        if declared not in WINDOW_OUTPUTS:
-            raise TypeError(f"MIL model class {cls.__name__} must declare window_output as one of "
-                            f"{WINDOW_OUTPUTS} (a logit pooled by a max, or an attention weight), got {declared!r}")
-
-    def __init__(self, dim: int, **hparams: Any) -> None:
-        super().__init__()
-        self.dim = int(dim)
-        self.hparams = dict(hparams)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
-        raise NotImplementedError
+from wrmil_core.detectors._batch import full_precision
+from wrmil_core.detectors.base import MILModel
+from wrmil_core.detectors.distance import EPS, loo_mean
 
 
 def _smooth_max(scores: torch.Tensor) -> torch.Tensor:
     """log-mean-exp over windows: between mean and max, permutation invariant, gradient to all."""
     return torch.logsumexp(scores, dim=1) - math.log(scores.shape[1])
-
-
-def _loo_mean(h: torch.Tensor) -> torch.Tensor:
-    """Mean of the *other* windows of each window's bag, ``(B, W, D)``."""
-    n = h.shape[1]
-    return (h.sum(dim=1, keepdim=True) - h) / max(n - 1, 1)
 
 
 class ABMIL(MILModel):
@@ -122,19 +74,7 @@ class GatedABMIL(MILModel):
         return self.classifier(z).squeeze(-1), a
 
 
-def _full_precision(fn):
-    """Run ``fn`` outside autocast: cosine similarities of near-identical unit vectors need fp32
-    (bf16 keeps ~3 digits, less than the gap a few foreign words make)."""
-
-    def wrapper(x: torch.Tensor, *args, **kwargs):
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return fn(x.float(), *args, **kwargs)
-
-    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
-    return wrapper
-
-
-@_full_precision
+@full_precision
 def contrast_features(x: torch.Tensor) -> torch.Tensor:
     """Writer-agnostic features of each window relative to the rest of its bag, ``(B, W, 9)``.
 
@@ -147,8 +87,8 @@ def contrast_features(x: torch.Tensor) -> torch.Tensor:
     """
     b, w, t, d = x.shape
     h = x.mean(dim=2)
-    hn = F.normalize(h, dim=-1, eps=_EPS)
-    loo = F.normalize(_loo_mean(h), dim=-1, eps=_EPS)
+    hn = F.normalize(h, dim=-1, eps=EPS)
+    loo = F.normalize(loo_mean(h), dim=-1, eps=EPS)
     loo_dist = 1.0 - (hn * loo).sum(-1)
     sim = hn @ hn.transpose(1, 2)
     eye = torch.eye(w, dtype=torch.bool, device=x.device)
@@ -158,7 +98,7 @@ def contrast_features(x: torch.Tensor) -> torch.Tensor:
     min_sim = sim.masked_fill(eye, float("inf")).amin(-1) if w > 1 else torch.ones_like(mean_sim)
     max_sim = sim.masked_fill(eye, float("-inf")).amax(-1) if w > 1 else torch.ones_like(mean_sim)
     coherence = h.norm(dim=-1)
-    xn = F.normalize(x, dim=-1, eps=_EPS)
+    xn = F.normalize(x, dim=-1, eps=EPS)
     word_dist = 1.0 - (xn * loo.unsqueeze(2)).sum(-1)  # (B, W, T)
     word_sim = xn @ xn.transpose(2, 3)  # (B, W, T, T)
     eye_t = torch.eye(t, dtype=torch.bool, device=x.device)
@@ -227,7 +167,7 @@ class SetTransformerMIL(MILModel):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         parts = []
         if self.inputs in ("embedding", "both"):
-            h = F.normalize(x.mean(dim=2), dim=-1, eps=_EPS)
+            h = F.normalize(x.mean(dim=2), dim=-1, eps=EPS)
             parts += [h, h - h.mean(dim=1, keepdim=True)]
         if self.inputs in ("contrast", "both"):
             parts.append(contrast_features(x))
@@ -237,80 +177,6 @@ class SetTransformerMIL(MILModel):
         return bag, s
 
 
-class DistanceMIL(MILModel):
-    """Training-free: window score = cosine distance of its mean embedding from the leave-one-out
-    mean of the other windows of its bag; bag logit = max window score (monotone; thresholds are
-    fitted on val like the others)."""
+LEARNED: tuple[type[MILModel], ...] = (ABMIL, GatedABMIL, ContrastMIL, SetTransformerMIL)
 
-    name = "distance"
-    window_output = "logit"
-    trainable = False
-
-    def __init__(self, dim: int) -> None:
-        super().__init__(dim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return _distance_scores(x)
-
-
-@_full_precision
-def _distance_scores(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    h = x.mean(dim=2)
-    s = 1.0 - F.cosine_similarity(h, _loo_mean(h), dim=-1, eps=_EPS)
-    return s.amax(dim=1), s
-
-
-def _words_to_windows(x: torch.Tensor, statistic: torch.Tensor, evidence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(bag logit, window scores)`` of a word-level detector: its statistic, and per window
-    the largest evidence of its words (``evidence`` is ``(B, n_win * n_words)``)."""
-    b, w, t, _ = x.shape
-    return statistic.to(x.dtype), evidence.reshape(b, w, t).amax(dim=-1).to(x.dtype)
-
-
-class SegmentScanMIL(MILModel):
-    """Training-free: bag logit = segment-scan statistic of the bag's words in reading order
-    (penalised, standardised; about -0.8 on average for one writer at any length), window
-    score = the best evidence of its words (best run of at most half the bag containing them)."""
-
-    name = "segment_scan"
-    window_output = "logit"
-    trainable = False
-    window_order_invariant = False
-
-    def __init__(self, dim: int) -> None:
-        super().__init__(dim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r = segment_scan_batch(x.reshape(x.shape[0], -1, x.shape[-1]))
-        return _words_to_windows(x, r.statistic, r.word_evidence)
-
-
-class ScatteredMIL(MILModel):
-    """Training-free: bag logit = mean squared distance of the ``top_frac`` words farthest from
-    the bag's trimmed centre (leave one out); window score = the largest such distance of its words."""
-
-    name = "scattered"
-    window_output = "logit"
-    trainable = False
-
-    def __init__(self, dim: int, trim: float = 0.3, top_frac: float = 0.1) -> None:
-        super().__init__(dim, trim=trim, top_frac=top_frac)
-        self.trim, self.top_frac = float(trim), float(top_frac)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        r = scattered_batch(x.reshape(x.shape[0], -1, x.shape[-1]), self.trim, self.top_frac)
-        return _words_to_windows(x, r.statistic, r.word_evidence)
-
-
-MODEL_REGISTRY: dict[str, Callable[..., MILModel]] = {
-    cls.name: cls for cls in (ABMIL, GatedABMIL, ContrastMIL, SetTransformerMIL, DistanceMIL, SegmentScanMIL,
-                              ScatteredMIL)
-}
-MODEL_NAMES: tuple[str, ...] = tuple(MODEL_REGISTRY)
-
-
-def build_mil_model(name: str, dim: int, **hparams: Any) -> MILModel:
-    """Create the MIL model registered as ``name`` for embeddings of size ``dim``."""
-    if name not in MODEL_REGISTRY:
-        raise ValueError(f"unknown MIL model {name!r}; choose from {', '.join(MODEL_NAMES)}")
-    return MODEL_REGISTRY[name](dim, **hparams)
+__all__ = ["ABMIL", "LEARNED", "ContrastMIL", "GatedABMIL", "SetTransformerMIL", "contrast_features"]

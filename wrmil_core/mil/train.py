@@ -4,9 +4,9 @@ Training follows the original recipe: every batch holds equally many genuine and
 bags (32 + 32), AdamW with a OneCycle schedule, BCE on the bag logit, early stopping on val AUC.
 Decision thresholds are fitted on the val bags at their natural 1:2 ratio (max-F1 as the
 original, and the 5%-false-positive threshold on genuine val bags) and saved with the model.
-On the same val scores each detector gets its evidence (:mod:`wrmil_core.evidence`): a
-score -> log10 LR calibrator and the 1%/5%-false-positive thresholds, saved as
-``<model_dir>/calibration.json``. Test bags are never seen here.
+The val scores are returned (``MILResult.val_probs``) so the caller above this package fits each
+detector's evidence on them (:func:`wrmil_core.evidence.fit.fit_detectors`); mil never imports
+evidence. Test bags are never seen here.
 The loop's side jobs (log line, TensorBoard scalars, progress bar) live in :class:`_EpochLog`.
 """
 
@@ -28,17 +28,21 @@ import torch.nn.functional as F
 from wrmil_core.artifacts import save_model
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.evidence import DetectorEvidence, fit_evidence, save_evidence
+from wrmil_core.detectors import MILModel, check_bags, forward, score_bags
+from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.config import MILConfig
-from wrmil_core.mil.inference import check_bags, forward, score_bags
-from wrmil_core.mil.metrics import fit_thresholds, roc_auc
-from wrmil_core.mil.models import MODEL_NAMES, MILModel, build_mil_model
+from wrmil_core.mil.registry import MODEL_NAMES, build_mil_model
 from wrmil_core.runtime import Log, cpu_threads, progress, resolve_device, speaker
 
 
 @dataclass
 class MILResult:
-    """What training one model produced: where it is saved, its thresholds and val figures."""
+    """What training one model produced: where it is saved, its thresholds and val figures.
+
+    ``val_probs``: the model's scores of the val bags (what its thresholds and evidence are fitted
+    on). ``evidence``: the :class:`wrmil_core.evidence.DetectorEvidence` that
+    :func:`wrmil_core.evidence.fit.fit_detectors` attaches (typed loosely: mil sits below evidence).
+    """
 
     name: str
     model_dir: Path
@@ -50,25 +54,25 @@ class MILResult:
     train_seconds: float
     n_params: int
     history: list[dict[str, float]] = field(default_factory=list)
-    evidence: DetectorEvidence | None = None  # calibrator + FPR thresholds, fitted on val
+    val_probs: np.ndarray | None = field(default=None, repr=False)
+    evidence: Any = None  # DetectorEvidence (calibrator + FPR thresholds, fitted on val), or None
 
 
 def train_all(names: Sequence[str] | None, train: BagTensors, val: BagTensors, config: MILConfig,
-              out_dir: Path, log: Log = None, val_writers: int | None = None) -> dict[str, MILResult]:
+              out_dir: Path, log: Log = None) -> dict[str, MILResult]:
     """Train every model in ``names`` (default: ``config.models``) into ``out_dir/<name>/``."""
-    return {n: train_mil(n, train, val, config, out_dir, log, val_writers) for n in (names or config.models)}
+    return {n: train_mil(n, train, val, config, out_dir, log) for n in (names or config.models)}
 
 
 def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, out_dir: Path,
-              log: Log = None, val_writers: int | None = None) -> MILResult:
+              log: Log = None) -> MILResult:
     """Train model ``name`` on ``train``, early-stop on ``val`` AUC, fit thresholds on ``val``.
 
     Writes the model to ``out_dir/<name>/`` (safetensors + config.json with model name, hparams,
-    dim, bag geometry, embedding model id, thresholds, val AUC), its evidence (calibrator and
-    1%/5%-FPR thresholds from the val scores; ``val_writers``: how many writers the val bags
-    hold, recorded with it) to ``calibration.json`` and TensorBoard scalars to
-    ``out_dir/tb/<name>/``. Training-free detectors are not trained; their thresholds and
-    calibration are fitted the same way. Deterministic for ``config.seed`` on CPU.
+    dim, bag geometry, embedding model id, thresholds, val AUC) and TensorBoard scalars to
+    ``out_dir/tb/<name>/``; returns the val scores with the result (the evidence is fitted on them
+    by :func:`wrmil_core.evidence.fit.fit_detectors`). Training-free detectors are not trained;
+    their thresholds are fitted the same way. Deterministic for ``config.seed`` on CPU.
     """
     out_dir = Path(out_dir)
     _check_training_bags(name, train, val)
@@ -89,14 +93,11 @@ def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, 
     model_dir = out_dir / name
     model_id = _save(name, model, config, train, thresholds, model_dir,
                      {"val_auc": val_auc, "best_epoch": best_epoch, "epochs_run": len(history)})
-    evidence = fit_evidence(name, model_id, val_probs, val.label.numpy(), n_writers=val_writers)
-    save_evidence(evidence, model_dir)
     secs = time.perf_counter() - t0
-    epoch_log.say(f"[{name}] val AUC {val_auc:.4f}, thresholds {thresholds}, LLR bounds "
-                  f"[{evidence.calibrator.lower:.2f}, {evidence.calibrator.upper:.2f}], saved to {model_dir} ({secs:.1f} s)")
+    epoch_log.say(f"[{name}] val AUC {val_auc:.4f}, thresholds {thresholds}, saved to {model_dir} ({secs:.1f} s)")
     return MILResult(name=name, model_dir=model_dir, model_id=model_id, thresholds=thresholds, val_auc=val_auc,
                      best_epoch=best_epoch, epochs_run=len(history), train_seconds=secs,
-                     n_params=sum(p.numel() for p in model.parameters()), history=history, evidence=evidence)
+                     n_params=sum(p.numel() for p in model.parameters()), history=history, val_probs=val_probs)
 
 
 def _fit(model: MILModel, train: BagTensors, val: BagTensors, config: MILConfig, device: torch.device,
@@ -265,20 +266,4 @@ def _save(name: str, model: MILModel, cfg: MILConfig, bags: BagTensors, threshol
     return save_model(model_dir, state, config, id_salt=salt)
 
 
-def results_metadata(results: dict[str, MILResult]) -> dict[str, int | float | str]:
-    """Flat summary of :func:`train_all` results for asset metadata (val AUC, epochs, seconds, LLR bounds)."""
-    md: dict[str, int | float | str] = {}
-    for name, r in results.items():
-        if r.val_auc is not None:
-            md[f"{name}/val_auc"] = r.val_auc
-        md[f"{name}/best_epoch"] = r.best_epoch
-        md[f"{name}/train_seconds"] = round(r.train_seconds, 2)
-        md[f"{name}/model_id"] = r.model_id
-        if r.evidence is not None:  # the LLR range the val bags support, and the FPR thresholds
-            md[f"{name}/llr_lower"] = r.evidence.calibrator.lower
-            md[f"{name}/llr_upper"] = r.evidence.calibrator.upper
-            md.update({f"{name}/threshold_{k}": v for k, v in r.evidence.thresholds.items()})
-    return md
-
-
-__all__ = ["MILResult", "results_metadata", "train_all", "train_mil"]
+__all__ = ["MILResult", "train_all", "train_mil"]

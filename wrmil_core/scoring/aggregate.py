@@ -3,7 +3,8 @@
 The word sequence is cut into non-overlapping windows of the MIL model's ``window_size`` (plus one
 end-aligned window when the length is not a multiple, so every word is scored), and a document
 longer than one bag is covered by sliding bags of ``bag_size`` windows with a stride of one
-window; the index arithmetic lives in :mod:`wrmil_core.bags.layout`.
+window; the index arithmetic (:func:`~wrmil_core.bags.layout.cut_document`) lives in
+:mod:`wrmil_core.bags.layout`.
 
 Aggregation
     document probability  max over bags of the bag probability (the decision thresholds were
@@ -26,37 +27,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wrmil_core.bags.layout import document_windows, sliding_bags, window_rows
+from wrmil_core.bags.layout import DocumentCut
 
 if TYPE_CHECKING:
-    from wrmil_core.mil.models import WindowOutput
-
-
-@dataclass(frozen=True)
-class DocumentCut:
-    """How one document is cut: window starts ``(W,)``, the word rows of each window ``(W, ws)``
-    and the window indices of each sliding bag ``(B, k)``."""
-
-    starts: np.ndarray
-    rows: np.ndarray
-    bags: np.ndarray
-    bag_size: int
-
-    @property
-    def n_windows(self) -> int:
-        return int(self.starts.shape[0])
-
-    @property
-    def short(self) -> bool:
-        """Fewer windows than one bag: scored as one smaller bag (thresholds were fitted on full bags)."""
-        return self.n_windows < self.bag_size
-
-
-def cut_document(n_words: int, window_size: int, bag_size: int) -> DocumentCut:
-    """Windows covering every word and the stride-1 sliding bags over them."""
-    starts = document_windows(n_words, window_size)
-    return DocumentCut(starts=starts, rows=window_rows(starts, window_size),
-                       bags=sliding_bags(len(starts), bag_size), bag_size=bag_size)
+    from wrmil_core.detectors.base import WindowOutput
 
 
 def bag_embeddings(emb: np.ndarray, cut: DocumentCut) -> np.ndarray:
@@ -67,7 +41,7 @@ def bag_embeddings(emb: np.ndarray, cut: DocumentCut) -> np.ndarray:
 def window_probabilities(window_output: WindowOutput, bag_probs: np.ndarray, window_raw: np.ndarray) -> np.ndarray:
     """Window scores on the bag-probability scale, ``(n_bags, k)``.
 
-    ``window_output`` is the model class's declaration (:mod:`wrmil_core.mil.models`). For
+    ``window_output`` is the model class's declaration (:mod:`wrmil_core.detectors.base`). For
     ``"logit"`` (the bag logit is a smooth max of window logits), ``sigmoid(window score)``: a
     window scores what the bag would if it held only that kind of window. For ``"attention"``, the
     bag probability shared out by attention relative to the bag's most attended window.

@@ -18,11 +18,7 @@ import numpy as np
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import EVIDENCE_FILE, DetectorEvidence, load_evidence
-from wrmil_core.scoring.length_calibration import (
-    LENGTH_CALIBRATION_FILE,
-    load_length_calibration,
-    nearest_length,
-)
+from wrmil_core.evidence.length_calibration import LENGTH_CALIBRATION_FILE, load_length_calibration, nearest_length
 
 REMATERIALISE = "re-materialise mil_model (`wrmil run --job retrain_mil`)"
 

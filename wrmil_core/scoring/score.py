@@ -3,7 +3,7 @@
 The pipeline (:func:`score_document`) reads the document (:mod:`.document`), checks that the two
 model directories belong together and that the MIL model is calibrated (:mod:`.calibrated`),
 embeds every word with the ArcFace model, and scores the document: a word-level detector
-(``segment_scan``, ``scattered``) on its whole word sequence (:mod:`.whole`), any other MIL model
+(``segment_scan``, ``scattered``) on its whole word sequence (:mod:`wrmil_core.mil.documents`), any other MIL model
 by sliding bags aggregated into window and word scores (:mod:`.aggregate`). The raw score becomes
 log10 LR (H1 more than one writer vs H0 one writer) with its verbal equivalent (:mod:`.verbal`)
 and decisions at the validated 1 % / 5 % false-positive thresholds; the segment scan estimates the
@@ -29,16 +29,16 @@ from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.detectors import segment_scan
 from wrmil_core.embedding.fusion import fused_dim
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.inference import load_mil_model, score_bags
-from wrmil_core.mil.models import MILModel
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.mil.registry import load_mil_model
+from wrmil_core.detectors.base import MILModel
 from wrmil_core.runtime import Log, resolve_device, speaker
+from wrmil_core.bags.layout import DocumentCut, cut_document
 from wrmil_core.scoring.aggregate import (
-    DocumentCut,
     DocumentScores,
     aggregate,
     bag_embeddings,
     best_windows,
-    cut_document,
     rank_words,
     word_distances,
 )
@@ -50,7 +50,8 @@ from wrmil_core.scoring.document import (
     relative_names,
 )
 from wrmil_core.scoring.verbal import H0, H1, SCALE_SOURCE, format_lr, verbal_label
-from wrmil_core.scoring.whole import SLIDING, WHOLE, scores_whole, whole_document
+from wrmil_core.mil.documents import SLIDING, WHOLE, whole_document
+from wrmil_core.mil.registry import scores_whole
 
 # --------------------------------------------------------------------------------------------
 # Result
@@ -59,7 +60,7 @@ from wrmil_core.scoring.whole import SLIDING, WHOLE, scores_whole, whole_documen
 @dataclass
 class DocumentScore:
     """The score of one questioned document (aggregation: :mod:`wrmil_core.scoring.aggregate`,
-    whole-document scoring: :mod:`wrmil_core.scoring.whole`, calibration: :mod:`wrmil_core.scoring.calibrated`).
+    whole-document scoring: :mod:`wrmil_core.mil.documents`, calibration: :mod:`wrmil_core.scoring.calibrated`).
 
     The headline is ``log10_lr``: log10 of the likelihood ratio of H1 "more than one writer" against
     H0 "one writer", calibrated on validation writers, with its ``verbal`` equivalent

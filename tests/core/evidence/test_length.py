@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from wrmil_core.evidence.length import length_curve, make_length_docs, writer_sequences
-from wrmil_core.mil.metrics import roc_auc
+from wrmil_core.metrics import roc_auc
 
 
 def _table(n_writers: int = 5, docs_per_writer: int = 3, words: int = 40, dim: int = 6) -> pl.DataFrame:

@@ -9,7 +9,7 @@ import pytest
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import DEFAULT_MODELS, PRESETS, MILConfig, preset
-from wrmil_core.mil.models import MODEL_NAMES
+from wrmil_core.mil.registry import MODEL_NAMES
 
 
 def test_presets_and_overrides() -> None:

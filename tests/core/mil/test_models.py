@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from wrmil_core.mil.models import (MODEL_NAMES, MODEL_REGISTRY, WINDOW_OUTPUTS, MILModel, build_mil_model,
-                                   contrast_features)
+from wrmil_core.detectors.base import WINDOW_OUTPUTS, MILModel
+from wrmil_core.mil.models import contrast_features
+from wrmil_core.mil.registry import MODEL_NAMES, MODEL_REGISTRY, build_mil_model
 from wrmil_core.mil.toy import make_toy_bags
 
 B, W, T, D = 4, 10, 5, 16

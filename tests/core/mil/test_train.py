@@ -11,14 +11,10 @@ import torch
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import MILConfig, preset
-from wrmil_core.mil.models import build_mil_model
+from wrmil_core.mil.registry import build_mil_model
 from wrmil_core.mil.toy import make_toy_bags
-from wrmil_core.mil.train import (
-    _balanced_batches,
-    results_metadata,
-    train_all,
-    train_mil,
-)
+from wrmil_core.evidence.fit import results_metadata
+from wrmil_core.mil.train import _balanced_batches, train_all, train_mil
 
 # Writers shared by train and val, foreign windows from a separate donor pool: a problem every
 # model (the original ABMIL included) can learn quickly.
@@ -130,25 +126,15 @@ def test_refuses_bad_training_input(unseen, tmp_path: Path) -> None:
         train_mil("nope", train, val, fast(), tmp_path)
 
 
-def test_saves_evidence_fitted_on_val(unseen, tmp_path: Path) -> None:
-    """calibration.json beside the model: the calibrator and 1%/5%-FPR thresholds of the val scores
-    (refitting on the val scores gives the same; the train bags play no part), and inference loads it."""
-    from wrmil_core.evidence import fit_evidence, load_evidence
-    from wrmil_core.mil.inference import score_bags, score_saved_models
+def test_returns_the_val_scores_and_leaves_the_evidence_to_the_caller(unseen, tmp_path: Path) -> None:
+    """mil sits below evidence: training returns the val scores its thresholds came from and writes no
+    calibration.json (wrmil_core.evidence.fit fits it)."""
+    from wrmil_core.detectors.run import score_bags
 
     train, val = unseen
-    res = train_mil("distance", train, val, fast(), tmp_path, val_writers=11)
-    saved = load_evidence(res.model_dir, model_id=res.model_id)
-    model = build_mil_model("distance", val.x.shape[-1])
-    val_probs, _ = score_bags(model, val)
-    assert saved == res.evidence == fit_evidence("distance", res.model_id, val_probs, val.label.numpy(), n_writers=11)
-    assert saved.calibrator.n_h1 == int(val.label.sum()) and saved.calibrator.n_writers == 11
-    assert saved.thresholds["fpr_5"] == res.thresholds["fpr_5"] and saved.n_genuine_val == int((val.label == 0).sum())
-    md = results_metadata({"distance": res})
-    assert md["distance/llr_upper"] == saved.calibrator.upper and "distance/threshold_fpr_1" in md
-    scores, _ = score_saved_models({"distance": res.model_dir}, val)
-    assert scores["distance"].evidence == saved
-    assert np.array_equal(scores["distance"].log10_lr(), saved.log10_lr(val_probs))
+    res = train_mil("distance", train, val, fast(), tmp_path)
+    assert res.evidence is None and not (res.model_dir / "calibration.json").exists()
+    assert np.array_equal(res.val_probs, score_bags(build_mil_model("distance", val.x.shape[-1]), val)[0])
 
 
 def test_training_free_detectors_get_their_own_ids(unseen, tmp_path: Path) -> None:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from wrmil_core.bags.layout import document_windows, sliding_bags, window_rows
-from wrmil_core.scoring.aggregate import aggregate, best_windows, cut_document, rank_words, window_probabilities
+from wrmil_core.bags.layout import cut_document
+from wrmil_core.scoring.aggregate import aggregate, best_windows, rank_words, window_probabilities
 
 
 def test_window_and_bag_geometry() -> None:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from wrmil_core.bags.tensors import BagTensors
-from wrmil_core.mil.inference import ModelScores
-from wrmil_core.mil.report import render
-from wrmil_core.mil.report.evaluate import (
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.report import render
+from wrmil_core.report.evaluate import (
     DifficultyRow,
     Evaluation,
     OverallMetrics,
@@ -27,10 +27,10 @@ from wrmil_core.mil.report.evaluate import (
     evaluate_scores,
     pct_label,
 )
-from wrmil_core.mil.report.figures import draw_figures, draw_forensic_figures
-from wrmil_core.mil.report.forensic import ForensicEvaluation, evaluate_forensic
-from wrmil_core.mil.report.length import LengthRow, evaluate_length, length_headline, plot_length
-from wrmil_core.mil.report.shortcuts import ShortcutControls, evaluate_controls, gather_baseline_bags
+from wrmil_core.report.figures import draw_figures, draw_forensic_figures
+from wrmil_core.report.forensic import ForensicEvaluation, evaluate_forensic
+from wrmil_core.report.length import LengthRow, evaluate_length, length_headline, plot_length
+from wrmil_core.report.shortcuts import ShortcutControls, evaluate_controls, gather_baseline_bags
 
 TITLE = "wrmil: multi-writer detection by difficulty"
 
@@ -73,7 +73,7 @@ def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Pat
                  writers: np.ndarray | None = None, length_rows: list[LengthRow] | None = None) -> Report:
     """Evaluate every model's test scores per difficulty and write report.html/.md/.json + PNGs.
 
-    ``results`` as returned by :func:`wrmil_core.mil.inference.score_saved_models`. The rows follow
+    ``results`` as returned by :func:`wrmil_core.evidence.scored.score_saved_models`. The rows follow
     the contamination ratios present in ``test``; a figure without an answer (e.g. no genuine bags)
     is n/a. The best model is the one with the highest mean AUC over difficulties. ``shortcuts``
     (from :func:`evaluate_controls`) adds the shortcut-control section; the rest is the same with

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from wrmil_core.evidence import fit_evidence, forensic_metrics, rates_at_thresholds
-from wrmil_core.mil.inference import ModelScores, score_bags
-from wrmil_core.mil.metrics import fit_thresholds, roc_auc
-from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report import build_report
-from wrmil_core.mil.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.metrics import fit_thresholds, roc_auc
+from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.report import build_report
+from wrmil_core.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
 from wrmil_core.mil.toy import make_toy_bags
 
 
@@ -145,8 +146,8 @@ def test_models_without_calibration_are_left_out(tmp_path) -> None:
 
 
 def test_learned_models_face_the_best_training_free_detector() -> None:
-    from wrmil_core.mil.report import check_beats_distance
-    from wrmil_core.mil.report.forensic import best_training_free
+    from wrmil_core.report import check_beats_distance
+    from wrmil_core.report.forensic import best_training_free
 
     val_auc = {"abmil": 0.6, "contrast": 0.93, "distance": 0.9, "segment_scan": 0.95}
     assert best_training_free(val_auc) == "segment_scan" and best_training_free({"abmil": 0.7}) is None

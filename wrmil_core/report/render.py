@@ -1,6 +1,6 @@
 """The report's text: summary sentence, Markdown tables, and the report.md / report.html / report.json files.
 
-Everything here formats an :class:`~wrmil_core.mil.report.evaluate.Evaluation`; no number is
+Everything here formats an :class:`~wrmil_core.report.evaluate.Evaluation`; no number is
 computed. ``report.html`` is self-contained (plots embedded as data URIs); ``report.md`` links the
 PNGs beside it.
 """
@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wrmil_core.embedding.baselines import MIN_AUC_MARGIN
-from wrmil_core.mil.report import forensic_text
-from wrmil_core.mil.report.evaluate import (
+from wrmil_core.report import forensic_text
+from wrmil_core.report.evaluate import (
     BASELINE,
     THRESHOLD_LABELS,
     Evaluation,
     pct_label,
 )
-from wrmil_core.mil.report.forensic import ForensicEvaluation
-from wrmil_core.mil.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
-from wrmil_core.mil.report.length import LengthRow, length_intro, length_table
-from wrmil_core.mil.report.shortcuts import LABELS, ShortcutControls
+from wrmil_core.report.forensic import ForensicEvaluation
+from wrmil_core.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
+from wrmil_core.report.length import LengthRow, length_intro, length_table
+from wrmil_core.report.shortcuts import LABELS, ShortcutControls
 from wrmil_core.plots import png_data_uri
 
 CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"

@@ -1,4 +1,4 @@
-"""Inference: saved models round-trip, score bags like the trained model, and refuse bags that do not fit."""
+"""Saved models: they round-trip, score bags like the trained model (``wrmil_core.evidence.scored``), and refuse bags that do not fit."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import pytest
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.config import preset
-from wrmil_core.mil.inference import (
-    ModelScores,
-    load_mil_model,
-    score_bags,
-    score_saved_models,
-)
-from wrmil_core.mil.metrics import roc_auc
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.evidence.scored import ModelScores, score_saved_models
+from wrmil_core.mil.registry import load_mil_model
+from wrmil_core.metrics import roc_auc
 from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.mil.train import train_mil
 

@@ -1,4 +1,4 @@
-"""Calibration per document length: ``wrmil_core.scoring.length_calibration`` and the length
+"""Calibration per document length: ``wrmil_core.evidence.length_calibration`` and the length
 ``wrmil_core.scoring.calibrated`` applies, on Gaussian "writers" (``tests/support/scoring.py``).
 
 The statistical test: thresholds fitted per length on validation writers' documents keep the
@@ -26,9 +26,9 @@ import pytest
 from tests.support.scoring import save_mil, synthetic_embeddings
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.length import LENGTHS
-from wrmil_core.mil.inference import load_mil_model
+from wrmil_core.mil.registry import load_mil_model
 from wrmil_core.scoring.calibrated import applied_calibration
-from wrmil_core.scoring.length_calibration import (
+from wrmil_core.evidence.length_calibration import (
     LENGTH_CALIBRATION_FILE,
     LengthCalibration,
     calibration_docs,
@@ -37,7 +37,7 @@ from wrmil_core.scoring.length_calibration import (
     nearest_length,
     save_length_calibration,
 )
-from wrmil_core.scoring.whole import document_scorer
+from wrmil_core.mil.documents import document_scorer
 
 DIM = 8
 

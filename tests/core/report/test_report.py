@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wrmil_core.mil.inference import ModelScores, score_bags
-from wrmil_core.mil.metrics import fit_thresholds, roc_auc
-from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report import build_report, check_beats_distance, evaluate_scores
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.metrics import fit_thresholds, roc_auc
+from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.report import build_report, check_beats_distance, evaluate_scores
 from wrmil_core.mil.toy import make_toy_bags
 
 

@@ -1,14 +1,14 @@
 """The forensic section's words and tables: the few-data caution, the baseline verdict, Cllr tables.
 
-Formats a :class:`~wrmil_core.mil.report.forensic.ForensicEvaluation`; no number is computed here.
+Formats a :class:`~wrmil_core.report.forensic.ForensicEvaluation`; no number is computed here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wrmil_core.mil.report.evaluate import BASELINE
-from wrmil_core.mil.report.forensic import FEW_GENUINE, FEW_WRITERS, ForensicEvaluation, ForensicRow
+from wrmil_core.report.evaluate import BASELINE
+from wrmil_core.report.forensic import FEW_GENUINE, FEW_WRITERS, ForensicEvaluation, ForensicRow
 
 FORENSIC_HEADING = "Evidence in the forensic convention (calibrated log10 LR, thresholds fixed on validation)"
 GROUP_HEADINGS = {"overall": "All test bags", "difficulty": "By difficulty (genuine bags vs that share of foreign words)",

@@ -11,16 +11,16 @@ from matplotlib.figure import Figure
 
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.evidence.figures import Panel, plot_panels, reliability, tippett
-from wrmil_core.mil.inference import ModelScores
-from wrmil_core.mil.metrics import roc_auc, roc_points
-from wrmil_core.mil.report.evaluate import (
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.metrics import roc_auc, roc_points
+from wrmil_core.report.evaluate import (
     THRESHOLD_LABELS,
     Evaluation,
     pct_label,
     ratio_mask,
     ratios_present,
 )
-from wrmil_core.mil.report.forensic import ForensicEvaluation, geometry_of
+from wrmil_core.report.forensic import ForensicEvaluation, geometry_of
 from wrmil_core.plots import save_figure
 
 

@@ -20,8 +20,9 @@ import numpy as np
 
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.evidence import FIGURES, forensic_metrics, rates_at_thresholds
-from wrmil_core.mil.inference import ModelScores
-from wrmil_core.mil.report.evaluate import is_training_free, pct_label, ratio_mask
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.mil.registry import is_training_free
+from wrmil_core.report.evaluate import pct_label, ratio_mask
 
 GENUINE_GEOMETRY = "none"
 DEFAULT_GEOMETRY = "contiguous"  # bags tables written before the geometry column had only this one
@@ -184,4 +185,4 @@ def compare_with_training_free(rows: list[ForensicRow], models: list[str],
 
 
 __all__ = ["FIGURES", "BaselineComparison", "ForensicEvaluation", "ForensicRow", "best_training_free",
-           "evaluate_forensic", "geometry_of", "is_training_free"]
+           "evaluate_forensic", "geometry_of"]

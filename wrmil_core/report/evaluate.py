@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 
 from wrmil_core.bags.tensors import BagTensors
-from wrmil_core.mil.inference import ModelScores
-from wrmil_core.mil.metrics import (
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.metrics import (
     bootstrap_auc_ci,
     classification_metrics,
     localisation,
     rates_at_threshold,
     roc_auc,
 )
-from wrmil_core.mil.models import MODEL_REGISTRY
+from wrmil_core.mil.registry import is_training_free
 
 BASELINE = "abmil"
 THRESHOLD_LABELS = {"max_f1": "max-F1 threshold", "fpr_5": "5%-FPR threshold"}
@@ -240,12 +240,6 @@ def _threshold_names(results: dict[str, ModelScores]) -> list[str]:
         names += [t for t in s.thresholds if t not in names]
     order = list(THRESHOLD_LABELS)
     return sorted(names, key=lambda t: (order.index(t) if t in order else len(order), t))
-
-
-def is_training_free(name: str) -> bool:
-    """A registered detector that is not trained (``distance``, ``segment_scan``, ...)."""
-    cls = MODEL_REGISTRY.get(name)
-    return cls is not None and not getattr(cls, "trainable", True)
 
 
 def check_beats_distance(val_auc: dict[str, float], baseline: str = "distance",

@@ -25,11 +25,11 @@ import polars as pl
 from wrmil_core.bags.layout import single_model_id
 from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.embedding.baselines import BASELINES, baseline_model_id, quality_by_embedding
+from wrmil_core.detectors.distance import DistanceMIL
+from wrmil_core.detectors.run import score_bags
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.inference import score_bags
-from wrmil_core.mil.metrics import bootstrap_auc_ci, roc_auc
-from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report.evaluate import pct_label, ratio_mask, ratios_present
+from wrmil_core.metrics import bootstrap_auc_ci, roc_auc
+from wrmil_core.report.evaluate import pct_label, ratio_mask, ratios_present
 
 TRAINED = "trained"
 CONTROLS: tuple[str, ...] = (TRAINED, *BASELINES)
@@ -164,5 +164,5 @@ def distance_probs(bags: pl.DataFrame, table: pl.DataFrame, embedding: str, chun
     for start in range(0, bags.height, chunk):
         part = bags.slice(start, chunk)
         gathered = gather_bags(part, table) if embedding == TRAINED else gather_baseline_bags(part, table, embedding)
-        probs.append(score_bags(build_mil_model("distance", int(gathered.x.shape[-1])), gathered)[0])
+        probs.append(score_bags(DistanceMIL(int(gathered.x.shape[-1])), gathered)[0])
     return np.concatenate(probs)

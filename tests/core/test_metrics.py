@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score, roc_auc_score
 
-from wrmil_core.mil import metrics as M
+from wrmil_core import metrics as M
 
 
 @pytest.fixture(scope="module")

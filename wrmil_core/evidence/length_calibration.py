@@ -15,11 +15,11 @@ they grow. So each detector is calibrated again per length bucket:
   8 validation writers, 200-word thresholds fitted on overlapping runs flagged 17.5 % of the test
   writers' genuine documents at the "5 %" threshold (``benchmarks/score_length.py``, demo);
 * a length needs at least ``MIN_GENUINE`` genuine documents, else it is not calibrated;
-* each detector scores them exactly as ``wrmil score`` does (:func:`.whole.document_scorer`);
-* per length, :func:`wrmil_core.evidence.fit_evidence` fits the PAV + ELUB calibrator and the
+* each detector scores them exactly as ``wrmil score`` does (:func:`wrmil_core.mil.documents.document_scorer`);
+* per length, :func:`wrmil_core.evidence.store.fit_evidence` fits the PAV + ELUB calibrator and the
   1 % / 5 % false-positive thresholds on those scores.
 
-``wrmil score`` (:mod:`.calibrated`) applies the calibrated length nearest to the document's
+``wrmil score`` (:mod:`wrmil_core.scoring.calibrated`) applies the calibrated length nearest to the document's
 (:func:`nearest_length`), the bag calibration (``calibration.json``) standing for the bag's length
 where no length calibration does, and says which one; a document shorter than the shortest
 calibrated length gets that one with a warning.
@@ -38,9 +38,10 @@ import numpy as np
 import polars as pl
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.evidence import DetectorEvidence, fit_evidence
 from wrmil_core.evidence.length import LENGTHS, writer_sequences
-from wrmil_core.evidence.store import read_calibration_json
+from wrmil_core.evidence.store import DetectorEvidence, fit_evidence, read_calibration_json
+from wrmil_core.mil.documents import SLIDING, WHOLE, document_scorer
+from wrmil_core.mil.registry import load_mil_model, scores_whole
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import DEFAULT_RATIOS
 
@@ -57,7 +58,7 @@ class LengthCalibration:
 
     model_name: str
     model_id: str
-    scoring: str                              # "whole document" or "sliding bags" (.whole)
+    scoring: str                              # "whole document" or "sliding bags" (mil.documents)
     buckets: dict[int, DetectorEvidence]
     fractions: tuple[float, ...]              # foreign fractions of the planted passages
     n_writers: int                            # validation writers the documents came from
@@ -132,9 +133,6 @@ def fit_length_calibration(model_dir: str | Path, val_emb: pl.DataFrame, lengths
     A length whose disjoint genuine documents number fewer than ``min_genuine`` is left out;
     None when no length is left.
     """
-    from wrmil_core.mil.inference import load_mil_model
-    from wrmil_core.scoring.whole import SLIDING, WHOLE, document_scorer, scores_whole
-
     model, cfg = load_mil_model(model_dir, device)
     name = str(cfg["model_name"])
     scorer = document_scorer(model, name, int(cfg["window_size"]), int(cfg["bag_size"]))

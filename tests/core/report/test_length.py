@@ -9,12 +9,13 @@ import polars as pl
 import pytest
 
 from wrmil_core.mil.config import preset
-from wrmil_core.mil.inference import score_tensor
-from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report import build_report, evaluate_length
-from wrmil_core.mil.report.length import WHOLE, sliding_scorer, whole_scorer
+from wrmil_core.detectors.run import score_tensor
+from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.report import build_report, evaluate_length
+from wrmil_core.mil.documents import sliding_scorer
+from wrmil_core.report.length import WHOLE, whole_scorer
 from wrmil_core.mil.toy import make_toy_bags
-from wrmil_core.mil.train import train_mil
+from wrmil_core.evidence.fit import train_with_evidence
 
 
 def _emb(n_writers: int = 6, words: int = 120, dim: int = 16, seed: int = 0) -> pl.DataFrame:
@@ -45,7 +46,7 @@ def test_sliding_is_the_max_over_bags_and_whole_is_one_bag() -> None:
 def test_length_section_from_saved_models(tmp_path) -> None:
     cfg = preset("demo", tensorboard=False, num_threads=1)
     train, val = make_toy_bags(30, seed=1, dim=16), make_toy_bags(40, seed=2, dim=16)
-    res = {n: train_mil(n, train, val, cfg, tmp_path / "mil") for n in ("distance", "segment_scan")}
+    res = train_with_evidence(["distance", "segment_scan"], train, val, cfg, tmp_path / "mil")
     thr = {n: r.evidence.thresholds["fpr_5"] for n, r in res.items()}
     rows = evaluate_length({n: r.model_dir for n, r in res.items()}, thr, _emb(), lengths=(25, 50), per_writer=3)
     names = {r.model for r in rows}
@@ -53,7 +54,7 @@ def test_length_section_from_saved_models(tmp_path) -> None:
     for r in rows:
         assert (r.n_h1, r.n_h2, r.n_writers) == (18, 18, 6) and r.auc is not None
     test = make_toy_bags(20, seed=3, dim=16)
-    from wrmil_core.mil.inference import score_saved_models
+    from wrmil_core.evidence.scored import score_saved_models
 
     scored, val_auc = score_saved_models({n: r.model_dir for n, r in res.items()}, test)
     rep = build_report(scored, test, tmp_path / "rep", val_auc=val_auc, n_boot=20, length_rows=rows)

@@ -19,28 +19,14 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from wrmil_core.bags.layout import document_windows, window_rows
-from wrmil_core.evidence.length import LENGTHS, DocScorer, LengthRow, length_curve
-from wrmil_core.mil.inference import load_mil_model, score_tensor
-from wrmil_core.mil.models import MILModel
-from wrmil_core.mil.report.evaluate import is_training_free
+from wrmil_core.detectors.base import MILModel
+from wrmil_core.detectors.run import score_tensor
+from wrmil_core.evidence.length import LENGTHS, LengthRow, length_curve
+from wrmil_core.mil.documents import DocScorer, sliding_scorer
+from wrmil_core.mil.registry import is_training_free, load_mil_model
 from wrmil_core.plots import save_figure
-from wrmil_core.scoring.aggregate import cut_document
 
 WHOLE = " (whole)"
-
-
-def sliding_scorer(model: MILModel, window_size: int, bag_size: int, chunk: int = 32) -> DocScorer:
-    """Documents -> max over their sliding bags of the bag probability (today's document scoring)."""
-    def score(x: np.ndarray) -> np.ndarray:
-        n, length, _ = x.shape
-        cut = cut_document(length, window_size, bag_size)
-        out = []
-        for s in range(0, n, chunk):  # a 200-word document is ~30 bags: chunk to bound the memory
-            bags = x[s:s + chunk][:, cut.rows[cut.bags]]  # (c, n_bags, k, window_size, dim)
-            probs, _ = score_tensor(model, bags.reshape(-1, *bags.shape[2:]))
-            out.append(probs.reshape(len(bags), -1).max(axis=1))
-        return np.concatenate(out) if out else np.zeros(0)
-    return score
 
 
 def whole_scorer(model: MILModel, window_size: int) -> DocScorer:

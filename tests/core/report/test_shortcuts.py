@@ -19,11 +19,12 @@ from wrmil_core.bags.config import preset
 from wrmil_core.bags.tensors import gather_bags
 from wrmil_core.embedding.evaluate import embedding_quality
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.inference import ModelScores, score_bags
-from wrmil_core.mil.metrics import fit_thresholds
-from wrmil_core.mil.models import build_mil_model
-from wrmil_core.mil.report import build_report, evaluate_controls, gather_baseline_bags
-from wrmil_core.mil.report.render import SHORTCUT_HEADING
+from wrmil_core.detectors.run import score_bags
+from wrmil_core.evidence.scored import ModelScores
+from wrmil_core.metrics import fit_thresholds
+from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.report import build_report, evaluate_controls, gather_baseline_bags
+from wrmil_core.report.render import SHORTCUT_HEADING
 
 DOCS, DOC_WRITERS = [120] * 18, [d // 3 for d in range(18)]  # 6 writers x 3 documents
 
