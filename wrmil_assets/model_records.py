@@ -7,9 +7,8 @@ The JSON IO manager (:mod:`wrmil_assets.io_managers`, base ``<artifact_dir>/asse
     mil_model.json          {"models": {name: {"model_dir": ..., "val_auc": ..., ...}}, ...}
     difficulty_report.json  {"best_model": name, ...}  (helps choose the default MIL model)
 
-The default model of ``wrmil score`` is a calibrated one (``<model_dir>/calibration.json``),
-preferring the whole-document word-level detectors and the default one, as their classes declare
-(:func:`choose_model_name`).
+The default model of ``wrmil score`` is the calibrated (``<model_dir>/calibration.json``) detector
+whose class declares ``default`` (:func:`choose_model_name`).
 
 ``wrmil score`` reads them from disk (:func:`latest_models`); the ``questioned_document_score``
 asset gets them as its inputs and picks from them with :func:`select_models`. The core
@@ -56,12 +55,11 @@ def _load_json(path: Path, asset: str) -> dict[str, Any] | None:
 
 def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None = None,
                       name: str | None = None) -> str:
-    """The MIL model to use: ``name``, else the best *calibrated* model (its directory holds
-    ``calibration.json``) in this order: the report's best model when it is a whole-document
-    word-level detector (class attribute ``whole_document``: valid at any document length), else
-    the default detector (class attribute ``default``: today ``segment_scan``, the passage detector,
-    the one that says where the foreign passage starts and ends), else the word-level detector with
-    the best val AUC, else the report's best model, else the best val AUC.
+    """The MIL model to use: ``name``, else the calibrated default detector (class attribute
+    ``default``: ``fused``, which fuses every word-level statistic over every geometry, so no data-
+    dependent rule picks a detector that misleads on the geometry a case happens to have). Records
+    from before it existed fall back, among the calibrated whole-document detectors (valid at any
+    length), to the report's best model, else the best val AUC.
     No calibrated model at all is refused in one line (materialised before calibrated scoring)."""
     from wrmil_core.mil.registry import is_default, scores_whole
     from wrmil_core.scoring.calibrated import REMATERIALISE
@@ -77,16 +75,13 @@ def choose_model_name(mil_record: dict[str, Any], report: dict[str, Any] | None 
     if not calibrated:
         raise WrmilInputError(f"no materialised MIL model has calibration.json (they were materialised before "
                               f"calibrated scoring); {REMATERIALISE}")
+    default = [n for n in calibrated if is_default(n)]
+    if default:
+        return default[0]
     best = (report or {}).get("best_model")
     pool = [n for n in calibrated if scores_whole(n)] or calibrated
     if best in pool:
         return best
-    # Not by val AUC between the word-level detectors: the val bags mix the passage and scattered
-    # geometries, and a scattered-words detector then wins while it gives evidence for one writer on a
-    # document with a written-in passage (the demo's mixed-writer page: log10 LR -0.6).
-    default = [n for n in pool if is_default(n)]
-    if default:
-        return default[0]
     return max(pool, key=lambda n: (models[n].get("val_auc") is not None, models[n].get("val_auc") or 0.0))
 
 

@@ -61,9 +61,13 @@ def mil_model(context: dg.AssetExecutionContext, config: MilConfig, settings: Wr
     group_name="mil", io_manager_key="json_io", kinds={"html"},
     ins={name: dg.AssetIn(partition_mapping=TEST_ONLY)
          for name in ("bags_by_difficulty", "word_embeddings", "untrained_embeddings", "pixel_embeddings")},
+    check_specs=[dg.AssetCheckSpec("never_misleading", asset="difficulty_report",
+                                   description="Warns when the default detector's test AUC, in any geometry x difficulty "
+                                               "cell, is not above 0.5 or is more than 0.02 below the best single "
+                                               "detector there.")],
 )
 def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings, mil_model: dict, bags_by_difficulty,
-                      word_embeddings, untrained_embeddings, pixel_embeddings) -> dg.Output[dict]:
+                      word_embeddings, untrained_embeddings, pixel_embeddings):
     """Per-difficulty detection quality of every model on the unseen test writers (HTML, Markdown, JSON):
     calibrated log10 LRs in the forensic convention (Cllr, misleading evidence, Tippett, reliability,
     detection at the val 1%/5%-FPR thresholds) per difficulty, geometry and overall, detection against
@@ -81,17 +85,24 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
     report = build_report(scored, test, settings.artifact_path("report"), val_auc=val_auc, shortcuts=controls,
                           writers=bag_writers(bags), length_rows=lengths)
     context.log.info(f"report written to {report.paths['html']}")
-    return dg.Output(
+    for cell in report.failing_cells:
+        context.log.warning(f"never-misleading check: {cell.describe()}")
+    yield dg.Output(
         {"paths": {k: str(v) for k, v in report.paths.items()}, "best_model": report.best_model,
-         "headline": report.headline},
+         "headline_model": report.headline_model, "headline": report.headline},
         metadata={**_forensic_metadata(report),
                   "per_difficulty": dg.MetadataValue.md(report.markdown_table),
-                  "best_model": report.best_model,
+                  "best_model": report.best_model, "headline_model": report.headline_model or "n/a",
                   "report_html": dg.MetadataValue.path(str(report.paths["html"])),
                   "main_plot": png_md(report.main_plot_png, "detection rate vs contamination"),
                   "shortcut_controls": dg.MetadataValue.md(report.shortcut_table),
                   "n_test_bags": len(test), **to_metadata(report.headline), **to_metadata(controls.headline)},
     )
+    cells = report.checks or []
+    yield check_result("never_misleading", not report.failing_cells,
+                       {"cells": len(cells), "failing": len(report.failing_cells),
+                        "failing_cells": "; ".join(c.describe() for c in report.failing_cells) or "none"},
+                       asset="difficulty_report", severity=dg.AssetCheckSeverity.WARN)
 
 
 def _forensic_metadata(report) -> dict:

@@ -6,6 +6,8 @@ The facts other modules need about a detector are class attributes here, read by
 registry (:func:`wrmil_core.mil.registry.detector_class`), never kept in name lists elsewhere:
 
 ``trainable``               learned weights (``False``: a training-free statistic)
+``fitted``                  its state is fitted in closed form by :meth:`MILModel.fit` (on validation
+                            bags), not by gradient steps; such a model is ``trainable`` too
 ``whole_document``          scores a document as one word sequence of any length (its one-writer
                             statistic does not grow with the length); else by sliding bags
 ``default``                 the detector ``wrmil score`` prefers (and the report's fallback headline)
@@ -25,6 +27,8 @@ from typing import Any, ClassVar, Literal, get_args
 import torch
 from torch import nn
 
+from wrmil_core.bags.tensors import BagTensors
+
 WindowOutput = Literal["logit", "attention"]
 WINDOW_OUTPUTS: tuple[str, ...] = get_args(WindowOutput)
 
@@ -35,6 +39,7 @@ class MILModel(nn.Module):
 
     name: ClassVar[str] = ""
     trainable: ClassVar[bool] = True
+    fitted: ClassVar[bool] = False
     whole_document: ClassVar[bool] = False
     default: ClassVar[bool] = False
     window_order_invariant: ClassVar[bool] = True
@@ -56,6 +61,10 @@ class MILModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
+
+    def fit(self, train: BagTensors, val: BagTensors) -> dict[str, Any]:
+        """Fit a ``fitted`` model's state in closed form; returns what to record about the fit."""
+        raise NotImplementedError(f"{type(self).__name__} is not fitted in closed form (fitted = False)")
 
 
 def words_to_windows(x: torch.Tensor, statistic: torch.Tensor,

@@ -209,14 +209,13 @@ class SegmentScanMIL(MILModel):
     """Training-free: bag logit = segment-scan statistic of the bag's words in reading order
     (penalised, standardised; about -0.8 on average for one writer at any length), window
     score = the best evidence of its words (best run of at most half the bag containing them).
-    Depends on the order of the windows; scores a whole document of any length; the default
-    detector of ``wrmil score`` (it says where the foreign passage starts and ends)."""
+    Depends on the order of the windows; scores a whole document of any length; ``wrmil score``
+    estimates the foreign passage with it, whatever the detector."""
 
     name = "segment_scan"
     window_output = "logit"
     trainable = False
     whole_document = True
-    default = True
     window_order_invariant = False
 
     def __init__(self, dim: int) -> None:

@@ -14,7 +14,7 @@ from wrmil_core.errors import WrmilInputError
 from wrmil_core.mil.registry import MODEL_NAMES
 
 DEFAULT_MODELS: tuple[str, ...] = ("abmil", "gated_abmil", "contrast", "set_transformer", "distance",
-                                   "segment_scan", "scattered")
+                                   "segment_scan", "scattered", "two_covariance", "fused")
 
 
 @dataclass(frozen=True)

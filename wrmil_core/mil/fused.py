@@ -37,13 +37,13 @@ import numpy as np
 import torch
 
 from wrmil_core.bags.tensors import BagTensors
+from wrmil_core.detectors.base import MILModel, words_to_windows
 from wrmil_core.detectors.diarization import diarize, log_evidence_one
+from wrmil_core.detectors.distance import distance_scores
 from wrmil_core.detectors.scattered import scattered_batch
 from wrmil_core.detectors.segment_scan import segment_scan_batch
 from wrmil_core.detectors.two_covariance import contiguous_batch, fit_two_covariance
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.models import MILModel
-from wrmil_core.mil.models import _distance_scores as distance_scores, _words_to_windows as words_to_windows  # TEMP
 from wrmil_core.mil.two_covariance import CovarianceBuffers, genuine_words
 
 FEATURES: tuple[str, ...] = ("segment_scan", "scattered", "distance", "two_covariance", "diarization_2",
@@ -67,7 +67,6 @@ class FusedMIL(MILModel):
 
     name = "fused"
     window_output = "logit"
-    trainable = False
     fitted = True
     whole_document = True
     default = True

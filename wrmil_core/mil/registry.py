@@ -13,10 +13,14 @@ from typing import Any
 
 from wrmil_core.artifacts import load_model
 from wrmil_core.detectors import TRAINING_FREE, MILModel
+from wrmil_core.mil.fused import FusedMIL
 from wrmil_core.mil.models import LEARNED
+from wrmil_core.mil.two_covariance import TwoCovarianceMIL
 from wrmil_core.runtime import resolve_device
 
-MODEL_REGISTRY: dict[str, type[MILModel]] = {cls.name: cls for cls in (*LEARNED, *TRAINING_FREE)}
+# learned by gradient, fitted in closed form on validation bags, training-free
+MODEL_REGISTRY: dict[str, type[MILModel]] = {cls.name: cls for cls in (*LEARNED, TwoCovarianceMIL, FusedMIL,
+                                                                       *TRAINING_FREE)}
 MODEL_NAMES: tuple[str, ...] = tuple(MODEL_REGISTRY)
 
 
@@ -35,6 +39,14 @@ def is_default(name: str) -> bool:
     """The registered detector ``wrmil score`` prefers (``default = True``)."""
     cls = detector_class(name)
     return cls is not None and cls.default
+
+
+def default_detector() -> str:
+    """The name of the registered detector with ``default = True`` (exactly one class has it)."""
+    names = [n for n, cls in MODEL_REGISTRY.items() if cls.default]
+    if len(names) != 1:
+        raise TypeError(f"exactly one detector class must have default = True, found {names}")
+    return names[0]
 
 
 def scores_whole(name: str) -> bool:
@@ -60,5 +72,5 @@ def load_mil_model(model_dir: str | Path, device: str = "cpu") -> tuple[MILModel
     return model.to(resolve_device(device)).eval(), config
 
 
-__all__ = ["MODEL_NAMES", "MODEL_REGISTRY", "build_mil_model", "detector_class", "is_default", "is_training_free",
+__all__ = ["MODEL_NAMES", "MODEL_REGISTRY", "build_mil_model", "default_detector", "detector_class", "is_default", "is_training_free",
            "load_mil_model", "scores_whole"]

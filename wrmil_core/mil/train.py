@@ -84,7 +84,9 @@ def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, 
         t0 = time.perf_counter()
         history: list[dict[str, float]] = []
         best_epoch = 0
-        if model.trainable:
+        if model.fitted:  # closed form, on the validation bags (the model's fit says what it reads)
+            epoch_log.say(f"[{name}] fitted: {model.fit(train, val)}")
+        elif model.trainable:
             history, best_epoch = _fit(model, train, val, config, device, epoch_log)
         val_probs, _ = score_bags(model, val, config.eval_batch_size)
         val_auc = roc_auc(val.label.numpy(), val_probs)

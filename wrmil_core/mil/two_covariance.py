@@ -13,10 +13,9 @@ from typing import Any
 import torch
 
 from wrmil_core.bags.tensors import BagTensors
+from wrmil_core.detectors.base import MILModel, words_to_windows
 from wrmil_core.detectors.two_covariance import TwoCovariance, contiguous_batch, fit_two_covariance
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.models import MILModel
-from wrmil_core.mil.models import _words_to_windows as words_to_windows  # TEMP
 
 
 def genuine_words(bags: BagTensors) -> torch.Tensor:
@@ -54,7 +53,6 @@ class TwoCovarianceMIL(MILModel):
 
     name = "two_covariance"
     window_output = "logit"
-    trainable = False
     fitted = True
     whole_document = True
     window_order_invariant = False

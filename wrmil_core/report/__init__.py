@@ -29,7 +29,10 @@ from wrmil_core.report.evaluate import (
 )
 from wrmil_core.report.figures import draw_figures, draw_forensic_figures
 from wrmil_core.report.forensic import ForensicEvaluation, evaluate_forensic
+from wrmil_core.mil.registry import default_detector
+from wrmil_core.report.forensic import geometry_of
 from wrmil_core.report.length import LengthRow, evaluate_length, length_headline, plot_length
+from wrmil_core.report.never_misleading import CellCheck, check_report, failing
 from wrmil_core.report.shortcuts import ShortcutControls, evaluate_controls, gather_baseline_bags
 
 TITLE = "wrmil: multi-writer detection by difficulty"
@@ -51,16 +54,30 @@ class Report:
     shortcut_table: str = ""  # Markdown; empty without shortcut controls
     forensic: ForensicEvaluation | None = None
     length_rows: list[LengthRow] | None = None
+    checks: list[CellCheck] | None = None  # the never-misleading check, per geometry x difficulty cell
 
     @property
     def best_model(self) -> str | None:
         return self.evaluation.best_model
 
     @property
+    def headline_model(self) -> str | None:
+        """The default detector when it was evaluated (what ``wrmil score`` uses), else the best model."""
+        default = default_detector()
+        return default if default in self.evaluation.models else self.best_model
+
+    @property
+    def failing_cells(self) -> list[CellCheck]:
+        """The cells where the default detector fails the never-misleading check."""
+        return failing(self.checks or [])
+
+    @property
     def headline(self) -> dict[str, float]:
         """Flat numbers for asset metadata: the per-difficulty ones and the forensic ones."""
+        checks = ({"never_misleading/cells": len(self.checks), "never_misleading/failing": len(self.failing_cells)}
+                  if self.checks else {})
         return (self.evaluation.headline | (self.forensic.headline if self.forensic else {})
-                | length_headline(self.length_rows or []))
+                | length_headline(self.length_rows or []) | checks)
 
     @property
     def main_plot_png(self) -> Path:
@@ -78,7 +95,8 @@ def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Pat
     is n/a. The best model is the one with the highest mean AUC over difficulties. ``shortcuts``
     (from :func:`evaluate_controls`) adds the shortcut-control section; the rest is the same with
     or without it. Models whose scores carry evidence (calibration fitted on val) get the
-    forensic section; ``writers`` ((B,) or (B, k) writer ids per test bag, negative = none) gives
+    forensic section, and with the default detector among ``results`` the never-misleading check
+    (:mod:`.never_misleading`) opens the report; ``writers`` ((B,) or (B, k) writer ids per test bag, negative = none) gives
     the writer counts behind each figure. ``length_rows`` (from :func:`evaluate_length`) adds the
     detection-against-document-length section.
     """
@@ -87,16 +105,19 @@ def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = draw_figures(ev, results, test, out_dir, seed)
     fe = evaluate_forensic(results, test, writers, val_auc)
+    checks = check_report({m: s.bag_probs for m, s in results.items()}, test.label.numpy(), geometry_of(test),
+                          test.ratio, default_detector())
     if fe.models:
         paths |= draw_forensic_figures(fe, test, out_dir)
     if length_rows:
         paths["length_plot"] = plot_length(length_rows, out_dir / "detection_by_length.png")
-    text = render.report_text(ev, val_auc, title, shortcuts, fe, length_rows)
+    text = render.report_text(ev, val_auc, title, shortcuts, fe, length_rows, checks)
     paths["md"] = render.write_markdown(text, paths, out_dir / "report.md")
     paths["html"] = render.write_html(text, paths, out_dir / "report.html")
-    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts, fe, length_rows)
+    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts, fe, length_rows, checks)
     return Report(evaluation=ev, summary=text.summary, markdown_table=text.difficulty_table, paths=paths,
-                  shortcuts=shortcuts, shortcut_table=text.shortcut_table, forensic=fe, length_rows=length_rows)
+                  shortcuts=shortcuts, shortcut_table=text.shortcut_table, forensic=fe, length_rows=length_rows,
+                  checks=checks)
 
 
 __all__ = [

@@ -70,4 +70,30 @@ def failing(cells: list[CellCheck]) -> list[CellCheck]:
     return [c for c in cells if not c.passed]
 
 
-__all__ = ["MARGIN", "CellCheck", "check_cells", "failing"]
+def check_report(scores: dict[str, np.ndarray], label: np.ndarray, geometry: np.ndarray, ratio: np.ndarray,
+                 default: str | None) -> list[CellCheck]:
+    """:func:`check_cells` when the default detector and another were evaluated, else no cells."""
+    if default is None or default not in scores or len(scores) < 2 or not (np.asarray(label) == 1).any():
+        return []
+    return check_cells(scores, label, geometry, ratio, default)
+
+
+def check_lines(cells: list[CellCheck]) -> list[str]:
+    """The report's first lines: the verdict, then each failing cell by name."""
+    if not cells:
+        return []
+    bad = failing(cells)
+    head = (f"Never-misleading check of the default detector: {len(cells) - len(bad)} of {len(cells)} geometry x "
+            f"difficulty cells pass (AUC above 0.5 and at most {MARGIN} below the best single detector)")
+    return [head + ("." if not bad else "; FAILS in:")] + [f"FAILS {c.describe()}" for c in bad]
+
+
+def check_table(cells: list[CellCheck]) -> str:
+    """Markdown: one row per cell."""
+    rows = ["| geometry | difficulty | default AUC | best single detector | its AUC | verdict |", "|---|---|---|---|---|---|"]
+    rows += [f"| {c.geometry} | {c.ratio:.0%} | {c.default_auc:.3f} | {c.best_model} | {c.best_auc:.3f} | "
+             f"{'pass' if c.passed else 'FAIL'} |" for c in cells]
+    return "\n".join(rows)
+
+
+__all__ = ["MARGIN", "CellCheck", "check_cells", "check_lines", "check_report", "check_table", "failing"]

@@ -23,6 +23,7 @@ from wrmil_core.report.evaluate import (
 from wrmil_core.report.forensic import ForensicEvaluation
 from wrmil_core.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
 from wrmil_core.report.length import LengthRow, length_intro, length_table
+from wrmil_core.report.never_misleading import MARGIN, CellCheck, check_lines, check_table
 from wrmil_core.report.shortcuts import LABELS, ShortcutControls
 from wrmil_core.plots import png_data_uri
 
@@ -32,6 +33,10 @@ CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1
 OVERALL_HEADING = "The original's metrics, reproduced (all test bags, at the max-F1 threshold)"
 SHORTCUT_HEADING = "Shortcut controls: could the capture explain it?"
 LENGTH_HEADING = "Detection against document length"
+CHECK_HEADING = "Never misleading: the default detector in every geometry x difficulty cell"
+CHECK_INTRO = ("An examiner does not know where foreign words sit. In every cell (the genuine test bags against "
+               "the contaminated ones of one geometry and difficulty) the default detector, which `wrmil score` "
+               f"uses, must have an AUC above 0.5 and at most {MARGIN} below the best single detector there.")
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class ReportText:
     forensic: forensic_text.ForensicText | None = None  # None: no model carries a calibration
     length_intro: str = ""  # empty: no length curve was evaluated
     length_table: str = ""
+    check_lines: tuple[str, ...] = ()  # the never-misleading verdict and failing cells: the first lines
+    check_table: str = ""
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -58,7 +65,7 @@ def fmt(v: float | None, digits: int = 3) -> str:
 
 def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
                 shortcuts: ShortcutControls | None = None, fe: ForensicEvaluation | None = None,
-                length_rows: list[LengthRow] | None = None) -> ReportText:
+                length_rows: list[LengthRow] | None = None, checks: list[CellCheck] | None = None) -> ReportText:
     """Summary, intro and tables of the report (and its shortcut-control and forensic sections when given)."""
     intro = (f"Test bags: {ev.n_test_bags} ({ev.n_genuine} genuine, {ev.n_contaminated} contaminated); "
              f"embedding model `{ev.embedding_model_id}`. "
@@ -72,7 +79,8 @@ def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
                       shortcut_table=shortcut_table(shortcuts) if shortcuts else "",
                       forensic=forensic_text.forensic_text(fe) if fe is not None and fe.models else None,
                       length_intro=length_intro(length_rows) if length_rows else "",
-                      length_table=length_table(length_rows) if length_rows else "")
+                      length_table=length_table(length_rows) if length_rows else "",
+                      check_lines=tuple(check_lines(checks or [])), check_table=check_table(checks) if checks else "")
 
 
 def summary(ev: Evaluation) -> str:
@@ -179,11 +187,15 @@ Block = tuple[str, object]
 
 
 def report_blocks(text: ReportText, plots: dict[str, Path]) -> list[Block]:
-    """The report in order: few-data caution (first line), title, summary, forensic section,
+    """The report in order: the never-misleading verdict and failing cells, few-data caution, title,
+    summary, the never-misleading table, forensic section,
     per-difficulty detection, the original's metrics, shortcut controls, plots."""
     fx = text.forensic
-    blocks: list[Block] = [("b", fx.caution)] if fx is not None and fx.caution else []
+    blocks: list[Block] = [("b", line) for line in text.check_lines]
+    blocks += [("b", fx.caution)] if fx is not None and fx.caution else []
     blocks += [("h1", text.title), ("b", text.summary), ("p", text.intro)]
+    if text.check_table:
+        blocks += [("h2", CHECK_HEADING), ("p", CHECK_INTRO), ("table", text.check_table)]
     if fx is not None:
         blocks += [("h2", FORENSIC_HEADING), ("p", fx.intro), ("b", fx.comparison)]
         for group, table in fx.tables.items():
@@ -248,7 +260,7 @@ def write_html(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
 
 def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | None, path: Path,
                shortcuts: ShortcutControls | None = None, fe: ForensicEvaluation | None = None,
-               length_rows: list[LengthRow] | None = None) -> Path:
+               length_rows: list[LengthRow] | None = None, checks: list[CellCheck] | None = None) -> Path:
     """report.json: every number (strict JSON: n/a is null, never NaN)."""
     doc = {"title": text.title, "summary": text.summary, "best_model": ev.best_model,
            "gain_over_abmil": ev.gain_over_abmil, "mean_auc": ev.mean_auc, "difficulties": ev.difficulties,
@@ -263,5 +275,7 @@ def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | Non
                                          "comparison_text": text.forensic.comparison if text.forensic else ""}
     if length_rows:
         doc["length_curve"] = [r.as_dict() for r in length_rows]
+    if checks:
+        doc["never_misleading"] = {"lines": list(text.check_lines), "cells": [c.as_dict() for c in checks]}
     path.write_text(json.dumps(doc, indent=2, allow_nan=False))
     return path
