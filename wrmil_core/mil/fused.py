@@ -81,7 +81,8 @@ class FusedMIL(MILModel):
         self.register_buffer("feature_scale", torch.ones(f, dtype=torch.float64))
         self.register_buffer("coef", torch.zeros(g, f, dtype=torch.float64))
         self.register_buffer("intercept", torch.zeros(g, dtype=torch.float64))
-        self.register_buffer("log_weight", torch.full((g,), -math.inf, dtype=torch.float64))
+        # unfitted: one slot of zero weights (logit 0 for every bag), the others off
+        self.register_buffer("log_weight", torch.tensor([0.0] + [-math.inf] * (g - 1), dtype=torch.float64))
         self.register_buffer("count_threshold", torch.tensor([0.0, math.inf], dtype=torch.float64))
 
     def features(self, x: torch.Tensor) -> FusedFeatures:
@@ -135,6 +136,7 @@ class FusedMIL(MILModel):
         self.feature_mean.copy_(torch.as_tensor(mean))
         self.feature_scale.copy_(torch.as_tensor(scale))
         std, genuine = (squashed - mean) / scale, label == 0
+        self.log_weight.fill_(-math.inf)
         info: dict[str, Any] = {"geometries": geometries, "features": list(FEATURES)}
         for slot, g in enumerate(geometries):
             rows = genuine | (geometry == g)
