@@ -20,11 +20,11 @@ import polars as pl
 from wrmil_core.bags.build import build_bags
 from wrmil_core.bags.config import preset as bag_preset
 from wrmil_core.bags.tensors import BagTensors, gather_bags
-from wrmil_core.evidence import fit_evidence, forensic_metrics
 from wrmil_core.detectors.run import score_bags
-from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.evidence import fit_evidence, forensic_metrics
+from wrmil_core.mil.registry import MODEL_NAMES, build_mil_model, is_training_free
 
-MODELS = ("distance", "segment_scan", "scattered")
+MODELS = tuple(n for n in MODEL_NAMES if is_training_free(n))  # distance, segment_scan, scattered
 
 
 def _bags(folder: Path, split: str, cfg) -> tuple[BagTensors, int]:
