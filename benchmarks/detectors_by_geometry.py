@@ -31,17 +31,17 @@ from wrmil_core.bags.build import build_bags
 from wrmil_core.bags.config import preset as bag_preset
 from wrmil_core.bags.tensors import gather_bags
 from wrmil_core.data.ingest import ingest
+from wrmil_core.detectors.run import score_bags
 from wrmil_core.embedding.classical import (
     ClassicalConfig,
     extract_features,
     fit_projection,
 )
 from wrmil_core.embedding.infer import embeddings_table
-from wrmil_core.detectors.run import score_bags
 from wrmil_core.metrics import localisation, roc_auc
-from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.mil.registry import MODEL_NAMES, build_mil_model, is_training_free
 
-MODELS = ("distance", "segment_scan", "scattered")
+MODELS = tuple(n for n in MODEL_NAMES if is_training_free(n))  # distance, segment_scan, scattered
 
 
 def words_table(args: argparse.Namespace) -> pl.DataFrame:

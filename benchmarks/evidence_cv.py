@@ -34,10 +34,11 @@ from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.detectors.run import score_bags
 from wrmil_core.evidence import fit_evidence, forensic_metrics
 from wrmil_core.metrics import roc_auc
-from wrmil_core.mil.models import build_mil_model, default_detector
+from wrmil_core.mil.registry import MODEL_NAMES, build_mil_model, default_detector, detector_class
 from wrmil_core.report.never_misleading import check_cells, failing
 
-MODELS = ("distance", "segment_scan", "scattered", "two_covariance", "fused")
+# every detector not learned by gradient steps: distance, segment_scan, scattered, two_covariance, fused
+MODELS = tuple(n for n in MODEL_NAMES if detector_class(n).fitted or not detector_class(n).trainable)
 
 
 @dataclass

@@ -19,8 +19,7 @@ import numpy as np
 
 from wrmil_core.evidence.scored import score_saved_models
 from wrmil_core.mil import DEFAULT_MODELS, make_toy_bags, preset, train_all
-from wrmil_core.report import build_report
-from wrmil_core.report import pct_label
+from wrmil_core.report import build_report, pct_label
 
 
 def main() -> None:

@@ -28,10 +28,10 @@ import polars as pl
 
 from wrmil_core.evidence import load_evidence
 from wrmil_core.evidence.length import LENGTHS
-from wrmil_core.mil.registry import load_mil_model
-from wrmil_core.metrics import roc_auc
 from wrmil_core.evidence.length_calibration import calibration_docs, fit_length_calibration
+from wrmil_core.metrics import roc_auc
 from wrmil_core.mil.documents import document_scorer
+from wrmil_core.mil.registry import load_mil_model
 
 
 def _rate(scores: np.ndarray, threshold: float) -> float:

@@ -4,12 +4,11 @@ import dagster as dg
 import polars as pl
 
 from wrmil_core.bags.tensors import gather_bags
-from wrmil_core.mil.config import PRESETS, MILConfig
-from wrmil_core.evidence.fit import bag_writers, fit_detectors
+from wrmil_core.evidence.fit import bag_writers, fit_detectors, results_metadata
 from wrmil_core.evidence.scored import score_saved_models
+from wrmil_core.mil.config import PRESETS, MILConfig
 from wrmil_core.report import build_report, check_beats_distance, evaluate_controls, evaluate_length, forensic_text
 from wrmil_core.report.forensic import best_training_free
-from wrmil_core.evidence.fit import results_metadata
 
 from ..config import preset_config_class, resolve
 from ..metadata import check_result, png_md, to_metadata

@@ -43,12 +43,12 @@ from wrmil_core.data.split import split_metadata, split_summary, words_of_split
 from wrmil_core.embedding.baselines import embed_baselines, quality_by_embedding
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.fit import fit_embedding
-from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model_quality import multiword_of_table
+from wrmil_core.embedding.models import embed_words
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.config import MILConfig
 from wrmil_core.evidence.fit import fit_detectors
 from wrmil_core.evidence.scored import ModelScores, score_saved_models
+from wrmil_core.mil.config import MILConfig
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import SPLITS
 

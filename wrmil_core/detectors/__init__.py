@@ -21,10 +21,10 @@ from wrmil_core.detectors.distance import DistanceMIL
 from wrmil_core.detectors.run import check_bags, forward, score_bags, score_tensor
 from wrmil_core.detectors.scattered import ScatteredMIL, ScatteredResult, scattered, scattered_batch
 from wrmil_core.detectors.segment_scan import (
-           SegmentScanMIL,
-           SegmentScanResult,
-           segment_scan,
-           segment_scan_batch,
+    SegmentScanMIL,
+    SegmentScanResult,
+    segment_scan,
+    segment_scan_batch,
 )
 
 TRAINING_FREE: tuple[type[MILModel], ...] = (DistanceMIL, SegmentScanMIL, ScatteredMIL)

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 from wrmil_core.artifacts import save_model
 from wrmil_core.bags.tensors import BagTensors
-from wrmil_core.errors import WrmilInputError
 from wrmil_core.detectors import MILModel, check_bags, forward, score_bags
+from wrmil_core.errors import WrmilInputError
 from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.config import MILConfig
 from wrmil_core.mil.registry import MODEL_NAMES, build_mil_model

@@ -13,6 +13,7 @@ from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.evidence.figures import Panel, plot_panels, reliability, tippett
 from wrmil_core.evidence.scored import ModelScores
 from wrmil_core.metrics import roc_auc, roc_points
+from wrmil_core.plots import save_figure
 from wrmil_core.report.evaluate import (
     THRESHOLD_LABELS,
     Evaluation,
@@ -21,7 +22,6 @@ from wrmil_core.report.evaluate import (
     ratios_present,
 )
 from wrmil_core.report.forensic import ForensicEvaluation, geometry_of
-from wrmil_core.plots import save_figure
 
 
 def draw_figures(ev: Evaluation, results: dict[str, ModelScores], test: BagTensors, out_dir: Path,

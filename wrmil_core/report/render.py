@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wrmil_core.embedding.baselines import MIN_AUC_MARGIN
+from wrmil_core.plots import png_data_uri
 from wrmil_core.report import forensic_text
 from wrmil_core.report.evaluate import (
     BASELINE,
@@ -25,7 +26,6 @@ from wrmil_core.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
 from wrmil_core.report.length import LengthRow, length_intro, length_table
 from wrmil_core.report.never_misleading import MARGIN, CellCheck, check_lines, check_table
 from wrmil_core.report.shortcuts import LABELS, ShortcutControls
-from wrmil_core.plots import png_data_uri
 
 CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;"

@@ -24,9 +24,9 @@ import polars as pl
 
 from wrmil_core.bags.layout import single_model_id
 from wrmil_core.bags.tensors import BagTensors, gather_bags
-from wrmil_core.embedding.baselines import BASELINES, baseline_model_id, quality_by_embedding
 from wrmil_core.detectors.distance import DistanceMIL
 from wrmil_core.detectors.run import score_bags
+from wrmil_core.embedding.baselines import BASELINES, baseline_model_id, quality_by_embedding
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.metrics import bootstrap_auc_ci, roc_auc
 from wrmil_core.report.evaluate import pct_label, ratio_mask, ratios_present

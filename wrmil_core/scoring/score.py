@@ -25,15 +25,16 @@ import numpy as np
 import torch
 
 from wrmil_core.artifacts import read_config
+from wrmil_core.bags.layout import DocumentCut, cut_document
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.detectors import segment_scan
+from wrmil_core.detectors.base import MILModel
+from wrmil_core.detectors.run import score_bags
 from wrmil_core.embedding.fusion import fused_dim
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.detectors.run import score_bags
-from wrmil_core.mil.registry import load_mil_model
-from wrmil_core.detectors.base import MILModel
+from wrmil_core.mil.documents import SLIDING, WHOLE, whole_document
+from wrmil_core.mil.registry import load_mil_model, scores_whole
 from wrmil_core.runtime import Log, resolve_device, speaker
-from wrmil_core.bags.layout import DocumentCut, cut_document
 from wrmil_core.scoring.aggregate import (
     DocumentScores,
     aggregate,
@@ -50,8 +51,6 @@ from wrmil_core.scoring.document import (
     relative_names,
 )
 from wrmil_core.scoring.verbal import H0, H1, SCALE_SOURCE, format_lr, verbal_label
-from wrmil_core.mil.documents import SLIDING, WHOLE, whole_document
-from wrmil_core.mil.registry import scores_whole
 
 # --------------------------------------------------------------------------------------------
 # Result

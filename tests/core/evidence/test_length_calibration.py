@@ -26,8 +26,6 @@ import pytest
 from tests.support.scoring import save_mil, synthetic_embeddings
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.length import LENGTHS
-from wrmil_core.mil.registry import load_mil_model
-from wrmil_core.scoring.calibrated import applied_calibration
 from wrmil_core.evidence.length_calibration import (
     LENGTH_CALIBRATION_FILE,
     LengthCalibration,
@@ -38,6 +36,8 @@ from wrmil_core.evidence.length_calibration import (
     save_length_calibration,
 )
 from wrmil_core.mil.documents import document_scorer
+from wrmil_core.mil.registry import load_mil_model
+from wrmil_core.scoring.calibrated import applied_calibration
 
 DIM = 8
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.config import preset
 from wrmil_core.detectors.run import score_bags
+from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.scored import ModelScores, score_saved_models
-from wrmil_core.mil.registry import load_mil_model
 from wrmil_core.metrics import roc_auc
+from wrmil_core.mil.config import preset
+from wrmil_core.mil.registry import load_mil_model
 from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.mil.train import train_mil
 

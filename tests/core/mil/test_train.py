@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.evidence.fit import results_metadata
 from wrmil_core.mil.config import MILConfig, preset
 from wrmil_core.mil.registry import build_mil_model
 from wrmil_core.mil.toy import make_toy_bags
-from wrmil_core.evidence.fit import results_metadata
 from wrmil_core.mil.train import _balanced_batches, train_all, train_mil
 
 # Writers shared by train and val, foreign windows from a separate donor pool: a problem every

@@ -8,14 +8,14 @@ import json
 import numpy as np
 import pytest
 
-from wrmil_core.evidence import fit_evidence, forensic_metrics, rates_at_thresholds
 from wrmil_core.detectors.run import score_bags
+from wrmil_core.evidence import fit_evidence, forensic_metrics, rates_at_thresholds
 from wrmil_core.evidence.scored import ModelScores
 from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.report import build_report
 from wrmil_core.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
-from wrmil_core.mil.toy import make_toy_bags
 
 
 def _probs(name: str, bags, rng) -> tuple[np.ndarray, np.ndarray]:

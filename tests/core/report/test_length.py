@@ -8,14 +8,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from wrmil_core.mil.config import preset
 from wrmil_core.detectors.run import score_tensor
-from wrmil_core.mil.registry import build_mil_model
-from wrmil_core.report import build_report, evaluate_length
-from wrmil_core.mil.documents import sliding_scorer
-from wrmil_core.report.length import WHOLE, whole_scorer
-from wrmil_core.mil.toy import make_toy_bags
 from wrmil_core.evidence.fit import train_with_evidence
+from wrmil_core.mil.config import preset
+from wrmil_core.mil.documents import sliding_scorer
+from wrmil_core.mil.registry import build_mil_model
+from wrmil_core.mil.toy import make_toy_bags
+from wrmil_core.report import build_report, evaluate_length
+from wrmil_core.report.length import WHOLE, whole_scorer
 
 
 def _emb(n_writers: int = 6, words: int = 120, dim: int = 16, seed: int = 0) -> pl.DataFrame:

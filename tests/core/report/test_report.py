@@ -14,8 +14,8 @@ from wrmil_core.detectors.run import score_bags
 from wrmil_core.evidence.scored import ModelScores
 from wrmil_core.metrics import fit_thresholds, roc_auc
 from wrmil_core.mil.registry import build_mil_model
-from wrmil_core.report import build_report, check_beats_distance, evaluate_scores
 from wrmil_core.mil.toy import make_toy_bags
+from wrmil_core.report import build_report, check_beats_distance, evaluate_scores
 
 
 def _fake_results(test, rng, thresholds=None) -> dict[str, ModelScores]:

@@ -17,9 +17,9 @@ from tests.support.bag_tables import synth_table
 from wrmil_core.bags.build import build_bags
 from wrmil_core.bags.config import preset
 from wrmil_core.bags.tensors import gather_bags
+from wrmil_core.detectors.run import score_bags
 from wrmil_core.embedding.evaluate import embedding_quality
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.detectors.run import score_bags
 from wrmil_core.evidence.scored import ModelScores
 from wrmil_core.metrics import fit_thresholds
 from wrmil_core.mil.registry import build_mil_model

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wrmil_core.bags.layout import document_windows, sliding_bags, window_rows
-from wrmil_core.bags.layout import cut_document
+from wrmil_core.bags.layout import cut_document, document_windows, sliding_bags, window_rows
 from wrmil_core.scoring.aggregate import aggregate, best_windows, rank_words, window_probabilities
 
 
