@@ -122,7 +122,7 @@ def test_every_model_declares_its_window_output() -> None:
     assert set(declared.values()) <= set(WINDOW_OUTPUTS)
     assert declared == {"abmil": "attention", "gated_abmil": "attention", "contrast": "logit",
                         "set_transformer": "logit", "distance": "logit", "segment_scan": "logit",
-                        "scattered": "logit"}
+                        "scattered": "logit", "two_covariance": "logit", "fused": "logit"}
     assert build_mil_model("gated_abmil", D).window_output == "attention"
 
 
