@@ -83,7 +83,8 @@ class Calibrator:
 
     def __post_init__(self) -> None:
         if self.kind not in METHODS:
-            raise WrmilInputError(f"calibrator kind {self.kind!r} is not one of {sorted(METHODS)}; refit the calibrator")
+            raise WrmilInputError(f"calibrator kind {self.kind!r} is not one of {sorted(METHODS)}; "
+                                  "refit the calibrator")
         if self.method is None:
             object.__setattr__(self, "method", METHODS[self.kind])  # frozen: set once, here
         if self.method != METHODS[self.kind]:

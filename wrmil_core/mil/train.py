@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from wrmil_core.artifacts import save_model
 from wrmil_core.bags.tensors import BagTensors
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.evidence import DetectorEvidence, fit_evidence, save_evidence
+from wrmil_core.evidence import Calibrator, DetectorEvidence, fit_evidence, save_evidence
 from wrmil_core.mil.config import MILConfig
 from wrmil_core.mil.inference import check_bags, forward, score_bags
 from wrmil_core.mil.metrics import fit_thresholds, roc_auc
@@ -92,8 +92,9 @@ def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, 
     evidence = fit_evidence(name, model_id, val_probs, val.label.numpy(), n_writers=val_writers)
     save_evidence(evidence, model_dir)
     secs = time.perf_counter() - t0
-    epoch_log.say(f"[{name}] val AUC {val_auc:.4f}, thresholds {thresholds}, LLR bounds "
-                  f"[{evidence.calibrator.lower:.2f}, {evidence.calibrator.upper:.2f}], saved to {model_dir} ({secs:.1f} s)")
+    c = evidence.calibrator
+    epoch_log.say(f"[{name}] val AUC {val_auc:.4f}, thresholds {thresholds}, LLR bounds [{c.lower:.2f}, {c.upper:.2f}] "
+                  f"({c.kind} calibrator), saved to {model_dir} ({secs:.1f} s)")
     return MILResult(name=name, model_dir=model_dir, model_id=model_id, thresholds=thresholds, val_auc=val_auc,
                      best_epoch=best_epoch, epochs_run=len(history), train_seconds=secs,
                      n_params=sum(p.numel() for p in model.parameters()), history=history, evidence=evidence)
@@ -277,8 +278,15 @@ def results_metadata(results: dict[str, MILResult]) -> dict[str, int | float | s
         if r.evidence is not None:  # the LLR range the val bags support, and the FPR thresholds
             md[f"{name}/llr_lower"] = r.evidence.calibrator.lower
             md[f"{name}/llr_upper"] = r.evidence.calibrator.upper
+            md.update({f"{name}/calibrator_{k}": v for k, v in _calibrator_metadata(r.evidence.calibrator).items()})
             md.update({f"{name}/threshold_{k}": v for k, v in r.evidence.thresholds.items()})
     return md
+
+
+def _calibrator_metadata(calibrator: Calibrator) -> dict[str, int | float | str]:
+    """Which calibrator (``kind``), PAV's levels and both candidates' val Cllr ("n/a" where not fitted)."""
+    d = calibrator.describe()
+    return {k: "n/a" if d[k] is None else d[k] for k in ("kind", "pav_levels", "cllr_val_pav", "cllr_val_logistic")}
 
 
 __all__ = ["MILResult", "results_metadata", "train_all", "train_mil"]

@@ -319,6 +319,7 @@ def _parametric_note(calibration: LengthCalibration) -> str:
             f"their product fitted on the runs of {list(calibration.parametric.lengths)} words")
 
 
-__all__ = ["LENGTH_CALIBRATION_FILE", "MIN_GENUINE", "MIN_PARAMETRIC_LENGTHS", "PARAMETRIC", "RUNS", "LengthCalibration",
-           "LengthModel", "calibration_docs", "fit_length_calibration", "fit_length_calibrations", "fit_length_model",
-           "load_length_calibration", "nearest_length", "parametric_evidence", "save_length_calibration"]
+__all__ = ["LENGTH_CALIBRATION_FILE", "MIN_GENUINE", "MIN_PARAMETRIC_LENGTHS", "PARAMETRIC", "RUNS",
+           "LengthCalibration", "LengthModel", "calibration_docs", "fit_length_calibration", "fit_length_calibrations",
+           "fit_length_model", "load_length_calibration", "nearest_length", "parametric_evidence",
+           "save_length_calibration"]

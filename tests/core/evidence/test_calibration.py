@@ -58,7 +58,8 @@ def test_json_round_trip_is_exact(tmp_path) -> None:
     assert Calibrator.from_dict(json.loads(json.dumps(ev.calibrator.to_dict()))) == ev.calibrator
     doc = json.loads((tmp_path / "calibration.json").read_text())
     assert doc["calibrator"]["method"] == "pav+elub" and doc["calibrator"]["n_h1"] == 600
-    assert doc["calibrator"]["n_h2"] == 300 and doc["calibrator"]["kind"] == "pav" and set(doc["thresholds"]) == {"fpr_1", "fpr_5"}
+    assert doc["calibrator"]["n_h2"] == 300 and doc["calibrator"]["kind"] == "pav"
+    assert set(doc["thresholds"]) == {"fpr_1", "fpr_5"}
 
 
 def test_elub_bounds_hold_and_are_lirs() -> None:
@@ -138,7 +139,8 @@ def test_few_validation_bags_get_the_logistic_calibrator_with_many_distinct_lrs(
     assert cal.pav_levels == pav.pav_levels < MIN_PAV_LEVELS
     grid = np.linspace(s.min(), s.max(), 200)
     # PAV gives the 32 bags 5 or so LRs, the logistic map one per bag but those ELUB clips
-    assert np.unique(pav.log10_lr(s)).size == pav.pav_levels and np.unique(cal.log10_lr(s)).size > 15
+    assert np.unique(pav.log10_lr(s)).size == pav.pav_levels
+    assert np.unique(cal.log10_lr(s)).size > 15
     llr = cal.log10_lr(grid)  # a spread of scores: many distinct LRs, PAV's only between its few knots
     assert np.unique(np.round(llr, 6)).size > 60 > 3 * np.unique(np.round(pav.log10_lr(grid), 6)).size
     assert (np.diff(llr) >= 0).all()
