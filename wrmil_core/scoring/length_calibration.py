@@ -55,7 +55,7 @@ from wrmil_core.runtime import Log, speaker
 from wrmil_core.schema import DEFAULT_RATIOS
 
 LENGTH_CALIBRATION_FILE = "length_calibration.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added methods (runs | parametric per length) and parametric; a file without them is all runs
 # Fewest disjoint genuine validation documents a length needs: the 5 %-FPR threshold then rests on at
 # least 2.5 expected exceedances (a 1 % one on none: it admits no validation false positive at all).
 MIN_GENUINE = 50
