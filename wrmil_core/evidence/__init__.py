@@ -5,7 +5,8 @@ bags and measured on test bags.
 
 Public API::
 
-    fit_calibrator(val_scores, val_labels) -> Calibrator          # calibration.py (lir PAV + ELUB)
+    fit_calibrator(val_scores, val_labels) -> Calibrator          # calibration.py (lir PAV, or logistic
+                                                                   # when PAV has few steps; ELUB bounds)
     Calibrator.log10_lr(scores) / .to_dict() / Calibrator.from_dict(d)
     fit_fpr_thresholds(val_labels, val_scores) -> {"fpr_1", "fpr_5"}  # decisions.py
     rates_at_thresholds(labels, scores, thresholds)

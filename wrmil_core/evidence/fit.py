@@ -23,6 +23,7 @@ import polars as pl
 from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.length_calibration import fit_length_calibrations
+from wrmil_core.evidence.calibration import Calibrator
 from wrmil_core.evidence.store import fit_evidence, save_evidence
 from wrmil_core.mil.config import MILConfig
 from wrmil_core.mil.train import MILResult, train_all
@@ -68,8 +69,9 @@ def attach_evidence(result: MILResult, val_labels: np.ndarray, val_writers: int 
                             n_writers=val_writers)
     save_evidence(evidence, result.model_dir)
     result.evidence = evidence
-    speaker(log)(f"[{result.name}] evidence: LLR bounds [{evidence.calibrator.lower:.2f}, "
-                 f"{evidence.calibrator.upper:.2f}], thresholds {evidence.thresholds}")
+    c = evidence.calibrator
+    speaker(log)(f"[{result.name}] evidence: LLR bounds [{c.lower:.2f}, {c.upper:.2f}] ({c.kind} calibrator), "
+                 f"thresholds {evidence.thresholds}")
     return result
 
 
@@ -105,8 +107,15 @@ def results_metadata(results: dict[str, MILResult]) -> dict[str, int | float | s
         if r.evidence is not None:  # the LLR range the val bags support, and the FPR thresholds
             md[f"{name}/llr_lower"] = r.evidence.calibrator.lower
             md[f"{name}/llr_upper"] = r.evidence.calibrator.upper
+            md.update({f"{name}/calibrator_{k}": v for k, v in _calibrator_metadata(r.evidence.calibrator).items()})
             md.update({f"{name}/threshold_{k}": v for k, v in r.evidence.thresholds.items()})
     return md
+
+
+def _calibrator_metadata(calibrator: Calibrator) -> dict[str, int | float | str]:
+    """Which calibrator (``kind``), PAV's levels and both candidates' val Cllr ("n/a" where not fitted)."""
+    d = calibrator.describe()
+    return {k: "n/a" if d[k] is None else d[k] for k in ("kind", "pav_levels", "cllr_val_pav", "cllr_val_logistic")}
 
 
 __all__ = ["FittedDetectors", "attach_evidence", "bag_writers", "fit_detectors", "n_bag_writers", "results_metadata",

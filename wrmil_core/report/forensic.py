@@ -126,7 +126,9 @@ def evaluate_forensic(results: dict[str, ModelScores], test: BagTensors, writers
         rows += [_row(m, group, value, llrs[m][sel], probs[sel], y[sel], ev.thresholds, _count_writers(writers, sel))
                  for group, value, sel in groups]
     calib = {m: {"n_h1": ev.calibrator.n_h1, "n_h2": ev.calibrator.n_h2, "n_writers": ev.calibrator.n_writers,
-                 "lower": ev.calibrator.lower, "upper": ev.calibrator.upper, "n_genuine_val": ev.n_genuine_val}
+                 "lower": ev.calibrator.lower, "upper": ev.calibrator.upper, "n_genuine_val": ev.n_genuine_val,
+                 "kind": ev.calibrator.kind, "pav_levels": ev.calibrator.pav_levels,
+                 "cllr_val_pav": ev.calibrator.cllr_val_pav, "cllr_val_logistic": ev.calibrator.cllr_val_logistic}
              for m, ev in evidence.items()}
     models = list(evidence)
     return ForensicEvaluation(

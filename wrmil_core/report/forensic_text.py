@@ -113,13 +113,16 @@ def _cells(fe: ForensicEvaluation, r: ForensicRow, keys: list[str]) -> list[str]
 
 def calibration_table(fe: ForensicEvaluation) -> str:
     """Per model: the validation bags and writers behind its calibration, the LLR bounds and thresholds."""
-    head = ["model", "val H1 bags", "val H2 bags", "val writers", "log10 LR bounds (ELUB)", "thresholds (val)"]
+    head = ["model", "val H1 bags", "val H2 bags", "val writers", "calibrator (PAV levels)",
+            "val Cllr PAV / logistic", "log10 LR bounds (ELUB)", "thresholds (val)"]
     body = []
     for m in fe.models:
         c = fe.calibration[m]
         thr = ", ".join(f"{k.split('_')[1]}% FPR: {v:.4g}" for k, v in fe.thresholds[m].items())
         body.append([model_label(fe, m), str(c["n_h1"]), str(c["n_h2"]),
                      "n/a" if c["n_writers"] is None else str(c["n_writers"]),
+                     f"{c.get('kind', 'pav')} ({c.get('pav_levels') or 'n/a'})",
+                     f"{_fmt(c.get('cllr_val_pav'))} / {_fmt(c.get('cllr_val_logistic'))}",
                      f"[{c['lower']:.2f}, {c['upper']:.2f}]", thr])
     return _table(head, body)
 

@@ -35,14 +35,17 @@ class AppliedCalibration:
     n_h0: int
     n_writers: int | None
     warning: str | None    # set when the document is shorter than the shortest calibrated length
+    length_method: str = "bags"  # "runs" / "parametric" (length_calibration.json) or "bags"
 
     def describe(self) -> dict[str, Any]:
-        """What score.json records about the calibration used."""
+        """What score.json records about the calibration used: where it comes from, how that length
+        was calibrated (``length_method``) and which calibrator (``kind``, both candidates' val Cllr)."""
+        c = self.evidence.calibrator.describe()
         return {"source": self.source, "file": self.file, "calibrated_length_words": self.length,
-                "fitted_on": "validation writers", "n_h1": self.n_h1, "n_h0": self.n_h0,
-                "n_writers": self.n_writers, "llr_bounds": [self.evidence.calibrator.lower,
-                                                            self.evidence.calibrator.upper],
-                "warning": self.warning}
+                "length_method": self.length_method, "fitted_on": "validation writers", "n_h1": self.n_h1,
+                "n_h0": self.n_h0, "n_writers": self.n_writers, "llr_bounds": c["llr_bounds"], "kind": c["kind"],
+                "pav_levels": c["pav_levels"], "cllr_val_pav": c["cllr_val_pav"],
+                "cllr_val_logistic": c["cllr_val_logistic"], "warning": self.warning}
 
     def log10_lr(self, scores: np.ndarray | list[float] | float) -> np.ndarray:
         """log10 LR of raw scores (the detector's bag-score scale)."""
@@ -64,17 +67,18 @@ def applied_calibration(mil_dir: Path, mil_config: dict[str, Any], n_words: int)
     bags = require_evidence(mil_dir, model_id)
     by_length = load_length_calibration(mil_dir, model_id)
     c = bags.calibrator
-    options: dict[int, tuple[str, DetectorEvidence, str, int, int, int | None]] = {}
+    options: dict[int, tuple[str, DetectorEvidence, str, int, int, int | None, str]] = {}
     if by_length is not None:
         for length, evidence in by_length.buckets.items():
             docs = by_length.n_docs[length]
-            options[length] = ("length", evidence, LENGTH_CALIBRATION_FILE, docs["h1"], docs["h0"], by_length.n_writers)
+            options[length] = ("length", evidence, LENGTH_CALIBRATION_FILE, docs["h1"], docs["h0"], by_length.n_writers,
+                               by_length.method(length))
     bag_length = int(mil_config["bag_size"]) * int(mil_config["window_size"])
-    options.setdefault(bag_length, ("bags", bags, EVIDENCE_FILE, c.n_h1, c.n_h2, c.n_writers))
+    options.setdefault(bag_length, ("bags", bags, EVIDENCE_FILE, c.n_h1, c.n_h2, c.n_writers, "bags"))
     length = nearest_length(options, n_words)
-    source, evidence, file, n_h1, n_h0, n_writers = options[length]
+    source, evidence, file, n_h1, n_h0, n_writers, method = options[length]
     return AppliedCalibration(evidence, source, length, str(mil_dir / file), n_h1, n_h0, n_writers,
-                              _short(n_words, min(options)))
+                              _short(n_words, min(options)), method)
 
 
 def _short(n_words: int, shortest: int) -> str | None:

@@ -154,6 +154,8 @@ class DocumentScore:
             "mil_model_id": self.mil_model_id or "n/a", "embedding_model_id": self.embedding_model_id or "n/a",
             "short_document": str(self.short_document),
             "calibration": f"{self.calibration.get('source', 'n/a')} {self.calibration.get('calibrated_length_words', '')}".strip(),
+            "calibration_method": self.calibration.get("length_method", "n/a"),
+            "calibrator": self.calibration.get("kind", "n/a"),
         }
         if self.writers is not None:
             md["writers"] = self.writers["estimate"]
@@ -201,12 +203,15 @@ def fpr_percent(key: str) -> str:
 
 
 def _calibration_line(c: dict[str, Any]) -> str:
-    """``calibrated on validation documents of 50 words (length_calibration.json, 12 writers)``."""
+    """``calibrated on validation documents of 50 words (parametric over lengths), 40 genuine / 160 mixed,
+    8 writers; logistic calibrator``."""
     if not c:
         return "uncalibrated"
     what = "documents" if c.get("source") == "length" else "bags"
-    return (f"calibrated on validation {what} of {c.get('calibrated_length_words')} words, "
-            f"{c.get('n_h0')} genuine / {c.get('n_h1')} mixed, {c.get('n_writers') or '?'} writers")
+    how = " (parametric over lengths)" if c.get("length_method") == "parametric" else ""
+    kind = f"; {c['kind']} calibrator" if c.get("kind") else ""
+    return (f"calibrated on validation {what} of {c.get('calibrated_length_words')} words{how}, "
+            f"{c.get('n_h0')} genuine / {c.get('n_h1')} mixed, {c.get('n_writers') or '?'} writers{kind}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from wrmil_core.bags.checks import (
 from wrmil_core.bags.config import BagConfig, preset
 from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.fit import bag_writers, n_bag_writers
+from wrmil_core.evidence.fit import bag_writers, n_bag_writers
 
 Info = dict[int, tuple[str, int, int]]
 

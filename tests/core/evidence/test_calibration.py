@@ -1,5 +1,7 @@
 """Score -> log10 LR calibration: fitted on validation only, reproduces lir, exact JSON round trip,
-ELUB bounds, sign and monotonicity."""
+ELUB bounds, sign and monotonicity; the logistic calibrator when PAV has few steps.
+
+``min_pav_levels=0`` forces the PAV candidate where a test is about PAV itself."""
 
 from __future__ import annotations
 
@@ -9,17 +11,20 @@ import numpy as np
 import pytest
 from lir.algorithms.bayeserror import ELUBBounder
 from lir.algorithms.isotonic_regression import IsotonicCalibrator
+from lir.algorithms.logistic_regression import LogitCalibrator
 from lir.data.models import LLRData
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import (
     Calibrator,
     DetectorEvidence,
+    cllr,
     fit_calibrator,
     fit_evidence,
     load_evidence,
     save_evidence,
 )
+from wrmil_core.evidence.calibration import MIN_PAV_LEVELS
 
 
 def _scores(n0: int, n1: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -37,13 +42,14 @@ def _lir_reference(s: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def test_reproduces_lir_exactly_on_the_fitting_data() -> None:
     s, y = _scores(60, 120, 1.5, 0)
-    cal = fit_calibrator(s, y)
-    assert np.array_equal(cal.log10_lr(s), _lir_reference(s, y))
+    cal = fit_calibrator(s, y, min_pav_levels=0)
+    assert cal.kind == "pav" and np.array_equal(cal.log10_lr(s), _lir_reference(s, y))
 
 
 def test_json_round_trip_is_exact(tmp_path) -> None:
-    s, y = _scores(50, 100, 1.0, 1)
+    s, y = _scores(300, 600, 1.0, 1)  # enough bags for PAV to keep its many steps
     ev = fit_evidence("distance", "abc", s, y, n_writers=7)
+    assert ev.calibrator.kind == "pav"
     save_evidence(ev, tmp_path)
     back = load_evidence(tmp_path, model_id="abc")
     assert back == ev and back.calibrator.n_writers == 7
@@ -51,13 +57,14 @@ def test_json_round_trip_is_exact(tmp_path) -> None:
     assert np.array_equal(back.log10_lr(probe), ev.log10_lr(probe))
     assert Calibrator.from_dict(json.loads(json.dumps(ev.calibrator.to_dict()))) == ev.calibrator
     doc = json.loads((tmp_path / "calibration.json").read_text())
-    assert doc["calibrator"]["method"] == "pav+elub" and doc["calibrator"]["n_h1"] == 100
-    assert doc["calibrator"]["n_h2"] == 50 and set(doc["thresholds"]) == {"fpr_1", "fpr_5"}
+    assert doc["calibrator"]["method"] == "pav+elub" and doc["calibrator"]["n_h1"] == 600
+    assert doc["calibrator"]["n_h2"] == 300 and doc["calibrator"]["kind"] == "pav"
+    assert set(doc["thresholds"]) == {"fpr_1", "fpr_5"}
 
 
 def test_elub_bounds_hold_and_are_lirs() -> None:
     s, y = _scores(40, 80, 4.0, 2)  # well separated: PAV alone would give LR 0 and infinity
-    cal = fit_calibrator(s, y)
+    cal = fit_calibrator(s, y, min_pav_levels=0)
     llrs = IsotonicCalibrator().fit(s, y).transform(s)
     assert np.isinf(llrs).any()
     bounder = ELUBBounder().fit(LLRData(features=llrs.copy(), labels=y))
@@ -71,11 +78,13 @@ def test_elub_bounds_hold_and_are_lirs() -> None:
 
 def test_sign_and_monotonicity() -> None:
     s, y = _scores(100, 200, 2.0, 3)
-    cal = fit_calibrator(s, y)
-    grid = np.linspace(0, 1, 500)
-    llr = cal.log10_lr(grid)
-    assert (np.diff(llr) >= 0).all()  # a higher score never lowers the LR
-    assert llr[0] < 0 < llr[-1]  # low scores favour one writer, high ones more than one
+    for min_levels in (0, 10**6):  # PAV, then logistic
+        cal = fit_calibrator(s, y, min_pav_levels=min_levels)
+        assert cal.kind == ("pav" if min_levels == 0 else "logistic")
+        grid = np.linspace(0, 1, 500)
+        llr = cal.log10_lr(grid)
+        assert (np.diff(llr) >= 0).all()  # a higher score never lowers the LR
+        assert llr[0] < 0 < llr[-1]  # low scores favour one writer, high ones more than one
 
 
 def test_fitted_on_validation_only() -> None:
@@ -84,11 +93,11 @@ def test_fitted_on_validation_only() -> None:
     val_s, val_y = _scores(60, 120, 1.5, 4)
     test_a, _ = _scores(60, 120, 1.5, 5)
     test_b = test_a * 0.1  # a shifted test set
-    cal = fit_calibrator(val_s, val_y)
+    cal = fit_calibrator(val_s, val_y, min_pav_levels=0)
     ref = IsotonicCalibrator().fit(val_s, val_y)
     for test in (test_a, test_b):
         assert np.array_equal(cal.log10_lr(test), np.clip(ref.transform(test), cal.lower, cal.upper))
-    refit_on_test = fit_calibrator(np.r_[test_b], np.r_[np.zeros(60), np.ones(120)].astype(int))
+    refit_on_test = fit_calibrator(np.r_[test_b], np.r_[np.zeros(60), np.ones(120)].astype(int), min_pav_levels=0)
     assert refit_on_test != cal
 
 
@@ -118,3 +127,68 @@ def test_bad_input_is_refused(tmp_path) -> None:
     (tmp_path / "calibration.json").write_text(json.dumps({"model_name": "m"}))
     with pytest.raises(WrmilInputError, match="lacks"):
         load_evidence(tmp_path)
+
+
+def test_few_validation_bags_get_the_logistic_calibrator_with_many_distinct_lrs(tmp_path) -> None:
+    """32 bags (like 32 real pages): PAV has a handful of steps, so the smooth calibrator is used; its
+    LRs on a spread of scores take many values, and it is monotone and inside its ELUB bounds."""
+    s, y = _scores(11, 21, 1.5, 6)
+    cal = fit_calibrator(s, y)
+    pav = fit_calibrator(s, y, min_pav_levels=0)
+    assert pav.kind == "pav" and cal.kind == "logistic" and cal.method == "logistic+elub"
+    assert cal.pav_levels == pav.pav_levels < MIN_PAV_LEVELS
+    grid = np.linspace(s.min(), s.max(), 200)
+    # PAV gives the 32 bags 5 or so LRs, the logistic map one per bag but those ELUB clips
+    assert np.unique(pav.log10_lr(s)).size == pav.pav_levels
+    assert np.unique(cal.log10_lr(s)).size > 15
+    llr = cal.log10_lr(grid)  # a spread of scores: many distinct LRs, PAV's only between its few knots
+    assert np.unique(np.round(llr, 6)).size > 60 > 3 * np.unique(np.round(pav.log10_lr(grid), 6)).size
+    assert (np.diff(llr) >= 0).all()
+    assert cal.lower <= llr.min() and llr.max() <= cal.upper and cal.lower < 0 < cal.upper
+    # both candidates' validation Cllr recorded, each the Cllr of that candidate's val LLRs
+    assert cal.cllr_val_pav == pytest.approx(cllr(pav.log10_lr(s), y))
+    assert cal.cllr_val_logistic == pytest.approx(cllr(cal.log10_lr(s), y))
+    assert pav.cllr_val_logistic == cal.cllr_val_logistic and pav.cllr_val_pav == cal.cllr_val_pav
+    assert cal.describe() | {"llr_bounds": None} == {
+        "kind": "logistic", "method": "logistic+elub", "pav_levels": cal.pav_levels, "llr_bounds": None,
+        "cllr_val_pav": cal.cllr_val_pav, "cllr_val_logistic": cal.cllr_val_logistic}
+    # the logistic map is lir's LogitCalibrator's on the standardised score, ln -> log10
+    z = (s - s.mean()) / s.std()
+    ref = LogitCalibrator().fit(z, y).transform(z)
+    assert np.allclose(cal.log10_lr(s), np.clip(ref, cal.lower, cal.upper))
+    ev = fit_evidence("distance", "abc", s, y)
+    save_evidence(ev, tmp_path)
+    back = load_evidence(tmp_path, "abc")
+    assert back == ev and np.array_equal(back.log10_lr(grid), ev.log10_lr(grid))
+    doc = json.loads((tmp_path / "calibration.json").read_text())["calibrator"]
+    assert doc["kind"] == "logistic" and doc["x"] == [] and doc["slope"] > 0 and doc["format_version"] == 2
+
+
+def test_many_validation_bags_keep_pav() -> None:
+    s, y = _scores(300, 600, 1.5, 7)
+    cal = fit_calibrator(s, y)
+    assert cal.kind == "pav" and cal.pav_levels >= MIN_PAV_LEVELS and cal.method == "pav+elub"
+    assert cal.cllr_val_pav <= cal.cllr_val_logistic  # PAV's val Cllr is Cllr_min on its own data
+
+
+def test_old_calibration_json_without_kind_reads_as_pav() -> None:
+    old = {"x": [0.1, 0.5, 0.9], "p": [0.2, 0.5, 0.8], "lower": -1.0, "upper": 1.0, "n_h1": 10, "n_h2": 5,
+           "n_writers": None, "method": "pav+elub", "format_version": 1}
+    cal = Calibrator.from_dict(old)
+    assert cal.kind == "pav" and cal.cllr_val_pav is None and cal.describe()["kind"] == "pav"
+    assert cal.log10_lr(0.5)[0] == pytest.approx(0.0)
+    with pytest.raises(WrmilInputError, match="lacks intercept"):
+        Calibrator.from_dict(old | {"kind": "logistic"})
+    with pytest.raises(WrmilInputError, match="kind 'spline'"):
+        Calibrator.from_dict(old | {"kind": "spline"})
+    with pytest.raises(WrmilInputError, match="slope >= 0"):
+        Calibrator.from_dict(old | {"kind": "logistic", "method": "logistic+elub", "intercept": 0.0, "slope": -1.0})
+    with pytest.raises(WrmilInputError, match="method 'pav\\+elub'"):
+        Calibrator.from_dict(old | {"kind": "logistic", "intercept": 0.0, "slope": 1.0})
+
+
+def test_negative_slope_leaves_pav() -> None:
+    """Scores that fall with H1 have no increasing logistic fit: PAV (flat, LR 1 here) is kept."""
+    s, y = _scores(11, 21, -2.0, 8)
+    cal = fit_calibrator(s, y)
+    assert cal.kind == "pav" and cal.cllr_val_logistic is None

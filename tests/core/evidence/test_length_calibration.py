@@ -17,6 +17,7 @@ per-length calibration is for, and proof that the check can fail.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -28,9 +29,14 @@ from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.length import LENGTHS
 from wrmil_core.evidence.length_calibration import (
     LENGTH_CALIBRATION_FILE,
+    PARAMETRIC,
+    RUNS,
     LengthCalibration,
+    LengthModel,
     calibration_docs,
     fit_length_calibration,
+    fit_length_calibrations,
+    fit_length_model,
     load_length_calibration,
     nearest_length,
     save_length_calibration,
@@ -38,6 +44,7 @@ from wrmil_core.evidence.length_calibration import (
 from wrmil_core.mil.documents import document_scorer
 from wrmil_core.mil.registry import load_mil_model
 from wrmil_core.scoring.calibrated import applied_calibration
+from wrmil_core.scoring.score import _calibration_line
 
 DIM = 8
 
@@ -111,7 +118,7 @@ def test_nearest_length() -> None:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A quick length calibration of segment_scan: 6 validation writers of 1700 words give 48 disjoint
-    200-word documents, fewer than MIN_GENUINE, so 200 words is left uncalibrated."""
+    200-word documents, fewer than MIN_GENUINE, so 200 words gets the parametric calibration."""
     model_dir = save_mil(tmp_path_factory.mktemp("small") / "segment_scan", "segment_scan", DIM, "toy")
     cal = fit_length_calibration(model_dir, synthetic_embeddings(range(6), 1700, DIM, seed=3), lengths=(25, 100, 200))
     save_length_calibration(cal, model_dir)
@@ -121,12 +128,16 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_nearest_calibrated_length_and_short_document_warning(small: dict) -> None:
     model_dir = small["dir"]
     cfg = load_mil_model(model_dir)[1]
-    assert sorted(small["cal"].buckets) == [25, 100] and small["cal"].n_docs[100]["h0"] == 6 * 17
-    # 25 and 100 words from length_calibration.json; 50 (the bag) from calibration.json
-    for n_words, source, length in ((10, "length", 25), (30, "length", 25), (40, "bags", 50), (60, "bags", 50),
-                                    (80, "length", 100), (5000, "length", 100)):
+    cal = small["cal"]
+    assert sorted(cal.buckets) == [25, 100, 200] and cal.n_docs[100]["h0"] == 6 * 17 and cal.n_docs[200]["h0"] == 48
+    assert {k: cal.method(k) for k in cal.buckets} == {25: RUNS, 100: RUNS, 200: PARAMETRIC}
+    assert cal.parametric is not None and cal.parametric.lengths == (25, 100, 200)
+    # 25, 100 and 200 words from length_calibration.json; 50 (the bag) from calibration.json
+    for n_words, source, length, method in ((10, "length", 25, RUNS), (30, "length", 25, RUNS),
+                                            (40, "bags", 50, "bags"), (60, "bags", 50, "bags"),
+                                            (80, "length", 100, RUNS), (5000, "length", 200, PARAMETRIC)):
         applied = applied_calibration(Path(model_dir), cfg, n_words)
-        assert (applied.source, applied.length) == (source, length), n_words
+        assert (applied.source, applied.length, applied.describe()["length_method"]) == (source, length, method)
         assert (applied.warning is not None) == (n_words < 25), n_words
     applied = applied_calibration(Path(model_dir), cfg, 10)
     assert "fewer than the shortest calibrated length (25 words)" in applied.warning
@@ -146,3 +157,76 @@ def test_length_calibration_round_trip_and_refusals(small: dict, tmp_path: Path)
         load_length_calibration(tmp_path)
     with pytest.raises(WrmilInputError, match="lacks"):
         LengthCalibration.from_dict({"model_name": "x"}, "here")
+
+
+def test_one_long_document_gives_disjoint_runs_of_every_length() -> None:
+    """One 164-word document: six runs of 25 words, three of 50, one of 100, none of 200; no word in
+    two runs of one length."""
+    emb = synthetic_embeddings(range(1), 164, 4, doc_words=164, seed=8)
+    for length, n_runs in ((25, 6), (50, 3), (100, 1), (200, 0)):
+        x, y, _ = calibration_docs(emb, length, (0.2,), seed=0)
+        assert (y == 0).sum() == n_runs and (y == 1).sum() == 0  # one writer: no donor for a planted passage
+        words = x[y == 0].reshape(-1, 4)
+        assert np.unique(words, axis=0).shape[0] == n_runs * length  # disjoint
+    x, y, n_writers = calibration_docs(synthetic_embeddings(range(2), 164, 4, doc_words=164, seed=8), 25, (0.2,))
+    assert n_writers == 2 and (y == 0).sum() == 12 and (y == 1).sum() == 12  # donors: the other writer
+
+
+@pytest.fixture(scope="module")
+def one_page(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """segment_scan calibrated on 8 validation writers with one 164-word document each (a page each):
+    48 / 24 / 8 genuine runs of 25 / 50 / 100 words, all under MIN_GENUINE."""
+    model_dir = save_mil(tmp_path_factory.mktemp("page") / "segment_scan", "segment_scan", DIM, "toy")
+    said: list[str] = []
+    paths = fit_length_calibrations({"segment_scan": model_dir},
+                                    synthetic_embeddings(range(8), 164, DIM, doc_words=164, seed=9), log=said.append)
+    return {"dir": model_dir, "cal": load_length_calibration(model_dir), "said": said, "paths": paths}
+
+
+def test_one_page_per_writer_gets_parametric_calibrations_at_25_50_100(one_page: dict) -> None:
+    cal = one_page["cal"]
+    assert sorted(cal.buckets) == [25, 50, 100] and cal.n_writers == 8
+    assert {k: v["h0"] for k, v in cal.n_docs.items()} == {25: 48, 50: 24, 100: 8}
+    assert {k: cal.method(k) for k in cal.buckets} == {25: PARAMETRIC, 50: PARAMETRIC, 100: PARAMETRIC}
+    assert cal.parametric is not None and cal.parametric.lengths == (25, 50, 100)
+    (line,) = one_page["said"]  # one log line says which lengths are parametric and why
+    assert "25 (parametric), 50 (parametric), 100 (parametric) words" in line and "parametric = fewer than" in line
+    saved = json.loads(Path(one_page["paths"]["segment_scan"]).read_text())
+    assert saved["methods"] == {"25": PARAMETRIC, "50": PARAMETRIC, "100": PARAMETRIC}
+    assert saved["parametric"]["terms"] == ["intercept", "score", "ln_words", "score*ln_words"]
+    for length, evidence in cal.buckets.items():
+        c = evidence.calibrator
+        intercept, slope = cal.parametric.at(length)
+        assert c.kind == "logistic" and (c.intercept, c.slope) == (intercept, slope) and slope > 0
+        assert c.cllr_val_logistic is not None and c.cllr_val_pav is not None and c.pav_levels >= 1
+        lo, hi = (c.lower - intercept) / slope, (c.upper - intercept) / slope  # where the ELUB bounds bite
+        grid = np.linspace(lo - (hi - lo), hi + (hi - lo), 300)
+        llr = evidence.log10_lr(grid)
+        assert (np.diff(llr) >= 0).all() and llr.min() == c.lower and llr.max() == c.upper
+        assert np.unique(np.round(llr, 6)).size > 90  # a smooth map between the bounds, not a few steps
+        assert evidence.n_genuine_val == cal.n_docs[length]["h0"]
+
+
+def test_parametric_length_reported_by_score(one_page: dict) -> None:
+    """What ``wrmil score`` records (describe()) names the parametric method and the calibrator kind."""
+    cfg = load_mil_model(one_page["dir"])[1]
+    for n_words, length in ((30, 25), (164, 100), (400, 100)):
+        d = applied_calibration(Path(one_page["dir"]), cfg, n_words).describe()
+        assert (d["source"], d["calibrated_length_words"], d["length_method"], d["kind"]) == (
+            "length", length, PARAMETRIC, "logistic"), n_words
+        assert d["cllr_val_logistic"] is not None and "cllr_val_pav" in d
+    assert "(parametric over lengths)" in _calibration_line(d) and "logistic calibrator" in _calibration_line(d)
+
+
+def test_parametric_needs_two_lengths_and_old_files_read_as_runs(one_page: dict) -> None:
+    rng = np.random.default_rng(0)
+    s, y = rng.normal(size=40), np.r_[np.zeros(20), np.ones(20)].astype(int)
+    assert fit_length_model({25: (s, y)}) is None  # ln(words) is not identified from one length
+    model = fit_length_model({25: (s, y), 50: (s + 1, y)})
+    assert model is not None and LengthModel.from_dict(model.to_dict(), "here") == model
+    d = one_page["cal"].to_dict()
+    del d["methods"], d["parametric"]  # a file written before the parametric fallback
+    old = LengthCalibration.from_dict(d, "old")
+    assert {old.method(k) for k in old.buckets} == {RUNS} and old.parametric is None
+    with pytest.raises(WrmilInputError, match="length method 'guess'"):
+        LengthCalibration.from_dict(one_page["cal"].to_dict() | {"methods": {"25": "guess"}}, "here")

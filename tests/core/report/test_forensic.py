@@ -111,6 +111,9 @@ def test_json_and_metadata_carry_the_forensic_numbers(built) -> None:
     assert doc["forensic"]["few_data"] is True and doc["forensic"]["n_writers"] == 9
     assert doc["forensic"]["comparison"]["baseline"] == "distance"
     assert doc["forensic"]["calibration"]["oracle"]["n_writers"] == 12
+    oracle = doc["forensic"]["calibration"]["oracle"]
+    assert oracle["kind"] in ("pav", "logistic") and {"pav_levels", "cllr_val_pav", "cllr_val_logistic"} <= set(oracle)
+    assert f"{oracle['kind']} ({oracle['pav_levels']})" in rep.paths["md"].read_text()  # the calibration table
     for key in ("oracle/forensic_cllr", "oracle/forensic_cllr_cal", "distance/forensic_rme_h2",
                 "oracle/forensic_det_at_fpr_5", "oracle/forensic_test_fpr_at_fpr_1", "oracle/forensic_cllr_20",
                 "oracle/forensic_cllr_contiguous"):

@@ -120,6 +120,8 @@ def test_segment_scan_scores_the_whole_document_and_finds_the_passage(scanned: d
         assert s.verbal == verbal_label(s.log10_lr)
         assert s.decisions == {k: s.probability >= v for k, v in cal.thresholds.items()}
         assert s.calibration["source"] == "bags" and s.calibration["calibrated_length_words"] == 50
+        assert (s.calibration["kind"], s.calibration["length_method"]) == ("pav", "bags")  # which calibrator
+        assert s.metadata["calibrator"] == "pav" and "pav calibrator" in s.summary()
     assert mix.decisions == {"fpr_1": True, "fpr_5": True} and gen.decisions == {"fpr_1": False, "fpr_5": False}
     assert mix.log10_lr > 0.5 and "more than one writer" in mix.verbal
     assert "log10 LR" in mix.summary() and "flagged at 1 % FPR: yes" in mix.summary()
