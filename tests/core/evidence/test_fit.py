@@ -40,6 +40,8 @@ def test_saves_evidence_fitted_on_val(unseen, tmp_path: Path) -> None:
     assert saved.thresholds["fpr_5"] == res.thresholds["fpr_5"] and saved.n_genuine_val == int((val.label == 0).sum())
     md = results_metadata({"distance": res})
     assert md["distance/llr_upper"] == saved.calibrator.upper and "distance/threshold_fpr_1" in md
+    assert md["distance/calibrator_kind"] == saved.calibrator.kind in ("pav", "logistic")
+    assert md["distance/calibrator_cllr_val_pav"] == saved.calibrator.cllr_val_pav
     scores, _ = score_saved_models({"distance": res.model_dir}, val)
     assert scores["distance"].evidence == saved
     assert np.array_equal(scores["distance"].log10_lr(), saved.log10_lr(val_probs))
