@@ -63,9 +63,9 @@ def run_fold(folder: Path, cfg, default: str) -> FoldResult:
     out = FoldResult(test, {}, {}, {}, np.zeros(0))
     for name in MODELS:
         model = build_mil_model(name, val.x.shape[-1])
-        if model.fitted:
-            model.fit(val, val)
-        ev = fit_evidence(name, "cv", score_bags(model, val)[0], val.label.numpy(), n_writers=n_val)
+        cross = model.fit(val, val).get("val_logits") if model.fitted else None  # as mil_model's training does
+        val_scores = score_bags(model, val)[0] if cross is None else 1 / (1 + np.exp(-cross))
+        ev = fit_evidence(name, "cv", val_scores, val.label.numpy(), n_writers=n_val)
         s = score_bags(model, test)[0]
         out.scores[name], out.llr[name] = s, ev.log10_lr(s)
         out.flags[name] = np.stack([s >= ev.thresholds[k] for k in ("fpr_1", "fpr_5")], axis=1)

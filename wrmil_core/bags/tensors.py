@@ -28,6 +28,8 @@ class BagTensors:
     n_writers       int64   (B,) writers whose words the bag holds: 1 genuine, 2 one donor, 3 two
                     donors (the truth a writer-count estimator is scored against); None given:
                     from the label and geometry
+    base_writer     int64   (B,) the writer of each bag's base document (-1: unknown): folds over
+                    writers, for fits that must score bags of writers they did not see
     """
 
     x: torch.Tensor
@@ -39,6 +41,7 @@ class BagTensors:
     model_id: str
     geometry: np.ndarray | None = None
     n_writers: np.ndarray | None = None
+    base_writer: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.geometry is None:
@@ -47,6 +50,9 @@ class BagTensors:
         if self.n_writers is None:
             self.n_writers = 1 + self.label.numpy().astype(np.int64) + (self.geometry == "two_donors")
         self.n_writers = np.asarray(self.n_writers, dtype=np.int64)
+        if self.base_writer is None:
+            self.base_writer = np.full(len(self.label), -1, dtype=np.int64)
+        self.base_writer = np.asarray(self.base_writer, dtype=np.int64)
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -59,7 +65,7 @@ class BagTensors:
             x=self.x[idx], label=self.label[idx], window_foreign=self.window_foreign[idx],
             ratio=self.ratio[npi], foreign_word_frac=self.foreign_word_frac[npi],
             bag_id=self.bag_id[npi], model_id=self.model_id, geometry=self.geometry[npi],
-            n_writers=self.n_writers[npi],
+            n_writers=self.n_writers[npi], base_writer=self.base_writer[npi],
         )
 
 
@@ -138,4 +144,6 @@ def gather_bags(bags: pl.DataFrame, emb: pl.DataFrame) -> BagTensors:
         model_id=emb_model or "",
         geometry=np.asarray(bags["geometry"].to_list(), dtype=str) if "geometry" in bags.columns else None,
         n_writers=writers_per_bag(bags),
+        base_writer=(bags["base_writer"].cast(pl.Int64).fill_null(-1).to_numpy().copy()
+                     if "base_writer" in bags.columns else None),
     )

@@ -63,7 +63,9 @@ class MILModel(nn.Module):
         raise NotImplementedError
 
     def fit(self, train: BagTensors, val: BagTensors) -> dict[str, Any]:
-        """Fit a ``fitted`` model's state in closed form; returns what to record about the fit."""
+        """Fit a ``fitted`` model's state in closed form; returns what to record about the fit, and
+        under ``val_logits`` (optional) each val bag's logit from a fit that did not see it, which
+        thresholds and calibration then use instead of the val bags' in-sample scores."""
         raise NotImplementedError(f"{type(self).__name__} is not fitted in closed form (fitted = False)")
 
 

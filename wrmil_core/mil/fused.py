@@ -42,14 +42,15 @@ from wrmil_core.detectors.diarization import diarize, log_evidence_one
 from wrmil_core.detectors.distance import distance_scores
 from wrmil_core.detectors.scattered import scattered_batch
 from wrmil_core.detectors.segment_scan import segment_scan_batch
-from wrmil_core.detectors.two_covariance import contiguous_batch, fit_two_covariance
+from wrmil_core.detectors.two_covariance import TwoCovariance, contiguous_batch, fit_two_covariance
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.mil.fusion import Fusion, cross_fitted_logits, fit_fusion, writer_folds
 from wrmil_core.mil.two_covariance import CovarianceBuffers, genuine_words
 
 FEATURES: tuple[str, ...] = ("segment_scan", "scattered", "distance", "two_covariance", "diarization_2",
                              "diarization_3")
 MAX_GEOMETRIES = 4  # fusion slots: one per contaminated geometry of the validation bags
-_C = 1.0  # logistic-regression inverse regularisation on standardised features: few, correlated features
+N_FOLDS = 5  # writer folds of the cross-fitting
 
 
 @dataclass(frozen=True)
@@ -85,28 +86,35 @@ class FusedMIL(MILModel):
         self.register_buffer("log_weight", torch.tensor([0.0] + [-math.inf] * (g - 1), dtype=torch.float64))
         self.register_buffer("count_threshold", torch.tensor([0.0, math.inf], dtype=torch.float64))
 
-    def features(self, x: torch.Tensor) -> FusedFeatures:
-        """The statistics of :data:`FEATURES` for bags ``x`` ``(B, W, T, D)`` (float64, outside autocast)."""
+    def features(self, x: torch.Tensor, cov: TwoCovariance | None = None) -> FusedFeatures:
+        """The statistics of :data:`FEATURES` for bags ``x`` ``(B, W, T, D)`` (float64, outside autocast),
+        with the held covariances or ``cov``."""
         with torch.autocast(device_type=x.device.type, enabled=False):
             words = x.reshape(x.shape[0], -1, x.shape[-1]).float()
-            cov = self.cov.model()
+            cov = cov or self.cov.model()
             z = cov.project(words)
             one = log_evidence_one(z, cov.between)
             fits = {k: diarize(z, cov.between, k, self.iterations) for k in (2, 3) if words.shape[1] >= k}
             gains = [(fits[k].elbo - one) if k in fits else torch.zeros_like(one) for k in (2, 3)]
             values = torch.stack([
                 segment_scan_batch(words).statistic.double(), scattered_batch(words).statistic.double(),
-                distance_scores(rewindow(words, self.window))[0].double(), contiguous_batch(words, cov).statistic.double(), *gains], dim=1)
+                distance_scores(rewindow(words, self.window))[0].double(),
+                contiguous_batch(words, cov).statistic.double(), *gains], dim=1)
         posterior = {k: f.main_posterior() for k, f in fits.items()}
         last = posterior[max(posterior)] if posterior else torch.ones_like(z[..., 0])
         evidence = torch.log1p(-last.clamp(1e-6, 1 - 1e-6)) - torch.log(last.clamp(1e-6, 1 - 1e-6))
         return FusedFeatures(values=values, main_posterior=posterior, word_evidence=evidence)
 
+    def fusion(self) -> Fusion:
+        """The held fusion."""
+        on = torch.isfinite(self.log_weight).cpu().numpy()
+        return Fusion(mean=self.feature_mean.cpu().numpy(), scale=self.feature_scale.cpu().numpy(),
+                      coef=self.coef.cpu().numpy()[on], intercept=self.intercept.cpu().numpy()[on],
+                      log_weight=self.log_weight.cpu().numpy()[on], geometries=())
+
     def fused_logit(self, values: torch.Tensor) -> torch.Tensor:
-        """``log mean_g LR_g`` of the feature rows ``(B, F)`` (raw statistics): the bag logit."""
-        std = (signed_log(values) - self.feature_mean) / self.feature_scale
-        per_geometry = std @ self.coef.T + self.intercept + self.log_weight  # (B, G); unused slots -inf
-        return torch.logsumexp(per_geometry, dim=1)
+        """The bag logit ``log mean_g LR_g`` of raw statistic rows ``(B, F)``."""
+        return torch.as_tensor(self.fusion().logit(values.detach().cpu().numpy()), device=values.device)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         f = self.features(x)
@@ -114,49 +122,56 @@ class FusedMIL(MILModel):
 
     def fit(self, train: BagTensors, val: BagTensors) -> dict[str, Any]:
         """Fit covariances, fusion and count thresholds on ``val`` only (``train`` is unused: the
-        embedding has seen its writers)."""
+        embedding has seen its writers), cross-fitted over the validation writers: each val bag's
+        statistics come from covariances fitted without its writer, and its returned logit
+        (``val_logits``, what the evidence is calibrated on) from a fusion fitted without it."""
+        label, geometry = val.label.numpy(), np.asarray(val.geometry)
+        known = bool((val.base_writer >= 0).all())
+        folds = writer_folds(val.base_writer if known else val.bag_id, N_FOLDS)
+        values = self._out_of_fold_values(val, folds)
+        fusion = fit_fusion(values, label, geometry)
+        if len(fusion.geometries) > MAX_GEOMETRIES:
+            raise WrmilInputError(f"fused: {len(fusion.geometries)} geometries {list(fusion.geometries)}; "
+                                  f"at most {MAX_GEOMETRIES}")
+        val_logits = cross_fitted_logits(values, label, geometry, folds, fusion)
         self.cov.set(fit_two_covariance(genuine_words(val), self.shrinkage))
-        values = torch.cat([self.features(val.x[i:i + 256]).values for i in range(0, len(val), 256)])
-        info = self._fit_fusion(values.numpy(), val.label.numpy(), np.asarray(val.geometry))
-        self._fit_counts(values, val)
-        return info
+        self._hold(fusion)
+        self._fit_counts(values, val_logits, val)
+        return {"fitted_on": "val bags, cross-fitted over " + ("writers" if known else "bags"),
+                "folds": int(folds.max()) + 1, **fusion.describe(FEATURES), "val_logits": val_logits}
 
-    def _fit_fusion(self, values: np.ndarray, label: np.ndarray, geometry: np.ndarray) -> dict[str, Any]:
-        """One logistic regression per contaminated geometry against the genuine bags (module docstring)."""
-        from sklearn.linear_model import LogisticRegression  # imported here: only a fit needs it
+    def _out_of_fold_values(self, val: BagTensors, folds: np.ndarray) -> np.ndarray:
+        """``(B, F)`` statistics of each val bag with covariances fitted on the other folds' genuine bags
+        (all val bags' where the other folds hold fewer than two)."""
+        values = np.zeros((len(val), len(FEATURES)))
+        for k in np.unique(folds):
+            held = np.flatnonzero(folds == k)
+            rest = val.subset(np.flatnonzero(folds != k))
+            cov = fit_two_covariance(genuine_words(rest if (rest.label == 0).sum() >= 2 else val), self.shrinkage)
+            for i in range(0, len(held), 256):
+                values[held[i:i + 256]] = self.features(val.x[held[i:i + 256]], cov).values.numpy()
+        return values
 
-        geometries = sorted(set(geometry[label == 1].tolist()))
-        if not geometries or not (label == 0).any():
-            raise WrmilInputError("fused: the validation bags need genuine and contaminated bags to fit the fusion; "
-                                  "check bags_by_difficulty[val]")
-        if len(geometries) > MAX_GEOMETRIES:
-            raise WrmilInputError(f"fused: {len(geometries)} geometries {geometries}; at most {MAX_GEOMETRIES}")
-        squashed = signed_log(values)
-        mean, scale = squashed.mean(axis=0), squashed.std(axis=0) + 1e-9
-        self.feature_mean.copy_(torch.as_tensor(mean))
-        self.feature_scale.copy_(torch.as_tensor(scale))
-        std, genuine = (squashed - mean) / scale, label == 0
+    def _hold(self, fusion: Fusion) -> None:
+        """Copy ``fusion`` into the buffers (unused slots off)."""
+        g = len(fusion.geometries)
+        self.feature_mean.copy_(torch.as_tensor(fusion.mean))
+        self.feature_scale.copy_(torch.as_tensor(fusion.scale))
+        self.coef.zero_()
+        self.intercept.zero_()
         self.log_weight.fill_(-math.inf)
-        info: dict[str, Any] = {"geometries": geometries, "features": list(FEATURES)}
-        for slot, g in enumerate(geometries):
-            rows = genuine | (geometry == g)
-            lr = LogisticRegression(C=_C, max_iter=1000).fit(std[rows], label[rows])
-            n1, n0 = int((label[rows] == 1).sum()), int(genuine.sum())
-            self.coef[slot] = torch.as_tensor(lr.coef_[0])
-            self.intercept[slot] = float(lr.intercept_[0]) - math.log(n1 / n0)  # log-odds -> log LR
-            self.log_weight[slot] = -math.log(len(geometries))
-            info[f"weights_{g}"] = dict(zip(FEATURES, np.round(lr.coef_[0], 4).tolist()))  # per standard deviation
-        return info
+        self.coef[:g] = torch.as_tensor(fusion.coef)
+        self.intercept[:g] = torch.as_tensor(fusion.intercept)
+        self.log_weight[:g] = torch.as_tensor(fusion.log_weight)
 
-    def _fit_counts(self, values: torch.Tensor, val: BagTensors) -> None:
-        """Thresholds of :meth:`writers`: balanced accuracy of one vs more writers on the fused logit,
-        then of two vs three on the three-writer gain over two (none when val has no three-writer bags)."""
-        logit = self.fused_logit(values).numpy()
-        label = val.label.numpy()
-        self.count_threshold[0] = balanced_threshold(logit, label == 1)
-        writers = np.asarray(val.n_writers)
+    def _fit_counts(self, values: np.ndarray, logits: np.ndarray, val: BagTensors) -> None:
+        """Thresholds of :meth:`writers`: balanced accuracy of one vs more writers on the (cross-fitted)
+        fused logit, then of two vs three on the three-writer gain over two (none when val has no
+        three-writer bags)."""
+        label, writers = val.label.numpy(), np.asarray(val.n_writers)
+        self.count_threshold[0] = balanced_threshold(logits, label == 1)
         contaminated = label == 1
-        extra = (values[:, 5] - values[:, 4]).numpy()
+        extra = values[:, 5] - values[:, 4]
         if (writers[contaminated] >= 3).any() and (writers[contaminated] == 2).any():
             self.count_threshold[1] = balanced_threshold(extra[contaminated], writers[contaminated] >= 3)
 
@@ -164,12 +179,13 @@ class FusedMIL(MILModel):
     def writers(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """``(writer count (B,) in 1, 2, 3, main-writer posterior (B, N))`` of bags ``x`` (module docstring)."""
         f = self.features(x)
-        logit = self.fused_logit(f.values)
-        extra = f.values[:, 5] - f.values[:, 4]
-        count = torch.where(logit < self.count_threshold[0], 1, torch.where(extra > self.count_threshold[1], 3, 2))
-        post = torch.ones_like(f.word_evidence, dtype=torch.float64)
+        logit = self.fused_logit(f.values).cpu()
+        extra = (f.values[:, 5] - f.values[:, 4]).cpu()
+        thr = self.count_threshold.cpu()
+        count = torch.where(logit < thr[0], 1, torch.where(extra > thr[1], 3, 2))
+        post = torch.ones(f.word_evidence.shape, dtype=torch.float64)
         for k, p in f.main_posterior.items():
-            post = torch.where((count == k)[:, None], p, post)
+            post = torch.where((count == k)[:, None], p.cpu(), post)
         return count.numpy(), post.numpy()
 
 
@@ -186,13 +202,6 @@ def rewindow(words: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack([words[:, s:s + size] for s in starts], dim=1)
 
 
-def signed_log(v: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-    """``sign(v) log(1 + |v|)``: the LR-like statistics grow with the evidence without bound, and a
-    few huge values would otherwise set the fusion's scale (measured on the demo: +0.01 AUC overall)."""
-    lib = torch if isinstance(v, torch.Tensor) else np
-    return lib.sign(v) * lib.log1p(lib.abs(v))
-
-
 def balanced_threshold(score: np.ndarray, positive: np.ndarray) -> float:
     """The threshold on ``score`` (positive above) with the best balanced accuracy."""
     cuts = np.unique(score)
@@ -204,4 +213,4 @@ def balanced_threshold(score: np.ndarray, positive: np.ndarray) -> float:
     return float(mids[np.argmax(tpr + tnr)])
 
 
-__all__ = ["FEATURES", "FusedFeatures", "FusedMIL", "balanced_threshold", "rewindow", "signed_log"]
+__all__ = ["FEATURES", "FusedFeatures", "FusedMIL", "balanced_threshold", "rewindow"]

@@ -84,11 +84,16 @@ def train_mil(name: str, train: BagTensors, val: BagTensors, config: MILConfig, 
         t0 = time.perf_counter()
         history: list[dict[str, float]] = []
         best_epoch = 0
+        cross_fitted = None
         if model.fitted:  # closed form, on the validation bags (the model's fit says what it reads)
-            epoch_log.say(f"[{name}] fitted: {model.fit(train, val)}")
+            info = model.fit(train, val)
+            cross_fitted = info.pop("val_logits", None)
+            epoch_log.say(f"[{name}] fitted: {info}")
         elif model.trainable:
             history, best_epoch = _fit(model, train, val, config, device, epoch_log)
         val_probs, _ = score_bags(model, val, config.eval_batch_size)
+        if cross_fitted is not None:  # a model fitted on val scores each val bag as if unseen (its fit says how)
+            val_probs = 1.0 / (1.0 + np.exp(-np.asarray(cross_fitted, dtype=np.float64)))
         val_auc = roc_auc(val.label.numpy(), val_probs)
         thresholds = fit_thresholds(val.label.numpy(), val_probs, config.target_fpr)
         epoch_log.finish(val_auc, best_epoch)
