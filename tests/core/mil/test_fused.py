@@ -111,3 +111,27 @@ def test_state_round_trips(fitted: tuple[FusedMIL, BagTensors]) -> None:
 def test_balanced_threshold_separates() -> None:
     score = np.array([0.1, 0.2, 0.3, 0.8, 0.9])
     assert 0.3 < balanced_threshold(score, score > 0.5) < 0.8
+
+
+def test_fit_returns_cross_fitted_val_logits_by_writer() -> None:
+    """With the val bags' writers known, every val bag's returned logit comes from a fit that never
+    saw its writer: not the in-sample logit, and no better at separating the val bags."""
+    val = make_bags(2)
+    val.base_writer = np.arange(len(val)) // 4  # four bags per writer
+    model = FusedMIL(DIM)
+    info = model.fit(make_bags(1), val)
+    assert info["fitted_on"].endswith("writers") and info["folds"] == 5
+    cross = info["val_logits"]
+    with torch.no_grad():
+        in_sample = model(val.x)[0].numpy()
+    assert cross.shape == (len(val),) and not np.allclose(cross, in_sample)
+    y = val.label.numpy()
+    assert roc_auc(y, cross) <= roc_auc(y, in_sample) + 1e-9
+
+
+def test_writers_of_a_whole_document(fitted: tuple[FusedMIL, BagTensors]) -> None:
+    """wrmil score's shape: one document as one bag of one-word windows."""
+    model, test = fitted
+    doc = test.x[-1].reshape(1, -1, 1, DIM)  # a two_donors bag
+    count, posterior = model.writers(doc)
+    assert count.shape == (1,) and posterior.shape == (1, WORDS) and count[0] in (1, 2, 3)
