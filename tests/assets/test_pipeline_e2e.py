@@ -34,10 +34,11 @@ def test_full_graph_materialises_with_checks_and_report(synth_root, tmp_path):
     failed = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed}
     names = {e.check_name for e in evaluations}
     assert {"writers_disjoint", "embeddings_valid", "bag_shapes", "labels_match_fractions"} <= names
-    # the only checks allowed to fail on a one-epoch model are the "learned beats distance" and
-    # "trained beats raw pixels" warnings
-    assert failed <= {("mil_model", "beats_distance_baseline"), ("arcface_model", "beats_raw_pixels")}, failed
-    assert "beats_raw_pixels" in names
+    # the only checks allowed to fail on a one-epoch model are the "learned beats distance", "trained
+    # beats raw pixels" and "never misleading" warnings (a few test writers: the cells are noisy)
+    assert failed <= {("mil_model", "beats_distance_baseline"), ("arcface_model", "beats_raw_pixels"),
+                      ("difficulty_report", "never_misleading")}, failed
+    assert {"beats_raw_pixels", "never_misleading"} <= names
 
     report = json.loads((tmp_path / "artifacts" / "report" / "report.json").read_text())
     text = json.dumps(report)
@@ -51,3 +52,7 @@ def test_full_graph_materialises_with_checks_and_report(synth_root, tmp_path):
     assert {r["group"] for r in forensic["rows"]} == {"overall", "difficulty", "geometry"}
     assert all((tmp_path / "artifacts" / "mil" / m / "calibration.json").is_file() for m in forensic["models"])
     assert {r["length"] for r in report["length_curve"]} == {25, 50, 100, 200}
+    # the default detector is checked in every geometry x difficulty cell of the test bags
+    cells = report["never_misleading"]["cells"]
+    assert {c["geometry"] for c in cells} == {"contiguous", "scattered", "two_donors"}
+    assert report["never_misleading"]["lines"][0].startswith("Never-misleading check")
