@@ -52,14 +52,16 @@ def test_records_choose_the_default_model(tmp_path: Path) -> None:
         return {"models": {n: {"model_dir": _calibrated_dir(base, n, n in calibrated), "val_auc": v}
                            for n, v in val_auc.items()}}
 
-    aucs = {"abmil": 0.7, "contrast": 0.8, "distance": None, "segment_scan": 0.75, "scattered": 0.72}
+    aucs = {"abmil": 0.7, "contrast": 0.8, "distance": None, "segment_scan": 0.75, "scattered": 0.72, "fused": 0.74}
     every = record(set(aucs), aucs)
-    assert choose_model_name(every, {"best_model": "contrast"}) == "segment_scan"  # word-level first
-    # the passage detector, even when the scattered-words detector has the better (geometry-mixed) val AUC
-    assert choose_model_name(record(set(aucs), {**aucs, "scattered": 0.9}), {"best_model": "contrast"}) == "segment_scan"
-    no_passage = record(set(aucs) - {"segment_scan"}, aucs)
-    assert choose_model_name(no_passage, {"best_model": "contrast"}) == "scattered"  # then best val AUC word-level
-    assert choose_model_name(every, {"best_model": "scattered"}) == "scattered"  # the report's, when word-level
+    # the default detector (its class says so), whatever the report's best or the val AUCs say
+    assert choose_model_name(every, {"best_model": "contrast"}) == "fused"
+    assert choose_model_name(every, {"best_model": "scattered"}) == "fused"
+    assert choose_model_name(record(set(aucs), {**aucs, "scattered": 0.9}), None) == "fused"
+    # records from before the default existed: the report's best whole-document detector, else the best val AUC one
+    old = record(set(aucs) - {"fused"}, aucs)
+    assert choose_model_name(old, {"best_model": "scattered"}) == "scattered"
+    assert choose_model_name(old, {"best_model": "contrast"}) == "segment_scan"
     assert choose_model_name(every, None, name="abmil") == "abmil"  # --model wins
     learned = record({"abmil", "contrast", "distance"}, aucs)  # the word-level detectors lack calibration
     assert choose_model_name(learned, {"best_model": "abmil"}) == "abmil"
