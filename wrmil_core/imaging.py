@@ -10,7 +10,6 @@ This module imports nothing else of wrmil_core but the errors, so every package 
 from __future__ import annotations
 
 import math
-import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -32,11 +31,24 @@ RESCAN = "rescan at 300-600 dpi (or downscale the file) and try again"
 _PIL_LIMIT = threading.Lock()  # PIL's limit is module state: set and restore it for one open at a time
 
 
-def too_large(path: str | Path, size: tuple[int, int] | None, pixels: int, limit: int) -> WrmilInputError:
+def too_large(path: str | Path, size: tuple[int, int], limit: int) -> WrmilInputError:
     """The one-line refusal of an image over ``limit`` pixels, naming the file, its size and the fix."""
-    dims = f"{size[0]}x{size[1]} px ({pixels / 1e6:.0f} Mpx)" if size else f"more than {pixels / 1e6:.0f} Mpx"
-    return WrmilInputError(f"{path}: the image is {dims}, over the limit of {limit / 1e6:.0f} Mpx "
-                           f"(an A3 page at 1200 dpi); {RESCAN}")
+    return WrmilInputError(f"{path}: the image is {size[0]}x{size[1]} px ({_mpx(size[0] * size[1])} Mpx), over the "
+                           f"limit of {_mpx(limit)} Mpx (an A3 page at 1200 dpi); {RESCAN}")
+
+
+def _mpx(pixels: int) -> str:
+    """Megapixels for a message: whole ones, or three decimals under one."""
+    return f"{pixels / 1e6:.0f}" if pixels >= 1e6 else f"{pixels / 1e6:.3f}"
+
+
+def _header_size(path: str | Path) -> tuple[int, int]:
+    """The size an image file's header claims, read with PIL's limit off (nothing is decoded)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # the caller holds _PIL_LIMIT and restores the limit
+    with Image.open(path) as im:
+        return im.size
 
 
 @contextmanager
@@ -58,19 +70,18 @@ def open_image(path: str | Path, max_pixels: int | None = None) -> Iterator[Imag
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, by size
                 im = Image.open(path)
-        except Image.DecompressionBombError as e:  # over twice the limit: PIL names only the pixel count
-            found = re.search(r"\((\d+) pixels\)", str(e))
-            raise too_large(path, None, int(found.group(1)) if found else 2 * limit, limit) from None
+        except Image.DecompressionBombError:  # over twice the limit: PIL's error gives no width and height
+            raise too_large(path, _header_size(path), limit) from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     with im:
         w, h = im.size
         if w * h > limit:
-            raise too_large(path, (w, h), w * h, limit)
+            raise too_large(path, (w, h), limit)
         try:
             yield im
         except Image.DecompressionBombError:  # a frame or tile over PIL's default limit, met while decoding
-            raise too_large(path, (w, h), w * h, limit) from None
+            raise too_large(path, (w, h), limit) from None
 
 
 def reduce_to(im: Image.Image, max_pixels: int) -> Image.Image:
