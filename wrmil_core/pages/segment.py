@@ -146,9 +146,10 @@ def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: s
     comps, labels = find_components(mask, angle, ink=(ys, xs))
     th = _text_height(comps, min(image.shape))
     if th < MIN_TEXT_HEIGHT_PX:
-        raise WrmilInputError(f"{name}: no handwriting found in {_size(image)}: " + (
-            f"the ink marks are {th:.0f} px high, under the {MIN_TEXT_HEIGHT_PX} px letters need (a thumbnail?)"
-            if th > 0 else "specks or ruled lines only") + "; give the scan or a crop of it at 300 dpi or more")
+        found = f"the ink marks are {th:.0f} px high" if th > 0 else "specks or ruled lines only"
+        raise WrmilInputError(f"{name}: no handwriting found in {_size(image)}: {found}, under the "
+                              f"{MIN_TEXT_HEIGHT_PX} px letters need (a thumbnail?); give the scan or a crop of it "
+                              "at 300 dpi or more")
     kind = _classify(comps, th, config, image.shape[1])
     glyphs, marks = comps.take(kind == 2), comps.take(kind == 1)
     if len(glyphs) == 0:
