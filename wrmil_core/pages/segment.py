@@ -33,7 +33,7 @@ PUNCT_FRAC = 0.4  # glyphs smaller than this x text height, alone and low in a l
 FLAT_FRAC = 0.12  # a component at most this x text height high and 3x as wide is a line fragment
 # What the segmenter accepts is decided by content, not by the image's size (an examiner's questioned
 # document may be a crop of a few lines, 160-300 px high):
-MIN_TEXT_WORDS = 2  # one word box is a word crop or a signature; any line of running text has two words
+MIN_TEXT_WORDS = 2  # one word box is a word crop or a signature (to score); any line of text has two words
 MIN_TEXT_HEIGHT_PX = 6  # typical glyph (text height) under this: letters are blobs of a few pixels (a
 #   thumbnail); a 300-dpi scan of handwriting has glyphs 25-100 px high, so no real scan comes near it
 CROP_SIDE_PX = 300  # a shorter side under this: a crop of a passage, where a word may fill most of the
@@ -89,7 +89,9 @@ def check_page(image: np.ndarray, config: SegmentConfig, name: str = "page") -> 
 
 
 def check_text(seg: PageSegmentation, image: np.ndarray, name: str = "page") -> None:
-    """Refuse a cut that found no text: fewer than :data:`MIN_TEXT_WORDS` words (a word crop, a signature)."""
+    """Refuse a questioned document whose cut found no text: fewer than :data:`MIN_TEXT_WORDS` words
+    (a word crop, a signature). Not applied by :func:`segment_page` itself: a data root's page with
+    one word is flagged doubtful, as before, not refused."""
     n = seg.boxes.height
     if n < MIN_TEXT_WORDS:
         raise WrmilInputError(f"{name}: {_size(image)} holds {n} word, not a line of text (a word crop or a "
@@ -133,8 +135,8 @@ def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: s
 
     Any size of image is accepted (a page, a crop of a passage, one line); what is refused is by
     content, each as one :class:`WrmilInputError` line naming ``name``: a blank or mostly dark
-    image, specks only, writing under :data:`MIN_TEXT_HEIGHT_PX` (a thumbnail) and fewer than
-    :data:`MIN_TEXT_WORDS` words (a word crop).
+    image, specks only, writing under :data:`MIN_TEXT_HEIGHT_PX` (a thumbnail). A page with very few
+    words is cut and flagged doubtful; a questioned document must also pass :func:`check_text`.
     """
     config = config or DEFAULT
     check_page(image, config, name)
@@ -160,7 +162,6 @@ def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: s
     boxes = _word_boxes(glyphs, line, marks, angle, th, core, config)
     seg = PageSegmentation(boxes=boxes, skew_deg=angle, text_height=th, core_height=core,
                            n_rules=n_rules, n_touching=n_cut, crop_margin=config.crop_margin)
-    check_text(seg, image, name)
     seg.doubtful = doubts(seg, config, n_nontext=int((kind == 3).sum()))
     return seg
 

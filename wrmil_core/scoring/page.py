@@ -118,6 +118,7 @@ def score_page(page: str | Path, embedding_model_dir: str | Path, mil_model_dir:
     window_size = read_model_pair(embedding_model_dir, mil_model_dir).window_size  # refuse bad models first
     image = pages.read_page(page)
     seg = pages.segment_page(image, segment_config, name=str(page))
+    pages.check_text(seg, image, name=str(page))
     if seg.boxes.height < 2 * window_size:
         raise WrmilInputError(f"page {page}: {seg.boxes.height} word(s) found, scoring needs at least "
                               f"{2 * window_size} (two windows of {window_size}); is it a page of handwriting?")

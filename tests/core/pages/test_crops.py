@@ -1,5 +1,5 @@
 """Questioned documents as examiners crop them: any image with a line of handwriting is segmented,
-whatever its size; what holds no text (blank, specks, one word, a thumbnail) is refused in one line."""
+whatever its size; what holds no text (blank, specks, a thumbnail; one word, to score) is refused in one line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from PIL import Image
 
 from wrmil_core import synth
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.pages import segment_page
+from wrmil_core.pages import check_text, segment_page
 from wrmil_core.pages.segment import MIN_TEXT_HEIGHT_PX, MIN_TEXT_WORDS
 from wrmil_core.synth.pages import SynthPage, make_page, page_preset
 
@@ -44,13 +44,15 @@ def test_a_single_line_crop_is_segmented(crop5: SynthPage) -> None:
     assert abs(seg.boxes.height - n_words) <= 1, (seg.boxes.height, n_words)
 
 
-def test_one_word_is_refused() -> None:
+def test_one_word_is_refused_as_a_questioned_document() -> None:
     style = synth.sample_writer_style(2, 0)
     word = np.asarray(synth.render_word("Switzerland", style, np.random.default_rng(0)))
     image = np.pad(word, 20, constant_values=255)
-    with pytest.raises(WrmilInputError, match=rf"word\.png: .* holds 1 word, not a line of text .* "
-                                              rf"{MIN_TEXT_WORDS} or more words"):
-        segment_page(image, name="word.png")
+    seg = segment_page(image, name="word.png")  # cut (a data root's page may hold one word) but flagged
+    assert seg.boxes.height == 1 and "very few words" in seg.doubtful[0]
+    with pytest.raises(WrmilInputError, match=rf"^word\.png: {image.shape[1]}x{image.shape[0]} px holds 1 word, not "
+                                              rf"a line of text .* {MIN_TEXT_WORDS} or more words$"):
+        check_text(seg, image, name="word.png")  # ... and refused as a questioned document
 
 
 @pytest.mark.parametrize("size", [(40, 30), (120, 90)])
