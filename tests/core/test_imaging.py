@@ -5,6 +5,7 @@ a large scan within the limit is read (past PIL's own 89 Mpx limit) and shrunk t
 from __future__ import annotations
 
 import re
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -136,3 +137,18 @@ def test_a_12000_by_16000_scan_is_segmented(tmp_path: Path, capsys: pytest.Captu
     assert image.shape == (16_000 // 3 + 1, 12_000 // 3) and image.size <= MAX_PAGE_PIXELS
     assert main(["segment", str(tmp_path / "scan.png"), "--out", str(tmp_path / "out")]) == 0, capsys.readouterr().err
     assert "wrmil segment: 1 page(s)" in capsys.readouterr().out
+
+
+def test_cli_refuses_a_folder_with_an_oversized_word_image(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           tmp_path_factory: pytest.TempPathFactory) -> None:
+    setup = scoring_setup(tmp_path_factory)
+    doc = tmp_path / "doc"
+    shutil.copytree(setup["genuine"], doc)
+    png_header(doc / "zz_huge.png", 30_000, 40_000)
+    rc = main(["score", str(doc), "--embedding-model", str(setup["emb_dir"]),
+               "--mil-model", str(setup["mil"]["distance"]), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "Traceback" not in captured.err, captured.err
+    assert "zz_huge.png (corrupt_image: the image is 30000x40000 px (1200 Mpx), over the limit" in lines[0]
+    assert "rescan at 300-600 dpi" in lines[0]
