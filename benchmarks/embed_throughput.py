@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from wrmil_core.data.ingest import ingest
 from wrmil_core.embedding.config import preset
@@ -30,6 +29,7 @@ from wrmil_core.embedding.data import WordTransform
 from wrmil_core.embedding.infer import load_embedding_model
 from wrmil_core.embedding.models import embed_words
 from wrmil_core.embedding.model import build_model
+from wrmil_core.imaging import open_image
 from wrmil_core.runtime import available_cores
 from wrmil_core.synth import SynthConfig, generate_dataset
 
@@ -71,7 +71,7 @@ def main() -> None:
         t = time.perf_counter()
         with torch.no_grad():
             for path in words["path"]:
-                with Image.open(path) as im:
+                with open_image(path) as im:
                     x = transform(im)
                 model.embed(x[None])
         single = words.height / (time.perf_counter() - t)

@@ -29,6 +29,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from wrmil_core.imaging import open_image
 from wrmil_core.synth import DEMO, METADATA_FILE, SynthConfig, dataset_exists, generate_dataset
 
 STAT_NAMES = ("height", "width", "mean_ink", "ink_fraction", "ink_level", "stroke_width")
@@ -42,7 +43,8 @@ def load(root: Path, config: SynthConfig, pix_hw: tuple[int, int]) -> dict[str, 
     pix = np.zeros((len(rows), ph * pw), dtype=np.float32)
     stats = np.zeros((len(rows), len(STAT_NAMES)))
     for i, r in enumerate(rows):
-        img = Image.open(root / r["image_path"])
+        with open_image(root / r["image_path"]) as im:
+            img = im.copy()  # decoded, usable after the file is closed
         a = np.asarray(img, dtype=np.float64)
         ink = 1.0 - a / 255.0
         mask = a < 128

@@ -26,6 +26,7 @@ from wrmil_assets.model_records import latest_models
 from wrmil_assets.resources import default_artifact_dir, default_data_root
 from wrmil_core import pages
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import open_image
 from wrmil_core.pages.evaluate import score_page as score_cut
 from wrmil_core.scoring.page import PageScore, score_page
 from wrmil_core.synth.dataset import CONFIG_FILE
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def save_preview(overlay: Path, out: Path, height: int = 1000, colours: int = 64) -> None:
     """A small copy of the overlay (palette PNG) for documentation."""
-    with Image.open(overlay) as im:
+    with open_image(overlay) as im:
         small = im.resize((round(im.width * height / im.height), height), Image.Resampling.LANCZOS)
     # octree keeps the few saturated colours (boxes, outline) that median cut merges into the greys
     small.quantize(colors=colours, method=Image.Quantize.FASTOCTREE).save(out, optimize=True)

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageOps
 
 from tests.support.pages import csafe_name, write_csafe_root, write_scoring_page
 from tests.support.raw_root import make_raw_root
@@ -19,6 +20,7 @@ from wrmil_assets.assets import pages, raw
 from wrmil_assets.automation import JOB_STAGES
 from wrmil_assets.io_managers import JsonIOManagerFactory, ParquetIOManagerFactory
 from wrmil_assets.resources import WrmilSettings
+from wrmil_core import synth
 from wrmil_core.errors import WrmilInputError
 
 INGEST = [pages.raw_pages, raw.raw_words, raw.writer_split]
@@ -153,11 +155,10 @@ def test_wrmil_score_bad_page_exits_2(setup: dict[str, Any], tmp_path: Path, cap
     (tmp_path / "torn.png").write_bytes(b"\x89PNG\r\n\x1a\n half a page")
     models = ["--embedding-model", str(setup["emb_dir"]), "--mil-model", str(setup["mil"]["distance"])]
     write_scoring_page(tmp_path / "page.png", foreign=FOREIGN)
-    word = Image.new("L", (200, 60), 250)  # a word crop, not a page
-    ImageDraw.Draw(word).line([(10, 40), (60, 10), (120, 45), (190, 15)], fill=20, width=3)
-    word.save(tmp_path / "word.png")
+    word = synth.render_word("Switzerland", synth.sample_writer_style(2, 0), np.random.default_rng(0))
+    ImageOps.expand(word, 20, fill=255).save(tmp_path / "word.png")  # a word crop: no line of text
     cases = {"unreadable page": ([str(tmp_path / "torn.png")], "torn.png: not an image"),
-             "word crop": ([str(tmp_path / "word.png")], "is not a page"),
+             "word crop": ([str(tmp_path / "word.png")], "px holds 1 word, not a line of text"),
              "missing page": ([str(tmp_path / "nowhere.png")], "nowhere.png: no such file"),
              "order CSV with a page": ([str(tmp_path / "page.png"), "--order-csv", "o.csv"], "--order-csv orders")}
     for case, (args, needle) in cases.items():

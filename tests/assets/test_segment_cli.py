@@ -46,7 +46,9 @@ def test_segment_folder_flags_and_fails(page_png: Path, tmp_path: Path, capsys: 
 @pytest.mark.parametrize("make, why", [
     (lambda d: d / "missing.png", "no such file"),
     (lambda d: (d / "t.png").write_text("x") and d / "t.png", "not an image"),
-    (lambda d: Image.new("L", (120, 60), 255).save(d / "crop.png") or d / "crop.png", "not a page"),
+    (lambda d: Image.fromarray(make_page(page_preset("small"), 3, seed=0).image).resize((40, 30)).save(d / "t.png")
+     or d / "t.png", "thumbnail"),
+    (lambda d: Image.new("L", (120, 60), 255).save(d / "crop.png") or d / "crop.png", "empty"),
     (lambda d: Image.new("L", (800, 600), 250).save(d / "blank.png") or d / "blank.png", "empty"),
     (lambda d: Image.new("L", (800, 600), 0).save(d / "black.png") or d / "black.png", "empty"),
     (lambda d: (d / "none").mkdir() or d / "none", "no page images"),

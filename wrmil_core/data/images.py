@@ -1,7 +1,8 @@
 """Image checks shared by ingest (a data root) and scoring (a questioned document).
 
 Each image is classified without decoding pixels: missing, empty (0 bytes or 0 pixels), corrupt
-(unreadable, unknown format, truncated or failing its checksums) or ok.
+(unreadable, unknown format, truncated, failing its checksums, or over the size limit of
+:mod:`wrmil_core.imaging`) or ok.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import open_image
 from wrmil_core.runtime import Log, progress
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +36,7 @@ def image_status(path: str | Path, verify: bool = True) -> tuple[str, str]:
         return "empty_image", "0 bytes"
     if not verify:
         return "ok", ""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
         with open(path, "rb") as f:
@@ -48,13 +50,15 @@ def image_status(path: str | Path, verify: bool = True) -> tuple[str, str]:
             return "empty_image", f"size {w}x{h}"
 
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             w, h = im.size
             # verify() walks the whole file (PNG: every chunk and its CRC) without decoding
             # pixels: catches truncation and bit rot at a fraction of a full decode's cost.
             im.verify()
     except UnidentifiedImageError:
         return "corrupt_image", "not a recognised image format"
+    except WrmilInputError as e:  # over the size limit: unusable, and the reason says what to do
+        return "corrupt_image", str(e).removeprefix(f"{path}: ")
     except Exception as e:  # noqa: BLE001 - PIL raises many types for damaged files
         return "corrupt_image", f"{type(e).__name__}: {e}"
     if w <= 0 or h <= 0:
@@ -95,3 +99,4 @@ def refuse_unreadable(paths: list[Path], what: str, max_listed: int = 5) -> None
         more = f" and {len(bad) - max_listed} more" if len(bad) > max_listed else ""
         raise WrmilInputError(f"{len(bad)} word image(s) of {what} cannot be read: {'; '.join(bad[:max_listed])}"
                               f"{more}. Replace or remove them.")
+

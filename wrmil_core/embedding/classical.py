@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 import torch
-from PIL import Image
 
 from wrmil_core import presets
 from wrmil_core.artifacts import load_model, save_model, weights_id
@@ -43,6 +42,7 @@ from wrmil_core.embedding.classical_features import word_features
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.embedding.infer import embeddings_table
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import open_image
 from wrmil_core.runtime import Log, progress
 
 PROJECTIONS = ("center", "pca", "lda")
@@ -164,7 +164,7 @@ def config_fingerprint(config: ClassicalConfig) -> torch.Tensor:
 def _features_of(args: tuple[str, dict[str, int]]) -> np.ndarray | str:
     path, kwargs = args
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             return word_features(im, **kwargs)
     except Exception as e:  # unreadable/truncated/not an image: reported by the caller
         return f"{path}: {type(e).__name__}: {e}"

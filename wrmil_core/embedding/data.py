@@ -22,6 +22,7 @@ from torchvision.transforms import InterpolationMode, RandomAffine
 from wrmil_core.embedding.augment import ShortcutAugment
 from wrmil_core.embedding.config import EmbeddingConfig
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import open_image
 
 # The original augmentation: RandomAffine(degrees=7, translate=(0.05, 0.05), scale=(0.95, 1.05), shear=10).
 AFFINE = dict(degrees=(-7.0, 7.0), translate=(0.05, 0.05), scale_ranges=(0.95, 1.05), shears=(-10.0, 10.0))
@@ -84,7 +85,7 @@ class WordImageDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor | None, int, int, str]:
         try:
-            with Image.open(self.paths[i]) as im:
+            with open_image(self.paths[i]) as im:
                 x = self.transform(im)
             return x, int(self.labels[i]), i, ""
         except Exception as e:  # unreadable/truncated/not an image: skipped and counted by the caller

@@ -19,7 +19,7 @@ from wrmil_core.pages.io import (
     write_segmentation,
 )
 from wrmil_core.pages.overlay import draw_overlay
-from wrmil_core.pages.segment import BOX_COLUMNS, PageSegmentation, segment_page
+from wrmil_core.pages.segment import BOX_COLUMNS, PageSegmentation, check_text, segment_page
 
 __all__ = [
     "BOX_COLUMNS",
@@ -27,6 +27,7 @@ __all__ = [
     "FolderSummary",
     "PageSegmentation",
     "SegmentConfig",
+    "check_text",
     "draw_overlay",
     "page_files",
     "page_names",

@@ -46,8 +46,8 @@ class SegmentConfig:
     right_to_left: reading order right to left within a line (Arabic, Hebrew).
     min_words: fewer words flag the page as doubtful; overlap_frac: boxes covering more than this share
         of a smaller box overlap heavily; max_overlap_share: share of such boxes that flags the page.
-    min_page_side: shorter side (px) below which an image is not a page; max_ink_fraction: an image
-        darker than this share is not a page scan.
+    max_ink_fraction: an image darker than this share is not a page scan. (No size is refused: see
+        the content rules of :mod:`wrmil_core.pages.segment`.)
     crop_margin: pixels of page added around each word box in its crop.
     """
 
@@ -75,7 +75,6 @@ class SegmentConfig:
     min_words: int = 5
     overlap_frac: float = 0.5
     max_overlap_share: float = 0.1
-    min_page_side: int = 300
     max_ink_fraction: float = 0.5
     crop_margin: int = 4
 
@@ -104,7 +103,7 @@ class SegmentConfig:
             raise WrmilInputError(f"SegmentConfig.line_prior={self.line_prior!r}: must be >= 0")
         if self.min_line_gaps < 0:
             raise WrmilInputError(f"SegmentConfig.min_line_gaps={self.min_line_gaps!r}: must be >= 0")
-        for name in ("min_words", "min_page_side", "max_threshold_pixels"):
+        for name in ("min_words", "max_threshold_pixels"):
             if getattr(self, name) < 1:
                 raise WrmilInputError(f"SegmentConfig.{name}={getattr(self, name)!r}: must be an integer >= 1")
         if self.crop_margin < 0:

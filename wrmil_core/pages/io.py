@@ -20,6 +20,7 @@ import polars as pl
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import open_image, reduce_to
 from wrmil_core.pages.config import DEFAULT, SegmentConfig
 from wrmil_core.pages.overlay import draw_overlay
 from wrmil_core.pages.segment import PageSegmentation, segment_page
@@ -27,15 +28,21 @@ from wrmil_core.runtime import Log, progress, speaker
 
 PAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 CROP_NAME = re.compile(r"^\d{4,}\.png$")
+# The segmenter's working resolution: an A4 page at 600 dpi (4961 x 7016 px, ~35 Mpx). Its thresholds
+# scale with the text height, so a larger scan (up to wrmil_core.imaging.MAX_IMAGE_PIXELS) is shrunk
+# by an integer factor to at most this while it is read: more pixels add memory and time, not words.
+MAX_PAGE_PIXELS = 4961 * 7016
 
 
-def read_page(path: str | Path) -> np.ndarray:
+def read_page(path: str | Path, max_pixels: int = MAX_PAGE_PIXELS) -> np.ndarray:
     """A page scan as a uint8 grey array (dark ink on light paper); EXIF rotation applied, transparency
-    flattened onto white. Unreadable files raise :class:`WrmilInputError` naming the file."""
+    flattened onto white, a scan over ``max_pixels`` shrunk by an integer factor to fit (word boxes and
+    crops are then in the shrunk page's pixels). Unreadable files and images over the size limit of
+    :mod:`wrmil_core.imaging` raise one :class:`WrmilInputError` line naming the file."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
+        with open_image(path) as im:
+            im = ImageOps.exif_transpose(reduce_to(im, max_pixels))
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
             if im.mode in ("I;16", "I;16B", "I", "F"):
@@ -43,6 +50,8 @@ def read_page(path: str | Path) -> np.ndarray:
                 span = max(float(np.ptp(a)), 1e-9)
                 return np.round((a - a.min()) / span * 255).astype(np.uint8)
             return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+    except WrmilInputError:  # over the size limit: already one line naming the file and the fix
+        raise
     except FileNotFoundError:
         raise WrmilInputError(f"{path}: no such file; give a page image ({', '.join(PAGE_SUFFIXES)})") from None
     except IsADirectoryError:

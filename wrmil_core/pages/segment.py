@@ -1,6 +1,6 @@
 """Page image -> word boxes in reading order (the page map), with reasons to doubt the result.
 
-Steps: refuse what is not a page -> binarise (:mod:`.binarize`) -> estimate the skew (:mod:`.skew`)
+Steps: refuse what holds no ink -> binarise (:mod:`.binarize`) -> estimate the skew (:mod:`.skew`)
 -> remove ruled lines (:mod:`.rules`) -> connected components (:mod:`.components`) -> sort them into
 noise (specks, rule fragments), marks (dots, punctuation), glyphs and non-text -> text lines from
 the glyphs (:mod:`.lines`), glyphs joining two lines cut apart (:mod:`.touching`) -> words from the
@@ -31,6 +31,13 @@ BOX_COLUMNS = ("word_index", "line", "position", "x0", "y0", "x1", "y1")
 BOX_SCHEMA = {c: pl.Int64 for c in BOX_COLUMNS}
 PUNCT_FRAC = 0.4  # glyphs smaller than this x text height, alone and low in a line, are punctuation
 FLAT_FRAC = 0.12  # a component at most this x text height high and 3x as wide is a line fragment
+# What the segmenter accepts is decided by content, not by the image's size (an examiner's questioned
+# document may be a crop of a few lines, 160-300 px high):
+MIN_TEXT_WORDS = 2  # one word box is a word crop or a signature (to score); any line of text has two words
+MIN_TEXT_HEIGHT_PX = 6  # typical glyph (text height) under this: letters are blobs of a few pixels (a
+#   thumbnail); a 300-dpi scan of handwriting has glyphs 25-100 px high, so no real scan comes near it
+CROP_SIDE_PX = 300  # a shorter side under this: a crop of a passage, where a word may fill most of the
+#   height, so only a part as tall as the image counts as non-text (a page: a quarter of its height)
 
 
 @dataclass
@@ -64,27 +71,44 @@ class PageSegmentation:
 
 
 def check_page(image: np.ndarray, config: SegmentConfig, name: str = "page") -> None:
-    """Refuse what cannot be a scanned page: wrong array, too small, blank."""
+    """Refuse what holds no handwriting on paper: a wrong array, a blank image, a mostly dark one.
+    Size alone refuses nothing: a crop of one line is as much a questioned document as a page."""
     if image.ndim != 2 or image.dtype != np.uint8:
         raise WrmilInputError(f"{name}: expected a 2-D uint8 grey image, got {image.dtype} of shape {image.shape}; "
                               "read pages with wrmil_core.pages.read_page")
-    if min(image.shape) < config.min_page_side:
-        raise WrmilInputError(f"{name}: {image.shape[1]}x{image.shape[0]} px is not a page (shorter side under "
-                              f"{config.min_page_side} px); give a page scan, not a word crop or thumbnail")
     lo, hi = grey_percentiles(image, [0.5, 99.5])
     if hi - lo < 16:
-        raise WrmilInputError(f"{name}: the page is empty (grey levels {int(lo)}-{int(hi)}: no ink on it)")
+        raise WrmilInputError(f"{name}: the image is empty ({_size(image)}, grey levels {int(lo)}-{int(hi)}: "
+                              "no ink on it); give a scan or crop of the handwriting")
     dark = dark_share(image)
     if dark > config.max_ink_fraction:
-        raise WrmilInputError(f"{name}: {dark:.0%} of the image is dark, not a page of handwriting on paper "
-                              "(dark ink on light paper expected; invert negatives, crop away black borders)")
+        raise WrmilInputError(f"{name}: {dark:.0%} of the image ({_size(image)}) is dark, not handwriting on "
+                              "paper (dark ink on light paper expected: a negative, black borders, or a thumbnail "
+                              "whose writing blurs into grey?); invert negatives, crop away black borders, give "
+                              "the scan at 300 dpi or more")
+
+
+def check_text(seg: PageSegmentation, image: np.ndarray, name: str = "page") -> None:
+    """Refuse a questioned document whose cut found no text: fewer than :data:`MIN_TEXT_WORDS` words
+    (a word crop, a signature). Not applied by :func:`segment_page` itself: a data root's page with
+    one word is flagged doubtful, as before, not refused."""
+    n = seg.boxes.height
+    if n < MIN_TEXT_WORDS:
+        raise WrmilInputError(f"{name}: {_size(image)} holds {n} word, not a line of text (a word crop or a "
+                              f"signature?); give the passage in question, at least one line of "
+                              f"{MIN_TEXT_WORDS} or more words")
+
+
+def _size(image: np.ndarray) -> str:
+    """``'WxH px'`` of an image array."""
+    return f"{image.shape[1]}x{image.shape[0]} px"
 
 
 def _text_height(comps: Components, page_side: int) -> float:
     """Ink-weighted median height of the components: the height of a typical glyph (a letter in print,
     a word in cursive). Weighting by ink makes the many tiny specks of a noisy scan irrelevant; parts
-    taller than a quarter of the page (borders, pictures) are left out."""
-    ok = (comps.height >= 3) & (comps.height < page_side / 4)
+    taller than a quarter of the page (borders, pictures; on a crop: as tall as the crop) are left out."""
+    ok = (comps.height >= 3) & (comps.height < (page_side / 4 if page_side >= CROP_SIDE_PX else page_side))
     if not ok.any():
         return 0.0
     h, w = comps.height[ok], comps.area[ok].astype(np.float64)
@@ -109,7 +133,10 @@ def _classify(comps: Components, th: float, config: SegmentConfig, page_w: int) 
 def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: str = "page") -> PageSegmentation:
     """Cut a grey page (uint8, dark ink on light paper) into words in reading order.
 
-    Raises :class:`WrmilInputError` (naming ``name``) for an image that is not a page or holds no handwriting.
+    Any size of image is accepted (a page, a crop of a passage, one line); what is refused is by
+    content, each as one :class:`WrmilInputError` line naming ``name``: a blank or mostly dark
+    image, specks only, writing under :data:`MIN_TEXT_HEIGHT_PX` (a thumbnail). A page with very few
+    words is cut and flagged doubtful; a questioned document must also pass :func:`check_text`.
     """
     config = config or DEFAULT
     check_page(image, config, name)
@@ -120,12 +147,16 @@ def segment_page(image: np.ndarray, config: SegmentConfig | None = None, name: s
     ys, xs, n_rules = remove_rules(mask, image, ys, xs, angle, config.rule_coverage)
     comps, labels = find_components(mask, angle, ink=(ys, xs))
     th = _text_height(comps, min(image.shape))
-    if th <= 0:
-        raise WrmilInputError(f"{name}: the page is empty (no handwriting found after thresholding)")
+    if th < MIN_TEXT_HEIGHT_PX:
+        found = f"the ink marks are {th:.0f} px high" if th > 0 else "specks or ruled lines only"
+        raise WrmilInputError(f"{name}: no handwriting found in {_size(image)}: {found}, under the "
+                              f"{MIN_TEXT_HEIGHT_PX} px letters need (a thumbnail?); give the scan or a crop of it "
+                              "at 300 dpi or more")
     kind = _classify(comps, th, config, image.shape[1])
     glyphs, marks = comps.take(kind == 2), comps.take(kind == 1)
     if len(glyphs) == 0:
-        raise WrmilInputError(f"{name}: the page is empty (only specks and lines, no handwriting found)")
+        raise WrmilInputError(f"{name}: no handwriting found in {_size(image)}: only specks and lines; "
+                              "give a scan or crop of the handwriting")
     core = core_height(ys, xs, angle, th, config.min_line_gap_frac)
     glyphs, line, n_cut = _lines(glyphs, labels, angle, th, core, config)
     boxes = _word_boxes(glyphs, line, marks, angle, th, core, config)

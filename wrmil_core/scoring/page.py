@@ -43,6 +43,11 @@ PAGE_SCORES = "page_scores.parquet"
 PAGE_JSON = "page.json"
 PASSAGE_COLOUR = (0, 70, 255)
 WORD_CMAP = "RdYlGn_r"  # green (weakest evidence on the page) .. yellow .. red (strongest), as the strip
+# Both word featurisers (the CNN embeddings, EmbeddingConfig.img_h, and the classical features) read a
+# word at 64 px high. Words under half that (median word-box height, ascenders and descenders included)
+# are enlarged over 2x: the features then rest on interpolated, not scanned, stroke detail. Such a
+# document (a passage cropped from a low-resolution scan) is scored, with a warning saying so.
+SMALL_WRITING_PX = 32
 
 
 def is_page_path(path: str | Path) -> bool:
@@ -103,25 +108,45 @@ def score_page(page: str | Path, embedding_model_dir: str | Path, mil_model_dir:
     """Segment ``page``, score its words and write the outputs (module docstring) to ``out_dir``.
 
     ``passage``: the foreign passage to outline (default: the score's estimate, else
-    :func:`flagged_passage`). Raises
-    :class:`WrmilInputError` for an unreadable file, an image that is not a page, a page with fewer
-    words than two windows, or a model pair that does not fit.
+    :func:`flagged_passage`). A page, a crop of a passage or one line are all scored; writing under
+    :data:`SMALL_WRITING_PX` adds a warning (``score.warnings``: score.json, the overlay legend and the
+    summary). Raises :class:`WrmilInputError` for an unreadable or oversized file, an image that holds
+    no text (see :func:`wrmil_core.pages.segment_page`), fewer words than two windows, or a model
+    pair that does not fit.
     """
     page, out_dir = Path(page), Path(out_dir)
     window_size = read_model_pair(embedding_model_dir, mil_model_dir).window_size  # refuse bad models first
     image = pages.read_page(page)
     seg = pages.segment_page(image, segment_config, name=str(page))
+    pages.check_text(seg, image, name=str(page))
     if seg.boxes.height < 2 * window_size:
         raise WrmilInputError(f"page {page}: {seg.boxes.height} word(s) found, scoring needs at least "
                               f"{2 * window_size} (two windows of {window_size}); is it a page of handwriting?")
     paths = pages.write_segmentation(seg, image, out_dir, WORDS_DIR)
     speaker(log)(f"score: {page.name}: {seg.boxes.height} words on {seg.boxes['line'].n_unique()} lines")
     score = score_document(paths["crops"], embedding_model_dir, mil_model_dir, device=device, top_k=top_k, log=log)
+    small = small_writing_warning(seg.boxes)
+    if small:
+        score.warnings.append(small)
+        speaker(log)(f"score: {page.name}: warning: {small}")
     result = PageScore(page=page, score=score, boxes=seg.boxes, doubtful=list(seg.doubtful), skew_deg=seg.skew_deg,
                        passage=passage or score.passage_range or flagged_passage(score))
     cut = {"crops": paths["crops"], "page_map": paths["page_map"], "cut_overlay": paths["overlay"]}
     result.outputs = {**cut, **write_outputs(score, out_dir), **write_page_outputs(result, image, out_dir)}
     return result
+
+
+def small_writing_warning(boxes: pl.DataFrame) -> str | None:
+    """A warning when the page's median word-box height is under :data:`SMALL_WRITING_PX`, with the
+    measured figure; ``None`` for writing large enough (or no words)."""
+    if boxes.height == 0:
+        return None
+    height = float((boxes["y1"] - boxes["y0"]).median())
+    if height >= SMALL_WRITING_PX:
+        return None
+    return (f"small writing: median word height {height:.0f} px, under {SMALL_WRITING_PX} px (half the 64 px "
+            f"the word features are read at); the words are enlarged {64 / max(height, 1):.1f}x, so the writer "
+            "features and this score are less reliable; rescan at 300-600 dpi if you can")
 
 
 def page_scores_table(result: PageScore) -> pl.DataFrame:
@@ -169,7 +194,7 @@ def word_colours(evidence: np.ndarray) -> list[tuple[int, int, int]]:
 def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScore,
                      passage: tuple[int, int] | None, max_side: int = 2400) -> Image.Image:
     """The page with each word box coloured by its evidence's rank on the page (:func:`word_colours`),
-    the passage outlined and a two-line legend (the document's log10 LR and verbal equivalent)."""
+    the passage outlined and a legend (the document's log10 LR and verbal equivalent, the colours, warnings)."""
     evidence, name = word_evidence(score)
     canvas = pages.draw_overlay(image, boxes, max_side=max_side, colours=word_colours(evidence))
     factor = canvas.width / image.shape[1]
@@ -178,8 +203,8 @@ def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScor
     if passage is not None:
         for box in passage_outline(boxes, passage, pad=round(0.2 * float((boxes["y1"] - boxes["y0"]).median()))):
             draw.rectangle([c * factor for c in box], outline=PASSAGE_COLOUR, width=width)
-    _legend(draw, canvas, legend_lines(score, evidence, name, passage))
-    return canvas
+    top = float(boxes["y0"].min()) * factor if boxes.height else float(canvas.height)
+    return _legend(canvas, legend_lines(score, evidence, name, passage), top)
 
 
 def passage_outline(boxes: pl.DataFrame, passage: tuple[int, int], pad: int) -> list[tuple[int, int, int, int]]:
@@ -193,7 +218,7 @@ def passage_outline(boxes: pl.DataFrame, passage: tuple[int, int], pad: int) -> 
 
 def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage: tuple[int, int] | None) -> list[str]:
     """The overlay's legend: the document's evidence (log10 LR and its verbal equivalent, or the raw
-    score when uncalibrated), then what the box colours and the outline mean."""
+    score when uncalibrated), then what the box colours and the outline mean, then one line per warning."""
     key, thr = score.decision_threshold
     flagged = "flagged" if score.probability >= thr else "not flagged"
     if score.log10_lr is not None:
@@ -206,16 +231,44 @@ def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage:
     if score.writers is not None:
         head += f"; estimated writers: {score.writers['estimate']}"
     return [f"{head}; {flagged} at threshold {key}",
-            f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}"]
+            f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}",
+            *(f"warning: {w}" for w in score.warnings)]
 
 
-def _legend(draw: ImageDraw.ImageDraw, canvas: Image.Image, lines: list[str]) -> None:
-    """A white band at the top of the canvas holding ``lines``."""
+def _legend(canvas: Image.Image, lines: list[str], text_top: float) -> Image.Image:
+    """``canvas`` with ``lines`` (wrapped to its width) in a white band at the top: drawn over the
+    page's top margin when the band fits above the writing (``text_top``, canvas px), else in a band
+    added above the page (a crop of a passage has no margin to spare)."""
     size = max(12, canvas.width // 90)
     font = ImageFont.load_default(size=size)
-    draw.rectangle([0, 0, canvas.width, round((0.4 + 1.3 * len(lines)) * size)], fill=(255, 255, 255))
-    for k, line in enumerate(lines):
+    wrapped = _wrap(lines, ImageDraw.Draw(canvas), font, canvas.width - size)
+    band = round((0.4 + 1.3 * len(wrapped)) * size)
+    if band + size // 2 > text_top:  # the band would cover the first line of writing
+        taller = Image.new("RGB", (canvas.width, canvas.height + band), (255, 255, 255))
+        taller.paste(canvas, (0, band))
+        canvas = taller
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle([0, 0, canvas.width, band], fill=(255, 255, 255))
+    for k, line in enumerate(wrapped):
         draw.text((size // 2, size // 3 + k * round(1.3 * size)), line, fill=(0, 0, 0), font=font)
+    return canvas
+
+
+def _wrap(lines: list[str], draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+          width: float) -> list[str]:
+    """``lines`` broken at spaces so that each fits ``width`` pixels in ``font``."""
+    out: list[str] = []
+    for line in lines:
+        current = ""
+        for word in line.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and draw.textlength(trial, font=font) > width:
+                out.append(current)
+                current = "  " + word  # continuation lines indented
+            else:
+                current = trial
+        out.append(current)
+    return out
 
 __all__ = ["PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_lines", "passage_outline",
-           "score_page", "word_colours", "word_evidence"]
+           "score_page", "small_writing_warning", "word_colours", "word_evidence"]

@@ -18,6 +18,7 @@ from matplotlib.colors import Colormap, TwoSlopeNorm
 from PIL import Image, ImageDraw, ImageFont
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import open_image
 from wrmil_core.scoring.score import DocumentScore, fpr_percent
 
 SCORE_JSON = "score.json"
@@ -54,7 +55,7 @@ def _word_tile(image_path: Path, rgb: np.ndarray, label: str, word_height: int, 
                font: ImageFont.ImageFont) -> Image.Image:
     """One word image scaled to ``word_height``, ink kept dark on a light tint of ``rgb``, framed
     in ``rgb`` with ``label`` above it."""
-    with Image.open(image_path) as im:
+    with open_image(image_path) as im:
         g = im.convert("L")
     w = max(1, round(g.width * word_height / max(g.height, 1)))
     g = g.resize((min(w, max_width), word_height), Image.BILINEAR)

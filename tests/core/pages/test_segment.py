@@ -96,11 +96,11 @@ def test_overlap_share_by_hand() -> None:
     assert overlap_share(boxes[[0, 2]], 0.5) == 0.0
 
 
-def test_not_a_page_is_refused() -> None:
-    tiny = np.full((60, 200), 255, np.uint8)
-    tiny[20:40, 20:180] = 0
-    with pytest.raises(WrmilInputError, match="not a page"):
-        segment_page(tiny, name="crop.png")
+def test_not_handwriting_is_refused() -> None:
+    bar = np.full((60, 200), 255, np.uint8)
+    bar[20:40, 20:180] = 0  # a rule, removed as such: nothing left to read
+    with pytest.raises(WrmilInputError, match=r"crop\.png: no handwriting found in 200x60 px: specks or ruled"):
+        segment_page(bar, name="crop.png")
     ink = np.zeros((800, 600), np.uint8)
     ink[::7, ::5] = 255
     with pytest.raises(WrmilInputError, match="ink"):
@@ -111,7 +111,7 @@ def test_not_a_page_is_refused() -> None:
 
 def test_empty_page_is_refused() -> None:
     blank = np.random.default_rng(0).normal(235, 2, (1000, 800)).clip(0, 255).astype(np.uint8)
-    with pytest.raises(WrmilInputError, match=r"blank\.png: the page is empty"):
+    with pytest.raises(WrmilInputError, match=r"blank\.png: the image is empty"):
         segment_page(blank, name="blank.png")
     specks = blank.copy()
     specks[np.random.default_rng(1).integers(0, 1000, 40), np.random.default_rng(2).integers(0, 800, 40)] = 0

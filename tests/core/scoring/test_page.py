@@ -17,11 +17,13 @@ from tests.support.scoring import FOREIGN, scoring_setup
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.scoring.page import (
     PASSAGE_COLOUR,
+    SMALL_WRITING_PX,
     flagged_passage,
     is_page_path,
     legend_lines,
     passage_outline,
     score_page,
+    small_writing_warning,
     word_colours,
     word_evidence,
 )
@@ -137,3 +139,59 @@ def test_pages_that_cannot_be_scored_are_refused(setup: dict[str, Any], tmp_path
     with pytest.raises(WrmilInputError, match="MIL model"):
         score_page(tmp_path / "short.png", setup["emb_dir"], setup["mil_wrong_dim"], tmp_path / "out")
     assert not (tmp_path / "out" / "page_overlay.png").exists()
+
+
+def _crop(tmp_path: Path, word_height: int, lines: slice | None = None) -> Path:
+    """A passage cropped from a scan (600 x 250 px, synthetic), or some of its ``lines``, saved as PNG."""
+    from wrmil_core.synth.pages import make_page, page_preset
+
+    page = make_page(page_preset("small", width=600, height=250, margin=15, word_height=word_height,
+                                 max_skew_deg=1.0), writer=3, seed=1)
+    image = page.image
+    if lines is not None:
+        words = page.truth.filter(pl.col("line").is_in(list(range(lines.start, lines.stop))))
+        image = image[int(words["y0"].min()) - 6:int(words["y1"].max()) + 6]
+    path = tmp_path / f"crop_{word_height}_{lines.start if lines else 'all'}.png"
+    Image.fromarray(image).save(path)
+    return path
+
+
+def test_a_five_line_crop_is_scored_with_a_small_writing_warning(setup: dict[str, Any], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from wrmil_assets.cli import main
+
+    crop = _crop(tmp_path, word_height=36)
+    assert Image.open(crop).size == (600, 250)
+    out = tmp_path / "out"
+    rc = main(["score", str(crop), "--embedding-model", str(setup["emb_dir"]),
+               "--mil-model", str(setup["mil"]["distance"]), "--out", str(out)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    record = json.loads((out / "score.json").read_text())
+    small = [w for w in record["warnings"] if w.startswith("small writing: median word height")]
+    assert len(small) == 1 and f"under {SMALL_WRITING_PX} px" in small[0]
+    measured = float(pl.read_parquet(out / "words.parquet").select((pl.col("y1") - pl.col("y0")).median()).item())
+    assert f"median word height {measured:.0f} px" in small[0]
+    assert f"warning: {small[0]}" in printed.out  # the printed summary
+    assert json.loads((out / "page.json").read_text())["n_words"] >= 30
+    # The legend's band is added above the crop (no margin to draw it on), so the page is kept whole.
+    overlay = Image.open(out / "page_overlay.png")
+    assert overlay.width == 600 and overlay.height > 250
+
+
+def test_a_single_line_crop_is_scored(setup: dict[str, Any], tmp_path: Path) -> None:
+    crop = _crop(tmp_path, word_height=24, lines=slice(0, 1))
+    assert Image.open(crop).height < 50
+    result = score_page(crop, setup["emb_dir"], setup["mil"]["distance"], tmp_path / "out")
+    assert result.boxes["line"].n_unique() == 1 and result.score.n_words >= 10
+    assert any(w.startswith("small writing") for w in result.score.warnings)
+
+
+def test_small_writing_warning_and_legend() -> None:
+    boxes = pl.DataFrame({"y0": [0, 0, 0], "y1": [20, 24, 80]})
+    warning = small_writing_warning(boxes)
+    assert warning is not None and "median word height 24 px" in warning and "300-600 dpi" in warning
+    assert small_writing_warning(pl.DataFrame({"y0": [0, 0], "y1": [SMALL_WRITING_PX, 90]})) is None
+    s = _score([0.9], [0], 20)
+    s.warnings = [warning]
+    assert legend_lines(s, np.array([0.5]), "word score", None)[-1] == f"warning: {warning}"
