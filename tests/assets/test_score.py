@@ -190,6 +190,35 @@ def test_cli_bad_input_exits_2_with_clear_message(setup: dict[str, Any], tmp_pat
     assert not (tmp_path / "out" / "score.json").exists()
 
 
+def test_cli_scores_a_batch_in_one_process(setup: dict[str, Any], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    """--batch FOLDER: every document a summary row, a broken one with its error, exit code 2; a CSV
+    list of the good ones: exit code 0."""
+    import csv
+
+    from wrmil_assets.cli import main
+
+    batch = tmp_path / "batch"
+    write_document(batch / "genuine")
+    write_document(batch / "mixed", foreign=FOREIGN)
+    (batch / "broken.png").write_bytes(b"not a png")
+    rc = main(["score", "--batch", str(batch), "--artifact-dir", str(setup["art"]), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 2, captured.err
+    assert "2 of 3 scored, 1 failed" in captured.out and "documents/min" in captured.out
+    assert captured.err.count("\n") == 1 and "wrmil score: error: broken: " in captured.err
+    with (tmp_path / "out" / "summary.csv").open(newline="") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert [rows[k]["status"] for k in ("broken", "genuine", "mixed")] == ["error", "ok", "ok"]
+    assert (tmp_path / "out" / "summary.html").is_file() and (tmp_path / "out" / "mixed" / "strip.png").is_file()
+
+    listing = tmp_path / "list.csv"
+    listing.write_text("path,id\nbatch/mixed,questioned\n")
+    rc = main(["score", str(listing), "--artifact-dir", str(setup["art"]), "--out", str(tmp_path / "out_list")])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "out_list" / "questioned" / "score.json").is_file()
+
+
 # ---------------------------------------------------------------------------------------------
 # Dagster asset
 
