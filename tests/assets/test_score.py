@@ -219,6 +219,31 @@ def test_cli_scores_a_batch_in_one_process(setup: dict[str, Any], tmp_path: Path
     assert (tmp_path / "out_list" / "questioned" / "score.json").is_file()
 
 
+def test_cli_scores_a_pdf_as_one_document(setup: dict[str, Any], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    """A 2-page PDF: both pages' words in one score, page 1's first; --pages picks, a bad one is one line."""
+    from PIL import Image
+
+    from tests.support.pages import write_scoring_page
+    from wrmil_assets.cli import main
+
+    for name, seed in (("one", 0), ("two", 1)):
+        write_scoring_page(tmp_path / f"{name}.png", n=30, seed=seed)
+    first, second = Image.open(tmp_path / "one.png"), Image.open(tmp_path / "two.png")
+    first.save(tmp_path / "scan.pdf", save_all=True, append_images=[second], resolution=100)
+    models = ["--embedding-model", str(setup["emb_dir"]), "--mil-model", str(setup["mil"]["distance"])]
+    rc = main(["score", str(tmp_path / "scan.pdf"), "--dpi", "100", *models, "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "(one per page: page_overlay_pNNN.png, 2 pages)" in out, out
+    files = json.loads((tmp_path / "out" / "score.json").read_text())["files"]
+    assert files[0] == "p001/0000.png" and files[-1].startswith("p002/")
+    assert [f[:4] for f in files] == sorted(f[:4] for f in files)  # page 1's words, then page 2's
+    rc = main(["score", str(tmp_path / "scan.pdf"), "--dpi", "100", "--pages", "1-3", *models,
+               "--out", str(tmp_path / "out3")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--pages '1-3': page 3 is out of range" in err, err
+
+
 # ---------------------------------------------------------------------------------------------
 # Dagster asset
 
