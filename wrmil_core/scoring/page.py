@@ -253,7 +253,8 @@ def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScor
     if passage is not None:
         for box in passage_outline(boxes, passage, pad=round(0.2 * float((boxes["y1"] - boxes["y0"]).median()))):
             draw.rectangle([c * factor for c in box], outline=PASSAGE_COLOUR, width=width)
-    _legend(draw, canvas, legend_lines(score, evidence, name, passage))
+    scope = "page" if boxes.height >= len(evidence) else "document"  # one page of several: ranked over all
+    _legend(draw, canvas, legend_lines(score, evidence, name, passage, scope))
     return canvas
 
 
@@ -266,9 +267,11 @@ def passage_outline(boxes: pl.DataFrame, passage: tuple[int, int], pad: int) -> 
     return [(x0 - pad, y0 - pad, x1 + pad, y1 + pad) for _, x0, y0, x1, y1 in per_line.iter_rows()]
 
 
-def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage: tuple[int, int] | None) -> list[str]:
+def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage: tuple[int, int] | None,
+                 scope: str = "page") -> list[str]:
     """The overlay's legend: the document's evidence (log10 LR and its verbal equivalent, or the raw
-    score when uncalibrated), then what the box colours and the outline mean."""
+    score when uncalibrated), then what the box colours and the outline mean (colours ranked within
+    the ``scope``: the page, or the document of several pages)."""
     key, thr = score.decision_threshold
     flagged = "flagged" if score.probability >= thr else "not flagged"
     if score.log10_lr is not None:
@@ -281,7 +284,7 @@ def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage:
     if score.writers is not None:
         head += f"; estimated writers: {score.writers['estimate']}"
     return [f"{head}; {flagged} at threshold {key}",
-            f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}"]
+            f"box colour = {name} ({span}) ranked within this {scope}: green weakest, red strongest; {where}"]
 
 
 def _legend(draw: ImageDraw.ImageDraw, canvas: Image.Image, lines: list[str]) -> None:
