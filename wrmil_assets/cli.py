@@ -91,6 +91,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score one questioned document, or a batch of them (folder or CSV list) in this one process;
     bad input prints the reason and exits with code 2 (a batch: see :func:`_score_batch`)."""
+    from wrmil_core.data.multipage import check_dpi
     from wrmil_core.errors import WrmilInputError
     from wrmil_core.scoring.batch import is_batch_folder, is_batch_list
     from wrmil_core.scoring.page import is_page_path
@@ -102,6 +103,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     artifact_dir = Path(args.artifact_dir or default_artifact_dir())
     try:
+        check_dpi(args.dpi)
         emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
         if args.batch or is_batch_list(args.path) or (not args.order_csv and is_batch_folder(args.path)):
             return _score_batch(args, emb_dir, mil_dir, artifact_dir)

@@ -101,6 +101,9 @@ def list_batch(path: str | Path, exclude: Path | None = None) -> list[BatchItem]
     if not path.exists():
         raise WrmilInputError(f"batch {path} does not exist; give a folder of documents or a CSV list with a "
                               "path column")
+    if path.is_file() and path.suffix.lower() != ".csv":
+        raise WrmilInputError(f"batch {path} is one file; a batch is a folder of documents or a CSV list with a path "
+                              "column. To score this file alone, leave --batch out")
     items = _read_batch_csv(path) if path.is_file() else _folder_items(path, exclude)
     if not items:
         raise WrmilInputError(f"batch {path} holds no documents: give page images, PDFs, TIFFs or subfolders "

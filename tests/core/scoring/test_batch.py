@@ -138,6 +138,8 @@ def test_batch_inputs_are_told_apart_and_bad_lists_refused(tmp_path: Path) -> No
     no_path.write_text("file\na\n")
     with pytest.raises(WrmilInputError, match="it needs a path column"):
         list_batch(no_path)
+    with pytest.raises(WrmilInputError, match="is one file; .*leave --batch out"):
+        list_batch(tmp_path / "docs" / "scan.pdf")
     (tmp_path / "empty").mkdir()
     with pytest.raises(WrmilInputError, match="holds no documents"):
         list_batch(tmp_path / "empty")
