@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
@@ -88,8 +89,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    """Score one questioned document; bad input prints the reason and exits with code 2."""
+    """Score one questioned document, or a batch of them (folder or CSV list) in this one process;
+    bad input prints the reason and exits with code 2 (a batch: see :func:`_score_batch`)."""
+    from wrmil_core.data.multipage import check_dpi
     from wrmil_core.errors import WrmilInputError
+    from wrmil_core.scoring.batch import is_batch_folder, is_batch_list
     from wrmil_core.scoring.page import is_page_path
     from wrmil_core.scoring.score import score_document
     from wrmil_core.scoring.strip import write_outputs
@@ -99,9 +103,15 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     artifact_dir = Path(args.artifact_dir or default_artifact_dir())
     try:
+        check_dpi(args.dpi)
         emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
+        if args.batch or is_batch_list(args.path) or (not args.order_csv and is_batch_folder(args.path)):
+            return _score_batch(args, emb_dir, mil_dir, artifact_dir)
         if is_page_path(args.path):
             return _score_page(args, emb_dir, mil_dir, artifact_dir)
+        if args.pages:
+            raise WrmilInputError(f"--pages selects pages of a PDF or TIFF; {args.path} is a folder of word images, "
+                                  "so leave --pages out")
         result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
                                 top_k=args.top_k)
         out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
@@ -117,7 +127,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _score_page(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifact_dir: Path) -> int:
-    """``wrmil score PAGE.png``: segment the page, score its words, draw the scores onto it."""
+    """``wrmil score PAGE.png`` (or a PDF/TIFF of several pages): segment the pages, score their words
+    in reading order, draw the scores onto them."""
     from wrmil_core.errors import WrmilInputError
     from wrmil_core.scoring.page import score_page
 
@@ -125,12 +136,45 @@ def _score_page(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifact
         raise WrmilInputError(f"--order-csv orders a folder of word images; a page ({args.path}) is read in "
                               "reading order by the segmenter, so leave --order-csv out")
     out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(args.path).stem
-    result = score_page(args.path, emb_dir, mil_dir, out_dir, device=args.device, top_k=args.top_k)
+    result = score_page(args.path, emb_dir, mil_dir, out_dir, device=args.device, top_k=args.top_k,
+                        pages_spec=args.pages, dpi=args.dpi)
     print(result.summary())
     print(f"wrmil score: JSON    {result.outputs['json']}")
     print(f"wrmil score: words   {result.outputs['crops']} (the cut, to check by eye: {result.outputs['cut_overlay']})")
-    print(f"wrmil score: overlay {result.outputs['overlay']}")
+    print(f"wrmil score: overlay {result.outputs['overlay']}"
+          + (f" (one per page: page_overlay_pNNN.png, {result.n_pages} pages)" if result.n_pages > 1 else ""))
     return 0
+
+
+def _score_batch(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifact_dir: Path) -> int:
+    """``wrmil score --batch FOLDER`` or ``wrmil score LIST.csv``: every document scored in this process
+    with the models loaded once; summary.csv and summary.html in the output folder. Exit code 0 when
+    every document was scored, 2 when one or more had bad input (their rows carry the error), 1 when
+    one crashed."""
+    from wrmil_core.errors import WrmilInputError
+    from wrmil_core.scoring.batch import exit_code, list_batch, score_batch, write_summary
+    from wrmil_core.scoring.score import load_scoring_models
+
+    if args.order_csv:
+        raise WrmilInputError("--order-csv orders the words of one document; a batch's word folders are read in "
+                              "natural file-name order, so leave --order-csv out")
+    path = Path(args.path)
+    out_dir = Path(args.out) if args.out else artifact_dir / "scores" / (path.stem if path.is_file() else path.name)
+    items = list_batch(path, exclude=out_dir)
+    print(f"wrmil score: batch of {len(items)} document(s) from {path}; loading the models once")
+    models = load_scoring_models(emb_dir, mil_dir, args.device)
+    t0 = time.perf_counter()
+    rows = score_batch(items, models, out_dir, pages=args.pages, dpi=args.dpi, top_k=args.top_k,
+                       log=lambda m: print(f"wrmil score: {m}", flush=True))
+    paths = write_summary(rows, out_dir)
+    failed = [r for r in rows if r.status != "ok"]
+    minutes = (time.perf_counter() - t0) / 60
+    print(f"wrmil score: {len(rows) - len(failed)} of {len(rows)} scored, {len(failed)} failed, "
+          f"{len(rows) / max(minutes, 1e-9):.1f} documents/min")
+    print(f"wrmil score: summary {paths['csv']} and {paths['html']}")
+    for r in failed:
+        print(f"wrmil score: error: {r.id}: {r.values.get('error', '')}", file=sys.stderr)
+    return exit_code(rows)
 
 
 def _cmd_segment(args: argparse.Namespace) -> int:
@@ -207,18 +251,31 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which part of the graph to materialise (default: everything)")
     _add_layout_options(run)
     run.set_defaults(func=_cmd_run)
-    sc = sub.add_parser("score", help="score a questioned document: log10 LR (more than one writer vs one), "
-                                      "decisions at 1 %%/5 %% FPR, the foreign passage",
-                        description="Score a folder of word images in reading order (natural file-name order, "
-                                    "or --order-csv with columns image_path,order) with the latest materialised "
-                                    "models or the ones given by path: log10 LR of H1 'more than one writer' vs "
-                                    "H0 'one writer' with its verbal equivalent (ENFSI 2015 scale), the decisions "
-                                    "at the 1 % and 5 % false-positive thresholds fixed on validation writers, "
-                                    "the estimated foreign passage and each word's evidence. Exit code 2 on bad "
-                                    "input.")
-    sc.add_argument("path", help="folder of word images (or a CSV with columns image_path,order), or a page "
-                                 "image (PNG, JPEG, TIFF): segmented into words, scores drawn onto it")
-    sc.add_argument("--out", help="output folder for score.json and strip.png (default <artifact-dir>/scores/<folder name>)")
+    sc = sub.add_parser("score", help="score a questioned document, or a batch of them: log10 LR (more than one "
+                                      "writer vs one), decisions at 1 %%/5 %% FPR, the foreign passage",
+                        description="Score a questioned document with the latest materialised models or the ones "
+                                    "given by path: a folder of word images in reading order (natural file-name "
+                                    "order, or --order-csv with columns image_path,order), a page image, or a PDF "
+                                    "or multi-page TIFF (one document: its pages' words in reading order, page 1 "
+                                    "first). Prints log10 LR of H1 'more than one writer' vs H0 'one writer' with "
+                                    "its verbal equivalent (ENFSI 2015 scale), the decisions at the 1 % and 5 % "
+                                    "false-positive thresholds fixed on validation writers, the estimated foreign "
+                                    "passage and each word's evidence. A batch (--batch FOLDER of documents, a "
+                                    "folder holding only PDFs/subfolders, or a CSV list with columns path[,id,"
+                                    "pages]) is scored in one process and summarised in summary.csv and "
+                                    "summary.html. Exit code 2 on bad input (a batch: when any document failed "
+                                    "on its input; 1 when one crashed).")
+    sc.add_argument("path", help="folder of word images (or a CSV with columns image_path,order), a page image "
+                                 "(PNG, JPEG, TIFF), a PDF or multi-page TIFF, or a batch: a folder of documents "
+                                 "(with --batch) or a CSV list with a path column")
+    sc.add_argument("--batch", action="store_true",
+                    help="PATH is a folder of documents (page images, PDFs, TIFFs, subfolders of word images), "
+                         "not one folder of word images; implied for a folder that holds only PDFs and subfolders")
+    sc.add_argument("--pages", metavar="SPEC", help="pages of a PDF/TIFF to score, 1-based, e.g. 1,3-4 (default all; "
+                                                    "in a batch: every PDF/TIFF without its own pages column)")
+    sc.add_argument("--dpi", type=int, default=300, help="resolution PDF pages are rendered at (default 300)")
+    sc.add_argument("--out", help="output folder for score.json and strip.png, or a batch's summary and one folder "
+                                  "per document (default <artifact-dir>/scores/<name>)")
     sc.add_argument("--model", help="MIL model name (default: the best calibrated whole-document detector, "
                                     "e.g. segment_scan; see README 'Scoring a questioned document')")
     sc.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")

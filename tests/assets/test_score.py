@@ -192,6 +192,60 @@ def test_cli_bad_input_exits_2_with_clear_message(setup: dict[str, Any], tmp_pat
     assert not (tmp_path / "out" / "score.json").exists()
 
 
+def test_cli_scores_a_batch_in_one_process(setup: dict[str, Any], tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    """--batch FOLDER: every document a summary row, a broken one with its error, exit code 2; a CSV
+    list of the good ones: exit code 0."""
+    import csv
+
+    from wrmil_assets.cli import main
+
+    batch = tmp_path / "batch"
+    write_document(batch / "genuine")
+    write_document(batch / "mixed", foreign=FOREIGN)
+    (batch / "broken.png").write_bytes(b"not a png")
+    rc = main(["score", "--batch", str(batch), "--artifact-dir", str(setup["art"]), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 2, captured.err
+    assert "2 of 3 scored, 1 failed" in captured.out and "documents/min" in captured.out
+    assert captured.err.count("\n") == 1 and "wrmil score: error: broken: " in captured.err
+    with (tmp_path / "out" / "summary.csv").open(newline="") as f:
+        rows = {r["id"]: r for r in csv.DictReader(f)}
+    assert [rows[k]["status"] for k in ("broken", "genuine", "mixed")] == ["error", "ok", "ok"]
+    assert (tmp_path / "out" / "summary.html").is_file() and (tmp_path / "out" / "mixed" / "strip.png").is_file()
+
+    listing = tmp_path / "list.csv"
+    listing.write_text("path,id\nbatch/mixed,questioned\n")
+    rc = main(["score", str(listing), "--artifact-dir", str(setup["art"]), "--out", str(tmp_path / "out_list")])
+    assert rc == 0, capsys.readouterr().err
+    assert (tmp_path / "out_list" / "questioned" / "score.json").is_file()
+
+
+def test_cli_scores_a_pdf_as_one_document(setup: dict[str, Any], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    """A 2-page PDF: both pages' words in one score, page 1's first; --pages picks, a bad one is one line."""
+    from PIL import Image
+
+    from tests.support.pages import write_scoring_page
+    from wrmil_assets.cli import main
+
+    for name, seed in (("one", 0), ("two", 1)):
+        write_scoring_page(tmp_path / f"{name}.png", n=30, seed=seed)
+    first, second = Image.open(tmp_path / "one.png"), Image.open(tmp_path / "two.png")
+    first.save(tmp_path / "scan.pdf", save_all=True, append_images=[second], resolution=100)
+    models = ["--embedding-model", str(setup["emb_dir"]), "--mil-model", str(setup["mil"]["distance"])]
+    rc = main(["score", str(tmp_path / "scan.pdf"), "--dpi", "100", *models, "--out", str(tmp_path / "out")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "(one per page: page_overlay_pNNN.png, 2 pages)" in out, out
+    files = json.loads((tmp_path / "out" / "score.json").read_text())["files"]
+    assert files[0] == "p001/0000.png" and files[-1].startswith("p002/")
+    assert [f[:4] for f in files] == sorted(f[:4] for f in files)  # page 1's words, then page 2's
+    rc = main(["score", str(tmp_path / "scan.pdf"), "--dpi", "100", "--pages", "1-3", *models,
+               "--out", str(tmp_path / "out3")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--pages '1-3': page 3 is out of range" in err, err
+
+
 # ---------------------------------------------------------------------------------------------
 # Dagster asset
 

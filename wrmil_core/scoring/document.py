@@ -105,7 +105,8 @@ def check_scorable(folder: Path, images: list[Path], window_size: int) -> None:
     n, ws = len(images), window_size
     if n < ws:
         raise WrmilInputError(f"questioned document {folder} has {n} word image(s), fewer than one window of "
-                              f"{ws} words; scoring needs at least {2 * ws} words (two windows to compare)")
+                              f"{ws} words; scoring needs at least {2 * ws} words (two windows to compare). A folder "
+                              "of page scans is a batch of documents: pass --batch")
     if n < 2 * ws:
         raise WrmilInputError(f"questioned document {folder} has {n} word images, only one window of {ws}; "
                               f"scoring compares windows, so it needs at least {2 * ws} words")

@@ -12,10 +12,17 @@ word range in reading order: the caller's when given, else the document score's 
 (``DocumentScore.passage_range``, from the segment-scan detector), else :func:`flagged_passage`,
 the longest run of consecutive windows at or above the decision threshold.
 
+A PDF or multi-page TIFF is one document (:mod:`wrmil_core.data.multipage`): its pages (all, or
+those ``pages`` selects) are cut one by one and their words scored together in reading order, page
+1's words first; word indices run on across pages.
+
 Outputs in ``out_dir``: ``words/`` (the crops), ``words.parquet`` (the page map) and
 ``words.overlay.png`` (numbered boxes, to check the cut), ``score.json`` and ``strip.png`` (as for a
 folder), ``page_overlay.png`` (the scored page), ``page_scores.parquet`` (boxes with word scores and
-the passage flag) and ``page.json`` (page, passage, doubts, paths).
+the passage flag) and ``page.json`` (page, passage, doubts, paths). A document of several pages has
+``words/pNNN/`` crops with ``words/pNNN.parquet`` and ``words/pNNN.overlay.png`` per page,
+``page_overlay_pNNN.png`` per page (NNN its page number) and a ``page`` column in
+``page_scores.parquet``.
 """
 
 from __future__ import annotations
@@ -31,10 +38,11 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy.stats import rankdata
 
 from wrmil_core import pages
+from wrmil_core.data.multipage import DEFAULT_DPI, PDF_SUFFIX, is_multipage_path, parse_page_spec, read_document_pages
 from wrmil_core.data.pages_input import PAGE_SUFFIXES
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.runtime import Log, speaker
-from wrmil_core.scoring.score import DocumentScore, read_model_pair, score_document
+from wrmil_core.scoring.score import DocumentScore, ScoringModels, read_model_pair, score_words
 from wrmil_core.scoring.strip import write_outputs
 
 WORDS_DIR = "words"
@@ -48,12 +56,24 @@ WORD_CMAP = "RdYlGn_r"  # green (weakest evidence on the page) .. yellow .. red 
 # are enlarged over 2x: the features then rest on interpolated, not scanned, stroke detail. Such a
 # document (a passage cropped from a low-resolution scan) is scored, with a warning saying so.
 SMALL_WRITING_PX = 32
+DOCUMENT_SUFFIXES: tuple[str, ...] = (*PAGE_SUFFIXES, PDF_SUFFIX)  # files that are scored as pages
 
 
 def is_page_path(path: str | Path) -> bool:
-    """True when ``path`` names a page image (by its suffix) rather than a folder or an order CSV."""
+    """True when ``path`` names a page image or a PDF (by its suffix) rather than a folder or an order CSV."""
     p = Path(path)
-    return p.suffix.lower() in PAGE_SUFFIXES and not p.is_dir()
+    return p.suffix.lower() in DOCUMENT_SUFFIXES and not p.is_dir()
+
+
+def read_scan(path: str | Path, pages_spec: str | None = None, dpi: int = DEFAULT_DPI) -> list[tuple[int, np.ndarray]]:
+    """The pages of a scanned document, ``(1-based page number, grey array)`` in page order: every
+    page of a PDF or TIFF (or those ``pages_spec`` selects, e.g. ``"1,3-4"``), or the one page of
+    any other image."""
+    if is_multipage_path(path):
+        return read_document_pages(path, pages_spec, dpi)
+    if pages_spec:
+        parse_page_spec(pages_spec, 1, where=f"--pages for {path}")  # one page: only "1" is in range
+    return [(1, pages.read_page(path))]
 
 
 def flagged_passage(score: DocumentScore) -> tuple[int, int] | None:
@@ -91,6 +111,14 @@ class PageScore:
     skew_deg: float
     passage: tuple[int, int] | None
     outputs: dict[str, Path] = field(default_factory=dict)
+    # one box table per page (word_index runs on across pages) and each one's 1-based page number;
+    # ``boxes`` is their concatenation
+    page_boxes: list[pl.DataFrame] = field(default_factory=list)
+    page_numbers: list[int] = field(default_factory=lambda: [1])
+
+    @property
+    def n_pages(self) -> int:
+        return len(self.page_numbers)
 
     def summary(self) -> str:
         """The document summary plus the page's lines (passage, doubts)."""
@@ -102,38 +130,72 @@ class PageScore:
         return "\n".join(lines)
 
 
-def score_page(page: str | Path, embedding_model_dir: str | Path, mil_model_dir: str | Path, out_dir: str | Path,
-               *, segment_config: pages.SegmentConfig | None = None, passage: tuple[int, int] | None = None,
-               device: str = "cpu", top_k: int = 10, log: Log = None) -> PageScore:
-    """Segment ``page``, score its words and write the outputs (module docstring) to ``out_dir``.
+def score_page(page: str | Path, embedding_model_dir: str | Path | None, mil_model_dir: str | Path | None,
+               out_dir: str | Path, *, segment_config: pages.SegmentConfig | None = None,
+               passage: tuple[int, int] | None = None, device: str = "cpu", top_k: int = 10, log: Log = None,
+               models: ScoringModels | None = None, pages_spec: str | None = None,
+               dpi: int = DEFAULT_DPI) -> PageScore:
+    """Segment ``page`` (a page image, or a PDF/TIFF of several pages: ``pages_spec`` selects them,
+    PDFs are rendered at ``dpi``), score its words and write the outputs (module docstring) to ``out_dir``.
 
     ``passage``: the foreign passage to outline (default: the score's estimate, else
-    :func:`flagged_passage`). A page, a crop of a passage or one line are all scored; writing under
-    :data:`SMALL_WRITING_PX` adds a warning (``score.warnings``: score.json, the overlay legend and the
-    summary). Raises :class:`WrmilInputError` for an unreadable or oversized file, an image that holds
-    no text (see :func:`wrmil_core.pages.segment_page`), fewer words than two windows, or a model
-    pair that does not fit.
+    :func:`flagged_passage`). ``models``: the loaded model pair (a batch loads it once); else the
+    two directories are loaded here. A page, a crop of a passage or one line are all scored; writing
+    under :data:`SMALL_WRITING_PX` adds a warning (``score.warnings``: score.json, the overlay legend
+    and the summary). Raises :class:`WrmilInputError` for an unreadable or oversized file, an image
+    that holds no text (see :func:`wrmil_core.pages.segment_page`), fewer words than two windows, or
+    a model pair that does not fit.
     """
     page, out_dir = Path(page), Path(out_dir)
-    window_size = read_model_pair(embedding_model_dir, mil_model_dir).window_size  # refuse bad models first
-    image = pages.read_page(page)
-    seg = pages.segment_page(image, segment_config, name=str(page))
-    pages.check_text(seg, image, name=str(page))
-    if seg.boxes.height < 2 * window_size:
-        raise WrmilInputError(f"page {page}: {seg.boxes.height} word(s) found, scoring needs at least "
+    pair = models.pair if models is not None else read_model_pair(embedding_model_dir, mil_model_dir)  # refuse bad models first
+    window_size = pair.window_size
+    scans = read_scan(page, pages_spec, dpi)
+    multi = len(scans) > 1
+    segs = [pages.segment_page(image, segment_config, name=f"{page} page {n}" if multi else str(page))
+            for n, image in scans]
+    if not multi:  # one image must hold text; a blank page inside a longer scan is not refused
+        pages.check_text(segs[0], scans[0][1], name=str(page))
+    n_words = sum(seg.boxes.height for seg in segs)
+    if n_words < 2 * window_size:
+        raise WrmilInputError(f"page {page}: {n_words} word(s) found, scoring needs at least "
                               f"{2 * window_size} (two windows of {window_size}); is it a page of handwriting?")
-    paths = pages.write_segmentation(seg, image, out_dir, WORDS_DIR)
-    speaker(log)(f"score: {page.name}: {seg.boxes.height} words on {seg.boxes['line'].n_unique()} lines")
-    score = score_document(paths["crops"], embedding_model_dir, mil_model_dir, device=device, top_k=top_k, log=log)
-    small = small_writing_warning(seg.boxes)
+    crops, page_boxes, cut = _write_cuts(segs, scans, out_dir)
+    speaker(log)(f"score: {page.name}: {n_words} words on {sum(s.boxes['line'].n_unique() for s in segs)} lines"
+                 + (f" of {len(scans)} pages" if multi else ""))
+    score = score_words(out_dir / WORDS_DIR, crops, embedding_model_dir, mil_model_dir, device=device, top_k=top_k,
+                        log=log, models=models)
+    small = small_writing_warning(pl.concat([seg.boxes for seg in segs]))
     if small:
         score.warnings.append(small)
         speaker(log)(f"score: {page.name}: warning: {small}")
-    result = PageScore(page=page, score=score, boxes=seg.boxes, doubtful=list(seg.doubtful), skew_deg=seg.skew_deg,
-                       passage=passage or score.passage_range or flagged_passage(score))
-    cut = {"crops": paths["crops"], "page_map": paths["page_map"], "cut_overlay": paths["overlay"]}
-    result.outputs = {**cut, **write_outputs(score, out_dir), **write_page_outputs(result, image, out_dir)}
+    result = PageScore(page=page, score=score, boxes=pl.concat(page_boxes), skew_deg=segs[0].skew_deg,
+                       doubtful=[d if not multi else f"page {n}: {d}" for (n, _), s in zip(scans, segs)
+                                 for d in s.doubtful],
+                       passage=passage or score.passage_range or flagged_passage(score),
+                       page_boxes=page_boxes, page_numbers=[n for n, _ in scans])
+    result.outputs = {**cut, **write_outputs(score, out_dir),
+                      **write_page_outputs(result, [image for _, image in scans], out_dir)}
     return result
+
+
+def _write_cuts(segs: list[pages.PageSegmentation], scans: list[tuple[int, np.ndarray]],
+                out_dir: Path) -> tuple[list[Path], list[pl.DataFrame], dict[str, Path]]:
+    """Write each page's crops, page map and cut overlay; return the crops in reading order (page
+    by page), each page's boxes with word indices running on across pages, and the cut's paths
+    (the first page's map and overlay for a document of several pages)."""
+    crops: list[Path] = []
+    boxes: list[pl.DataFrame] = []
+    cut: dict[str, Path] = {}
+    for (number, image), seg in zip(scans, segs):
+        if len(scans) == 1:  # one page: the layout of a page image (words/, words.parquet, words.overlay.png)
+            paths = pages.write_segmentation(seg, image, out_dir, WORDS_DIR)
+        else:
+            paths = pages.write_segmentation(seg, image, out_dir / WORDS_DIR, f"p{number:03d}")
+        crops += [paths["crops"] / f"{i:04d}.png" for i in seg.boxes["word_index"].to_list()]
+        boxes.append(seg.boxes.with_columns(pl.col("word_index") + sum(b.height for b in boxes)))
+        if not cut:
+            cut = {"crops": out_dir / WORDS_DIR, "page_map": paths["page_map"], "cut_overlay": paths["overlay"]}
+    return crops, boxes, cut
 
 
 def small_writing_warning(boxes: pl.DataFrame) -> str | None:
@@ -153,22 +215,33 @@ def page_scores_table(result: PageScore) -> pl.DataFrame:
     """The page map with each word's score, its evidence (:func:`word_evidence`) and whether it lies in
     the outlined passage."""
     first, last = result.passage if result.passage is not None else (-1, -2)
-    return result.boxes.with_columns(
+    boxes = result.boxes
+    if result.n_pages > 1:
+        boxes = pl.concat([b.with_columns(pl.lit(n, dtype=pl.Int32).alias("page"))
+                           for n, b in zip(result.page_numbers, result.page_boxes)])
+    return boxes.with_columns(
         pl.Series("score", result.score.word_scores, dtype=pl.Float64),
         pl.Series("evidence", word_evidence(result.score)[0], dtype=pl.Float64),  # what the overlay ranks
         pl.col("word_index").is_between(first, last).alias("in_passage"))
 
 
-def write_page_outputs(result: PageScore, image: np.ndarray, out_dir: Path) -> dict[str, Path]:
-    """``page_overlay.png``, ``page_scores.parquet`` and ``page.json`` of a scored page."""
-    overlay = draw_scored_page(image, result.boxes, result.score, result.passage)
-    out = {"overlay": out_dir / PAGE_OVERLAY, "page_scores": out_dir / PAGE_SCORES, "page_json": out_dir / PAGE_JSON}
-    overlay.save(out["overlay"])
+def write_page_outputs(result: PageScore, images: np.ndarray | list[np.ndarray], out_dir: Path) -> dict[str, Path]:
+    """``page_overlay.png`` (``page_overlay_pNNN.png`` per page of a longer document; ``overlay`` is
+    the first), ``page_scores.parquet`` and ``page.json`` of a scored page."""
+    images = [images] if isinstance(images, np.ndarray) else images
+    page_boxes = result.page_boxes or [result.boxes]
+    names = [PAGE_OVERLAY] if len(images) == 1 else [f"page_overlay_p{n:03d}.png" for n in result.page_numbers]
+    overlays = [out_dir / name for name in names]
+    for image, boxes, path in zip(images, page_boxes, overlays):
+        draw_scored_page(image, boxes, result.score, result.passage).save(path)
+    out = {"overlay": overlays[0], "page_scores": out_dir / PAGE_SCORES, "page_json": out_dir / PAGE_JSON}
     page_scores_table(result).write_parquet(out["page_scores"])
     record = {"page": str(result.page), "n_words": result.boxes.height, "raw_score": result.score.probability,
               "log10_lr": result.score.log10_lr, "verbal": result.score.verbal,
               "passage": list(result.passage) if result.passage else None, "doubtful": result.doubtful,
               "skew_deg": result.skew_deg, **{k: str(v) for k, v in out.items()}}
+    if len(images) > 1:
+        record.update(pages=result.page_numbers, overlays=[str(p) for p in overlays])
     out["page_json"].write_text(json.dumps(record, indent=2))
     return out
 
@@ -193,10 +266,13 @@ def word_colours(evidence: np.ndarray) -> list[tuple[int, int, int]]:
 
 def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScore,
                      passage: tuple[int, int] | None, max_side: int = 2400) -> Image.Image:
-    """The page with each word box coloured by its evidence's rank on the page (:func:`word_colours`),
-    the passage outlined and a legend (the document's log10 LR and verbal equivalent, the colours, warnings)."""
+    """The page with each word box coloured by its evidence's rank in the document (:func:`word_colours`),
+    the passage outlined and a legend (the document's log10 LR and verbal equivalent, the colours,
+    warnings). ``boxes`` may be one page's of a longer document (``word_index`` into the document's words)."""
     evidence, name = word_evidence(score)
-    canvas = pages.draw_overlay(image, boxes, max_side=max_side, colours=word_colours(evidence))
+    colours = word_colours(evidence)
+    canvas = pages.draw_overlay(image, boxes, max_side=max_side,
+                                colours=[colours[i] for i in boxes["word_index"].to_list()])
     factor = canvas.width / image.shape[1]
     draw = ImageDraw.Draw(canvas)
     width = max(2, round(5 * factor))
@@ -204,7 +280,8 @@ def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScor
         for box in passage_outline(boxes, passage, pad=round(0.2 * float((boxes["y1"] - boxes["y0"]).median()))):
             draw.rectangle([c * factor for c in box], outline=PASSAGE_COLOUR, width=width)
     top = float(boxes["y0"].min()) * factor if boxes.height else float(canvas.height)
-    return _legend(canvas, legend_lines(score, evidence, name, passage), top)
+    scope = "page" if boxes.height >= len(evidence) else "document"  # one page of several: ranked over all
+    return _legend(canvas, legend_lines(score, evidence, name, passage, scope), top)
 
 
 def passage_outline(boxes: pl.DataFrame, passage: tuple[int, int], pad: int) -> list[tuple[int, int, int, int]]:
@@ -216,9 +293,11 @@ def passage_outline(boxes: pl.DataFrame, passage: tuple[int, int], pad: int) -> 
     return [(x0 - pad, y0 - pad, x1 + pad, y1 + pad) for _, x0, y0, x1, y1 in per_line.iter_rows()]
 
 
-def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage: tuple[int, int] | None) -> list[str]:
+def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage: tuple[int, int] | None,
+                 scope: str = "page") -> list[str]:
     """The overlay's legend: the document's evidence (log10 LR and its verbal equivalent, or the raw
-    score when uncalibrated), then what the box colours and the outline mean, then one line per warning."""
+    score when uncalibrated), then what the box colours and the outline mean (colours ranked within
+    the ``scope``: the page, or the document of several pages), then one line per warning."""
     key, thr = score.decision_threshold
     flagged = "flagged" if score.probability >= thr else "not flagged"
     if score.log10_lr is not None:
@@ -231,7 +310,7 @@ def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage:
     if score.writers is not None:
         head += f"; estimated writers: {score.writers['estimate']}"
     return [f"{head}; {flagged} at threshold {key}",
-            f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}",
+            f"box colour = {name} ({span}) ranked within this {scope}: green weakest, red strongest; {where}",
             *(f"warning: {w}" for w in score.warnings)]
 
 
@@ -270,5 +349,5 @@ def _wrap(lines: list[str], draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont
         out.append(current)
     return out
 
-__all__ = ["PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_lines", "passage_outline",
-           "score_page", "small_writing_warning", "word_colours", "word_evidence"]
+__all__ = ["DOCUMENT_SUFFIXES", "PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_lines",
+           "passage_outline", "read_scan", "score_page", "small_writing_warning", "word_colours", "word_evidence"]

@@ -291,37 +291,82 @@ def read_model_pair(embedding_model_dir: str | Path, mil_model_dir: str | Path) 
 # Scoring
 
 
+@dataclass
+class ScoringModels:
+    """A checked model pair with both models loaded, reused across the documents of a batch
+    (loading the embedding network costs seconds; :func:`load_scoring_models`)."""
+
+    pair: ModelPair
+    embedding: Any  # wrmil_core.embedding.models.EmbeddingModel (not imported here: timm loads slowly)
+    mil: MILModel
+    device: torch.device
+
+
+def load_scoring_models(embedding_model_dir: str | Path, mil_model_dir: str | Path,
+                        device: str = "cpu") -> ScoringModels:
+    """Read and check the model pair (:func:`read_model_pair`), then load both models once."""
+    # Imported here: timm takes seconds to import, and bad input is refused before this step.
+    from wrmil_core.embedding.models import load_embedding
+
+    pair = read_model_pair(embedding_model_dir, mil_model_dir)
+    dev = resolve_device(device)
+    mil, _ = load_mil_model(pair.mil_dir, dev)
+    return ScoringModels(pair, load_embedding(pair.embedding_dir, dev), mil, dev)
+
+
 def score_document(
     path: str | Path,
-    embedding_model_dir: str | Path,
-    mil_model_dir: str | Path,
+    embedding_model_dir: str | Path | None,
+    mil_model_dir: str | Path | None,
     *,
     order_csv: str | Path | None = None,
     device: str = "cpu",
     top_k: int = 10,
     batch_size: int = 64,
     log: Log = None,
+    models: ScoringModels | None = None,
 ) -> DocumentScore:
     """Score the questioned document at ``path`` (folder of word images, or an order CSV).
 
     Window size and bag size come from the MIL model's config; the calibration from its
     ``calibration.json`` / ``length_calibration.json`` (:mod:`.calibrated`). A word-level detector
-    scores the whole word sequence, any other model sliding bags (:mod:`.whole`). Raises
-    ``WrmilInputError`` for a missing folder, fewer than two windows of words, unreadable images, a
-    MIL model trained on another embedding dimension or embedding model, or one without calibration.
+    scores the whole word sequence, any other model sliding bags (:mod:`.whole`). ``models``: the
+    already loaded pair (:func:`load_scoring_models`; a batch loads it once), else the two
+    directories are read and loaded here. Raises ``WrmilInputError`` for a missing folder, fewer
+    than two windows of words, unreadable images, a MIL model trained on another embedding
+    dimension or embedding model, or one without calibration.
     """
+    folder, images = list_document_images(path, order_csv)
+    return score_words(folder, images, embedding_model_dir, mil_model_dir, device=device, top_k=top_k,
+                       batch_size=batch_size, log=log, models=models)
+
+
+def score_words(
+    folder: Path,
+    images: list[Path],
+    embedding_model_dir: str | Path | None,
+    mil_model_dir: str | Path | None,
+    *,
+    device: str = "cpu",
+    top_k: int = 10,
+    batch_size: int = 64,
+    log: Log = None,
+    models: ScoringModels | None = None,
+) -> DocumentScore:
+    """Score the word images ``images`` (reading order; file names shown relative to ``folder``):
+    :func:`score_document` once the document's words are listed."""
     say = speaker(log)
     clock = [time.perf_counter()]
-    folder, images = list_document_images(path, order_csv)
-    pair = read_model_pair(embedding_model_dir, mil_model_dir)
+    pair = models.pair if models is not None else read_model_pair(embedding_model_dir, mil_model_dir)
     check_scorable(folder, images, pair.window_size)
     calibration = applied_calibration(pair.mil_dir, pair.mil_config, len(images))
+    if models is None:  # loaded after the checks: bad input is refused before the slow imports
+        models = load_scoring_models(pair.embedding_dir, pair.mil_dir, device)
     clock.append(time.perf_counter())
-    dev = resolve_device(device)
     say(f"score: embedding {len(images)} words of {folder}")
-    emb, emb_model_id = _embed(folder, images, pair, dev, batch_size, log)
+    emb, emb_model_id = _embed(folder, images, models, batch_size, log)
     clock.append(time.perf_counter())
-    model, _ = load_mil_model(pair.mil_dir, dev)
+    model = models.mil
     cut = cut_document(len(images), pair.window_size, pair.bag_size)
     whole = scores_whole(pair.model_name)
     scores = _whole_scores(model, emb, cut) if whole else _sliding_scores(model, emb, cut, emb_model_id)
@@ -387,16 +432,14 @@ PASSAGE_METHOD = ("segment scan of the document's word embeddings: the contiguou
                   "estimate whether or not the document is flagged")
 
 
-def _embed(folder: Path, images: list[Path], pair: ModelPair, dev: torch.device, batch_size: int,
+def _embed(folder: Path, images: list[Path], models: ScoringModels, batch_size: int,
            log: Log) -> tuple[np.ndarray, str]:
     """The document's ``(n, dim)`` embeddings in reading order and the embedding model's id."""
-    # Imported here: timm takes seconds to import, and bad input is refused before this step.
     from wrmil_core.embedding.infer import embedding_matrix
     from wrmil_core.embedding.models import embed_words
 
-    # embed_words tells a trained network's directory from a classical embedding's
-    emb_df = embed_words(pair.embedding_dir, document_words(folder, images), batch_size=batch_size, device=dev,
-                         num_workers=0, log=log, on_error="raise").sort("position")
+    emb_df = embed_words(models.embedding, document_words(folder, images), batch_size=batch_size,
+                         device=models.device, num_workers=0, log=log, on_error="raise").sort("position")
     return np.array(embedding_matrix(emb_df), dtype=np.float32), str(emb_df["model_id"][0])  # writable for torch
 
 
@@ -437,4 +480,5 @@ def _result(folder: Path, images: list[Path], pair: ModelPair, cut: DocumentCut,
     )
 
 
-__all__ = ["DocumentScore", "ModelPair", "check_model_pair", "read_model_pair", "score_document"]
+__all__ = ["DocumentScore", "ModelPair", "ScoringModels", "check_model_pair", "load_scoring_models", "read_model_pair",
+           "score_document", "score_words"]

@@ -201,6 +201,20 @@ def test_lda_projection_needs_the_writers(split) -> None:
     assert fit_classical(train, preset("lda")).dim == train["writer"].n_unique() - 1
 
 
+def test_few_images_never_start_a_feature_pool(split, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scoring one document (tens of words) must not pay a pool's start (each worker re-imports)."""
+    import wrmil_core.embedding.classical as classical
+
+    def no_pool(*args: object) -> None:
+        raise AssertionError("a process pool was started for a handful of images")
+
+    monkeypatch.setattr(classical, "get_context", no_pool)
+    train, _ = split
+    paths = train["path"].to_list()[:12]
+    feats, ok, errors = classical.extract_features(paths, preset("default", num_workers=2))
+    assert len(ok) == 12 and not errors and len(paths) < classical.POOL_MIN_IMAGES
+
+
 @pytest.mark.slow
 def test_feature_pool_finishes_under_a_parent_that_ignores_sigterm(split) -> None:
     """Workers leave on their own (close + join): terminate() sends SIGTERM, which an inherited
@@ -210,7 +224,9 @@ def test_feature_pool_finishes_under_a_parent_that_ignores_sigterm(split) -> Non
 
     train, _ = split
     code = ("import signal, sys\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "import wrmil_core.embedding.classical as classical\n"
             "from wrmil_core.embedding.classical import extract_features, preset\n"
+            "classical.POOL_MIN_IMAGES = 1  # a pool for these 12 images\n"
             "if __name__ == '__main__':\n"
             "    f, ok, _ = extract_features(sys.argv[1:], preset('default', num_workers=2))\n"
             "    print(len(ok))\n")
