@@ -13,8 +13,8 @@ word range in reading order: the caller's when given, else the document score's 
 the longest run of consecutive windows at or above the decision threshold.
 
 Outputs in ``out_dir``: ``words/`` (the crops), ``words.parquet`` (the page map) and
-``words.overlay.png`` (numbered boxes, to check the cut), ``score.json`` and ``strip.png`` (as for a
-folder), ``page_overlay.png`` (the scored page), ``page_scores.parquet`` (boxes with word scores and
+``words.overlay.png`` (numbered boxes, to check the cut), ``score.json``, ``strip.png`` and
+``case_report.html`` (as for a folder; the report shows the overlay), ``page_overlay.png`` (the scored page), ``page_scores.parquet`` (boxes with word scores and
 the passage flag) and ``page.json`` (page, passage, doubts, paths).
 """
 
@@ -132,7 +132,8 @@ def score_page(page: str | Path, embedding_model_dir: str | Path, mil_model_dir:
     result = PageScore(page=page, score=score, boxes=seg.boxes, doubtful=list(seg.doubtful), skew_deg=seg.skew_deg,
                        passage=passage or score.passage_range or flagged_passage(score))
     cut = {"crops": paths["crops"], "page_map": paths["page_map"], "cut_overlay": paths["overlay"]}
-    result.outputs = {**cut, **write_outputs(score, out_dir), **write_page_outputs(result, image, out_dir)}
+    drawn = write_page_outputs(result, image, out_dir)  # first: the case report shows the overlay
+    result.outputs = {**cut, **write_outputs(score, out_dir, page=page, overlay=drawn["overlay"]), **drawn}
     return result
 
 
