@@ -17,12 +17,12 @@ those ``pages`` selects) are cut one by one and their words scored together in r
 1's words first; word indices run on across pages.
 
 Outputs in ``out_dir``: ``words/`` (the crops), ``words.parquet`` (the page map) and
-``words.overlay.png`` (numbered boxes, to check the cut), ``score.json`` and ``strip.png`` (as for a
-folder), ``page_overlay.png`` (the scored page), ``page_scores.parquet`` (boxes with word scores and
-the passage flag) and ``page.json`` (page, passage, doubts, paths). A document of several pages has
-``words/pNNN/`` crops with ``words/pNNN.parquet`` and ``words/pNNN.overlay.png`` per page,
-``page_overlay_pNNN.png`` per page (NNN its page number) and a ``page`` column in
-``page_scores.parquet``.
+``words.overlay.png`` (numbered boxes, to check the cut), ``score.json``, ``strip.png`` and
+``case_report.html`` (as for a folder; the report shows the overlay), ``page_overlay.png`` (the scored
+page), ``page_scores.parquet`` (boxes with word scores and the passage flag) and ``page.json`` (page,
+passage, doubts, paths). A document of several pages has ``words/pNNN/`` crops with
+``words/pNNN.parquet`` and ``words/pNNN.overlay.png`` per page, ``page_overlay_pNNN.png`` per page (NNN
+its page number) and a ``page`` column in ``page_scores.parquet``.
 """
 
 from __future__ import annotations
@@ -173,8 +173,8 @@ def score_page(page: str | Path, embedding_model_dir: str | Path | None, mil_mod
                                  for d in s.doubtful],
                        passage=passage or score.passage_range or flagged_passage(score),
                        page_boxes=page_boxes, page_numbers=[n for n, _ in scans])
-    result.outputs = {**cut, **write_outputs(score, out_dir),
-                      **write_page_outputs(result, [image for _, image in scans], out_dir)}
+    drawn = write_page_outputs(result, [image for _, image in scans], out_dir)  # first: the case report shows it
+    result.outputs = {**cut, **write_outputs(score, out_dir, page=page, overlay=drawn["overlay"]), **drawn}
     return result
 
 

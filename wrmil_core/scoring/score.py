@@ -187,6 +187,8 @@ class DocumentScore:
         lines += [f"warning: {w}" for w in self.warnings]
         tops = ", ".join(f"{w['file']} ({w['score']:.3f})" for w in self.top_words[:5])
         lines.append(f"most suspicious words: {tops}")
+        if "case_report" in self.outputs:
+            lines.append(f"case report: {self.outputs['case_report']}")
         return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Outputs of a scored document: ``score.json`` and ``strip.png``.
+"""Outputs of a scored document: ``score.json``, ``strip.png`` and ``case_report.html``.
 
 The strip shows the word images in reading order, each tinted by its evidence (its raw word score)
 on a diverging colour scale centred on the 5 %-FPR threshold (green below, yellow at, red above),
@@ -19,6 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.imaging import open_image
+from wrmil_core.scoring.case_report import CASE_REPORT, write_case_report
 from wrmil_core.scoring.score import DocumentScore, fpr_percent
 
 SCORE_JSON = "score.json"
@@ -151,8 +152,10 @@ def render_strip(score: DocumentScore, out_path: str | Path, *, row_width: int =
     return out_path
 
 
-def write_outputs(score: DocumentScore, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``score.json`` and ``strip.png`` to ``out_dir``; record the paths in ``score.outputs``.
+def write_outputs(score: DocumentScore, out_dir: str | Path, *, page: Path | None = None,
+                  overlay: Path | None = None) -> dict[str, Path]:
+    """Write ``score.json``, ``strip.png`` and ``case_report.html`` (:mod:`.case_report`: it shows
+    ``overlay`` for a ``page`` scan, else the strip) to ``out_dir``; record the paths in ``score.outputs``.
 
     ``out_dir`` must not be the document folder: an examiner's evidence stays untouched, and
     ``strip.png`` would be taken as a word the next time the folder is scored.
@@ -163,9 +166,10 @@ def write_outputs(score: DocumentScore, out_dir: str | Path) -> dict[str, Path]:
                               "word next time; choose another output folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     strip = render_strip(score, out_dir / STRIP_PNG)
-    json_path = out_dir / SCORE_JSON
-    score.outputs = {"json": str(json_path), "strip": str(strip)}
+    json_path, report = out_dir / SCORE_JSON, out_dir / CASE_REPORT
+    score.outputs = {"json": str(json_path), "strip": str(strip), "case_report": str(report)}
+    write_case_report(score, report, overlay or strip, page=page)  # before score.json, which names it
     tmp = json_path.with_suffix(".json.tmp")  # written whole, then renamed: never half a file
     tmp.write_text(score.to_json())
     tmp.replace(json_path)
-    return {"json": json_path, "strip": strip}
+    return {"json": json_path, "strip": strip, "case_report": report}

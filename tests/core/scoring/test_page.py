@@ -15,6 +15,7 @@ from PIL import Image
 from tests.support.pages import write_scoring_page
 from tests.support.scoring import FOREIGN, scoring_setup
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.plots import png_data_uri
 from wrmil_core.scoring.page import (
     PASSAGE_COLOUR,
     SMALL_WRITING_PX,
@@ -118,6 +119,10 @@ def test_scored_page_outlines_the_forged_passage(setup: dict[str, Any], tmp_path
     assert record["raw_score"] == result.score.probability and record["log10_lr"] == result.score.log10_lr
     for name in ("score.json", "strip.png", "words.parquet", "words.overlay.png", "words/0000.png"):
         assert (out / name).is_file(), name
+    # the case report names the page and embeds the overlay, not the strip
+    report = (out / "case_report.html").read_text()
+    assert result.outputs["case_report"] == out / "case_report.html" and str(tmp_path / "page.png") in report
+    assert png_data_uri(out / "page_overlay.png") in report and png_data_uri(out / "strip.png") not in report
     # The outline is drawn in its colour around the passage's first word; a genuine word's box is green.
     overlay = np.asarray(Image.open(out / "page_overlay.png").convert("RGB"))
     x0, y0, x1, y1 = result.boxes.row(first)[3:]

@@ -33,7 +33,8 @@ def test_outputs_json_and_png(tmp_path_factory: pytest.TempPathFactory, tmp_path
     assert doc["embedding_model_id"]
     head = header_lines(score)
     assert f"log10 LR = {score.log10_lr:+.2f}" in head[0] and f"words {first}-{last}" in head[1]
-    assert score.outputs == {"json": str(paths["json"]), "strip": str(paths["strip"])}
+    assert score.outputs == {"json": str(paths["json"]), "strip": str(paths["strip"]),
+                             "case_report": str(paths["case_report"])}
     assert not list((tmp_path / "out").glob("*.tmp"))
     with Image.open(paths["strip"]) as im:
         assert im.format == "PNG" and im.width == 1600 and im.height > 100
