@@ -169,7 +169,8 @@ def word_colours(evidence: np.ndarray) -> list[tuple[int, int, int]]:
 def draw_scored_page(image: np.ndarray, boxes: pl.DataFrame, score: DocumentScore,
                      passage: tuple[int, int] | None, max_side: int = 2400) -> Image.Image:
     """The page with each word box coloured by its evidence's rank on the page (:func:`word_colours`),
-    the passage outlined and a two-line legend (the document's log10 LR and verbal equivalent)."""
+    the passage outlined and a legend (the document's log10 LR and verbal equivalent, what the colours
+    mean) wrapped to the canvas width."""
     evidence, name = word_evidence(score)
     canvas = pages.draw_overlay(image, boxes, max_side=max_side, colours=word_colours(evidence))
     factor = canvas.width / image.shape[1]
@@ -209,13 +210,48 @@ def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage:
             f"box colour = {name} ({span}) ranked within this page: green weakest, red strongest; {where}"]
 
 
-def _legend(draw: ImageDraw.ImageDraw, canvas: Image.Image, lines: list[str]) -> None:
-    """A white band at the top of the canvas holding ``lines``."""
-    size = max(12, canvas.width // 90)
-    font = ImageFont.load_default(size=size)
-    draw.rectangle([0, 0, canvas.width, round((0.4 + 1.3 * len(lines)) * size)], fill=(255, 255, 255))
-    for k, line in enumerate(lines):
-        draw.text((size // 2, size // 3 + k * round(1.3 * size)), line, fill=(0, 0, 0), font=font)
+def legend_font(canvas_width: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The legend's font for a canvas ``canvas_width`` pixels wide (scaled with the page, 12 px at least)."""
+    return ImageFont.load_default(size=max(12, canvas_width // 90))
 
-__all__ = ["PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_lines", "passage_outline",
-           "score_page", "word_colours", "word_evidence"]
+
+def wrap_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_width: float) -> list[str]:
+    """``text`` broken into lines at most ``max_width`` pixels wide in ``font``: at spaces, and inside a
+    word only when the word alone is wider (one character per line at the very least). Joining the
+    lines with spaces gives ``text`` back, up to the breaks inside such words."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if font.getlength(candidate) <= max_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        # a word too wide for a line of its own is cut between characters
+        while font.getlength(word) > max_width and len(word) > 1:
+            cut = 1
+            while cut < len(word) and font.getlength(word[:cut + 1]) <= max_width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
+def _legend(draw: ImageDraw.ImageDraw, canvas: Image.Image, lines: list[str]) -> None:
+    """A white band at the top of the canvas holding ``lines``, each wrapped to the canvas width (a
+    narrow page would cut them off at its right edge); the band grows to hold every wrapped line."""
+    font = legend_font(canvas.width)
+    size = font.size if isinstance(font, ImageFont.FreeTypeFont) else 12
+    margin, step = size // 2, round(1.3 * size)
+    wrapped = [part for line in lines for part in wrap_text(line, font, canvas.width - 2 * margin)]
+    draw.rectangle([0, 0, canvas.width, round(0.4 * size) + step * len(wrapped)], fill=(255, 255, 255))
+    for k, line in enumerate(wrapped):
+        draw.text((margin, size // 3 + k * step), line, fill=(0, 0, 0), font=font)
+
+
+__all__ = ["PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_font", "legend_lines",
+           "passage_outline", "score_page", "word_colours", "word_evidence", "wrap_text"]
