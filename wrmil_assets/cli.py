@@ -234,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Read DATA_ROOT as `wrmil run` would and print what it holds: writers, "
                                     "documents, words per document and skipped inputs by reason. Exit code 2 "
                                     "on an error, with one line naming the file, row or value.")
-    ck.add_argument("data_root", metavar="DATA_ROOT", help="folder with <writer>/<word>_<rep>.png and the metadata CSV, "
-                                                           "or a folder of page scans (as `wrmil run --data-root`)")
+    ck.add_argument("data_root", metavar="DATA_ROOT",
+                    help="folder with <writer>/<word>_<rep>.png and the metadata CSV, or a folder of page scans "
+                         "(as `wrmil run --data-root`)")
     _add_layout_options(ck)
     ck.add_argument("--min-doc-words", type=int, metavar="N", help="skip documents with fewer usable words "
                                                                   "(default: the ingest preset's)")

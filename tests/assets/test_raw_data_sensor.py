@@ -63,10 +63,10 @@ def test_a_pages_csv_edit_triggers(tmp_path: Path) -> None:
     root = tmp_path / "letters"
     for w in range(1, 4):
         _page(root / f"writer{w}" / "p0.png", shade=w)
-    (root / "pages.csv").write_text("page,writer,doc_id\n" + "".join(f"writer{w}/p0.png,{w},d{w}\n" for w in range(1, 4)))
+    listing = "page,writer,doc_id\n" + "".join(f"writer{w}/p0.png,{w},d{w}\n" for w in range(1, 4))
+    (root / "pages.csv").write_text(listing)
     first = _requested(_tick(root, tmp_path))
-    (root / "pages.csv").write_text("page,writer,doc_id\n" + "".join(f"writer{w}/p0.png,{w},e{w}\n" for w in range(1, 4))
-                                    + "\n")
+    (root / "pages.csv").write_text(listing.replace(",d", ",letter"))  # the same pages, other documents
     assert _requested(_tick(root, tmp_path, cursor=first)) != first
 
 
