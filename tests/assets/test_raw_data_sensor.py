@@ -63,10 +63,12 @@ def test_a_pages_csv_edit_triggers(tmp_path: Path) -> None:
     root = tmp_path / "letters"
     for w in range(1, 4):
         _page(root / f"writer{w}" / "p0.png", shade=w)
-    listing = "page,writer,doc_id\n" + "".join(f"writer{w}/p0.png,{w},d{w}\n" for w in range(1, 4))
-    (root / "pages.csv").write_text(listing)
+    def listing(doc: str) -> str:
+        return "page,writer,doc_id\n" + "".join(f"writer{w}/p0.png,{w},{doc}{w}\n" for w in range(1, 4))
+
+    (root / "pages.csv").write_text(listing("d"))
     first = _requested(_tick(root, tmp_path))
-    (root / "pages.csv").write_text(listing.replace(",d", ",letter"))  # the same pages, other documents
+    (root / "pages.csv").write_text(listing("letter"))  # the same pages, other documents
     assert _requested(_tick(root, tmp_path, cursor=first)) != first
 
 
