@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
-from wrmil_core.data.fingerprint import is_partially_written, metadata_fingerprint
+from wrmil_core.data.fingerprint import (files_fingerprint, is_partially_written, metadata_fingerprint,
+                                         tree_partially_written)
+from wrmil_core.data.pages_input import data_root_kind, page_root_files
+from wrmil_core.errors import WrmilInputError
 from wrmil_core.schema import SPLITS
 
 from .partitions import fold_partition_keys
@@ -100,25 +104,46 @@ weekly_retrain = dg.ScheduleDefinition(
 
 
 @dg.sensor(job=ingest_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED,
-           description="Re-ingests when the metadata CSV's content changes (cursor = its fingerprint).")
+           description="Re-ingests when the raw data changes: the metadata CSV's content for word crops, the "
+                       "page images and pages.csv for page scans (cursor = the fingerprint).")
 def raw_data_sensor(context: dg.SensorEvaluationContext, settings: WrmilSettings) -> dg.SensorResult | dg.SkipReason:
-    """Request ``raw_words`` + ``writer_split`` when the raw metadata file has new content.
+    """Request the ingest job (``raw_pages``, ``raw_words``, ``writer_split``) when the raw data changed.
 
-    A file still being copied is left alone and looked at again on the next tick; the cursor holds
-    the last fingerprint seen, so the same data never triggers twice.
+    The data root is read as ``wrmil run`` reads it (:func:`~wrmil_core.data.pages_input.data_root_kind`):
+    word crops are fingerprinted by their metadata CSV's content, page scans by the name, size and
+    mtime of ``pages.csv`` and every page image. Data still being copied is left alone and looked at
+    again on the next tick; the cursor holds the last fingerprint seen, so the same data never
+    triggers twice.
     """
-    path = settings.metadata_path
-    if not path.exists():
-        return dg.SkipReason(f"no metadata file at {path}")
-    if is_partially_written(path):
-        return dg.SkipReason(f"{path} is still being written; retrying on the next tick")
-    fingerprint = metadata_fingerprint(path)
+    try:
+        state = _raw_data_state(settings)
+    except WrmilInputError as e:  # a root holding neither layout: say why, look again next tick
+        return dg.SkipReason(str(e))
+    if isinstance(state, dg.SkipReason):
+        return state
+    fingerprint = state
     if fingerprint == context.cursor:
         return dg.SkipReason(f"raw data unchanged (fingerprint {fingerprint[:12]})")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=fingerprint, tags={"wrmil/metadata_fingerprint": fingerprint})],
         cursor=fingerprint,
     )
+
+
+def _raw_data_state(settings: WrmilSettings) -> str | dg.SkipReason:
+    """The raw data's fingerprint, or why this tick skips (nothing there yet, a copy under way)."""
+    if data_root_kind(settings.data_root, settings.metadata_csv) == "pages":
+        root = Path(settings.data_root).expanduser()
+        files = page_root_files(root)
+        if tree_partially_written(root, files):
+            return dg.SkipReason(f"page scans in {root} are still being written; retrying on the next tick")
+        return files_fingerprint(root, files)
+    path = settings.metadata_path
+    if not path.exists():
+        return dg.SkipReason(f"no metadata file at {path}")
+    if is_partially_written(path):
+        return dg.SkipReason(f"{path} is still being written; retrying on the next tick")
+    return metadata_fingerprint(path)
 
 
 # On by default: runs launched from the UI (`dagster dev`, its daemon) get the same protection as

@@ -206,14 +206,14 @@ def _cmd_segment(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     """Validate a data root without running anything; one error line and exit code 2 on bad input."""
-    from wrmil_core.data.check import check_data_root
+    from wrmil_core.data.check import check_root
     from wrmil_core.data.ingest import DEFAULT
     from wrmil_core.errors import WrmilInputError
 
     # the same WRMIL_* defaults and layout flags `wrmil run` reads
     settings = WrmilSettings.from_env().replace(**_layout_changes(args))
     try:
-        check = check_data_root(
+        check = check_root(  # word crops or page scans, told apart as `wrmil run` does
             args.data_root, metadata_csv=settings.metadata_csv, reps_per_session=settings.reps_per_session,
             min_doc_words=DEFAULT.min_doc_words if args.min_doc_words is None else args.min_doc_words)
     except WrmilInputError as e:
@@ -222,7 +222,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(check.table())
     verdict = "usable, with skips listed above" if check.n_skipped else "usable"
     flags = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in _layout_changes(args).items()]
-    print(f"wrmil check: {verdict}; next: wrmil run --data-root {shlex.quote(str(check.result.root))} {' '.join(flags)}".rstrip())
+    print(f"wrmil check: {verdict}; next: wrmil run --data-root {shlex.quote(str(check.root))} {' '.join(flags)}".rstrip())
     return 0
 
 
@@ -291,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Read DATA_ROOT as `wrmil run` would and print what it holds: writers, "
                                     "documents, words per document and skipped inputs by reason. Exit code 2 "
                                     "on an error, with one line naming the file, row or value.")
-    ck.add_argument("data_root", metavar="DATA_ROOT", help="folder with <writer>/<word>_<rep>.png and the metadata CSV")
+    ck.add_argument("data_root", metavar="DATA_ROOT",
+                    help="folder with <writer>/<word>_<rep>.png and the metadata CSV, or a folder of page scans "
+                         "(as `wrmil run --data-root`)")
     _add_layout_options(ck)
     ck.add_argument("--min-doc-words", type=int, metavar="N", help="skip documents with fewer usable words "
                                                                   "(default: the ingest preset's)")

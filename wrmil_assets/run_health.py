@@ -8,6 +8,11 @@ runs such as ``wrmil run``'s, "Started process for run (pid: N)" for runs the UI
 whose process no longer exists on this machine is dead. Everything here goes through Dagster's
 own APIs (``report_run_failed``, ``free_concurrency_slots_for_run``), so the UI shows why.
 
+A dead run may also leave behind the ``tail -F`` processes that Dagster's local compute log manager
+starts to mirror each step's captured output (its orphan watchers end them, unless they died too):
+the sweep ends every ``tail`` that names a compute-log file of a run that is over and whose process
+is gone, and nothing else.
+
 The instance is taken to live on this machine (``DAGSTER_HOME`` with its SQLite storage, as
 ``wrmil`` sets it up); runs that ``wrmil run`` launches also carry their host in a tag, and a run
 from another host is never judged.
@@ -15,21 +20,28 @@ from another host is never judged.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
 import psutil
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
 HOST_TAG = "wrmil/host"
 # A run in one of these states has a process that should be running it.
 LIVE_STATUSES = (dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
 # A process created this long after Dagster recorded its pid is a later process reusing the pid.
 PID_REUSE_SLACK_S = 2.0
+
+# How long an ended log tailer may take to go after SIGTERM before it gets SIGKILL.
+TAILER_GRACE_S = 3.0
 
 Verdict = Literal["alive", "dead", "unknown"]
 Say = Callable[[str], None]
@@ -100,9 +112,101 @@ def _pool_infos(instance: dg.DagsterInstance) -> dict:
     return dict(storage.get_concurrency_infos(sorted(storage.get_concurrency_keys())))
 
 
+def compute_log_root(instance: dg.DagsterInstance) -> Path | None:
+    """The directory of the instance's local compute logs (``<root>/<run id>/compute_logs/...``);
+    ``None`` for any other compute log manager (nothing of it is tailed on this machine)."""
+    manager = instance.compute_log_manager
+    if not isinstance(manager, LocalComputeLogManager):
+        return None
+    return Path(manager._base_dir).resolve()  # noqa: SLF001 - Dagster exposes no public accessor
+
+
+def _tailed_paths(proc: psutil.Process) -> list[Path]:
+    """The files a ``tail`` process follows (its non-option arguments); empty for any other process."""
+    try:
+        cmdline = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
+    if not cmdline or os.path.basename(cmdline[0]) != "tail":
+        return []
+    return [Path(arg) for arg in cmdline[1:] if os.path.isabs(arg)]
+
+
+def log_tailers(root: Path) -> dict[str, list[psutil.Process]]:
+    """``run id -> tail processes`` following a compute-log file under ``root`` (by run directory)."""
+    found: dict[str, list[psutil.Process]] = {}
+    for proc in psutil.process_iter():
+        for path in _tailed_paths(proc):
+            # Compare resolved paths so ``/tmp`` vs ``/private/tmp``-style links never hide a tailer.
+            resolved = Path(os.path.realpath(path))
+            parts = resolved.relative_to(root).parts if root in resolved.parents else ()
+            # A run's step logs lie in <run id>/compute_logs/; other captured logs (sensor ticks) do not.
+            if len(parts) == 3 and parts[1] == "compute_logs":
+                found.setdefault(parts[0], []).append(proc)
+                break
+    return found
+
+
+def _gone(proc: psutil.Process) -> bool:
+    """Whether ``proc`` has ended (a zombie has: only its parent's reaping is left)."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Poll until every process in ``procs`` has ended or ``timeout_s`` passed; those still there."""
+    deadline = time.monotonic() + timeout_s
+    while (left := [p for p in procs if not _gone(p)]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def end_processes(procs: list[psutil.Process], grace_s: float = TAILER_GRACE_S) -> list[int]:
+    """SIGTERM ``procs``, SIGKILL those still there after ``grace_s``; the pids that have ended.
+
+    ``psutil`` refuses to signal a process whose pid was reused since it was found."""
+    mine: list[psutil.Process] = []
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.AccessDenied:
+            continue  # another user's process: not ours to end
+        mine.append(proc)
+    for proc in _wait_gone(mine, grace_s):
+        try:
+            proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    still = {p.pid for p in _wait_gone(mine, grace_s)}
+    return [p.pid for p in mine if p.pid not in still]
+
+
+def end_dead_runs_log_tailers(instance: dg.DagsterInstance) -> list[str]:
+    """End the ``tail`` processes left by runs that are over and whose process is gone; those of
+    live runs, of a finished run whose process still runs, or of no known run are kept."""
+    root = compute_log_root(instance)
+    if root is None:
+        return []
+    notes: list[str] = []
+    for run_id, procs in sorted(log_tailers(root).items()):
+        run = instance.get_run_by_id(run_id)
+        if run is None or not run.is_finished or run_process(instance, run).verdict != "dead":
+            continue
+        ended = end_processes(procs)
+        if ended:
+            notes.append(f"run {run_id[:8]} left {len(ended)} compute-log tail process(es) "
+                         f"(pid {', '.join(map(str, ended))}); ended")
+    return notes
+
+
 def sweep_dead_runs(instance: dg.DagsterInstance, log: Say | None = None) -> list[str]:
     """Mark runs whose process is gone as failed and free their slots; free slots that finished
-    runs still hold. Returns one note per run handled (also passed to ``log``)."""
+    runs still hold; end the compute-log tailers of runs whose process is gone. Returns one note
+    per thing done (also passed to ``log``)."""
     notes: list[str] = []
     for record in instance.get_run_records(filters=dg.RunsFilter(statuses=list(LIVE_STATUSES))):
         proc = run_process(instance, record.dagster_run)
@@ -120,6 +224,7 @@ def sweep_dead_runs(instance: dg.DagsterInstance, log: Say | None = None) -> lis
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
             state = run.status.value if run is not None else "deleted"
             notes.append(f"run {run_id[:8]} ({state}) still held a concurrency slot; freed")
+    notes.extend(end_dead_runs_log_tailers(instance))
     for note in notes:
         if log is not None:
             log(f"wrmil: {note}")

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import PIPELINE_SYNTH
-from tests.support.processes import file_digests, read_record, run_wrmil, start_wrmil, wait_until, wrmil_env
+from tests.support.processes import (assert_no_tailers, file_digests, read_record, run_wrmil, start_wrmil, wait_until,
+                                     wrmil_env)
 from tests.support.run_configs import write_run_config
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,7 @@ def kill_when(tmp: Path, data_root: Path, condition, what: str) -> None:
     finally:
         run.kill9()
     assert run.proc.returncode == -9, run.log_tail()
+    assert_no_tailers(tmp / "dagster_home")  # Dagster's `tail -F` of the step's compute logs went with it
 
 
 @pytest.fixture(scope="module")

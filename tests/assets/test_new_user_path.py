@@ -17,7 +17,7 @@ import dagster as dg
 import pytest
 
 from tests.conftest import PIPELINE_SYNTH
-from tests.support.processes import run_wrmil, start_wrmil, wait_until, wrmil_env
+from tests.support.processes import assert_no_tailers, run_wrmil, start_wrmil, wait_until, wrmil_env
 from tests.support.run_configs import write_run_config
 
 pytestmark = pytest.mark.slow
@@ -68,6 +68,7 @@ def test_check_run_kill9_run_again_on_own_data_with_extra_columns(synth_root, tm
                    "arcface_model's first checkpoint", REACH_TIMEOUT_S, run)
     finally:
         run.kill9()
+    assert_no_tailers(home)  # Dagster's `tail -F` of the step's compute logs went with it
     assert not (art / "assets" / "arcface_model.json").exists(), "killed too late: arcface_model had finished"
 
     rc, out = run_wrmil(["run", "--data-root", str(data), "--config", config], env, tmp_path / "rerun.log",

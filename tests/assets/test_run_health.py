@@ -7,6 +7,7 @@ The processes killed here are real Dagster runs (``tests/support/pool_holder.py`
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +16,17 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 import yaml
 
 from tests.conftest import PIPELINE_SYNTH
 from tests.support import pool_holder
+from tests.support.processes import assert_no_tailers, kill_all, kill_tree, tailers_under
 from wrmil_assets.automation import EMBEDDING_STAGE, INGEST_STAGE, Stage, dead_run_sweeper
 from wrmil_assets.resources import WrmilSettings
 from wrmil_assets.run import ensure_dagster_home, run_stage, run_stages, stage_job
-from wrmil_assets.run_health import process_verdict, run_process, sweep_dead_runs
+from wrmil_assets.run_health import end_processes, log_tailers, process_verdict, run_process, sweep_dead_runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,8 +62,53 @@ def _wait_for_slot_claim(instance: dg.DagsterInstance, proc: subprocess.Popen, t
 
 
 def _kill(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGKILL)
+    """SIGKILL the run's process and everything it started (Dagster's log tailers and their watchers)."""
+    kill_tree(proc)
+
+
+def _wait_for_tailers(root: Path, n: int, timeout_s: float = 60.0) -> None:
+    """Until ``n`` ``tail`` processes name a file under ``root`` (Dagster tails stdout and stderr)."""
+    deadline = time.monotonic() + timeout_s
+    while len(tailers_under(root)) < n:
+        assert time.monotonic() < deadline, f"not {n} log tailers under {root}: {tailers_under(root)}"
+        time.sleep(0.2)
+
+
+def _kill_leaving_tailers(proc: subprocess.Popen) -> list[psutil.Process]:
+    """SIGKILL the run's process and Dagster's orphan watchers but not their ``tail -F`` processes,
+    as a kill that misses the tailers would: nothing of Dagster's is left to end them."""
+    children = psutil.Process(proc.pid).children()
+    tails = [c for c in children if c.name() == "tail"]
+    kill_all([psutil.Process(proc.pid), *(c for c in children if c not in tails)])
     proc.wait()
+    return tails
+
+
+def _start_tail(path: Path) -> subprocess.Popen:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    return subprocess.Popen([shutil.which("tail") or "/usr/bin/tail", "-F", "-c", "+0", str(path)],
+                            stdout=subprocess.DEVNULL)
+
+
+def test_log_tailers_finds_and_ends_only_a_runs_compute_log_tails(tmp_path: Path) -> None:
+    """Real ``tail -F`` processes: the one following a run's compute log is found and ended; one of
+    another directory and one of a non-run capture (a sensor tick's log) are left alone."""
+    root = tmp_path / "storage"
+    run_tail = _start_tail(root / "run-1" / "compute_logs" / "abcdefgh.out")
+    tick_tail = _start_tail(root / "sensor-origin" / "sensor" / "tick.out")
+    other_tail = _start_tail(tmp_path / "elsewhere" / "run-1" / "compute_logs" / "abcdefgh.out")
+    try:
+        found = log_tailers(root.resolve())
+        assert {run_id: [p.pid for p in procs] for run_id, procs in found.items()} == {"run-1": [run_tail.pid]}
+        assert end_processes(found["run-1"]) == [run_tail.pid]
+        assert run_tail.wait(timeout=5) == -signal.SIGTERM
+        assert tick_tail.poll() is None and other_tail.poll() is None
+        assert log_tailers(root.resolve()) == {}
+    finally:
+        for tail in (run_tail, tick_tail, other_tail):
+            tail.kill()
+            tail.wait()
 
 
 def test_process_verdicts() -> None:
@@ -130,21 +178,32 @@ def test_a_run_waiting_for_a_killed_holder_names_it_then_completes(dagster_home:
         assert instance.get_run_by_id(outcome["run_id"]).status == dg.DagsterRunStatus.SUCCESS
         assert any("its process is gone" in line and dead_run[:8] in line for line in lines), lines
         assert _holders(instance) == []
+    assert_no_tailers(dagster_home)
 
 
 def test_ui_sensor_leaves_live_runs_alone_and_frees_dead_ones(dagster_home: Path, tmp_path: Path) -> None:
     """The ``dead_run_sweeper`` sensor (what protects runs launched from the UI) does the sweep."""
     with dg.DagsterInstance.get() as instance:
         holder = _start_holder(dagster_home, tmp_path)
+        tails: list[psutil.Process] = []
         try:
             run_id = _wait_for_slot_claim(instance, holder, tmp_path)
-            assert sweep_dead_runs(instance) == []
+            _wait_for_tailers(dagster_home, 2)
+            assert sweep_dead_runs(instance) == []  # a live run keeps its slot and its log tailers
+            assert len(tailers_under(dagster_home)) == 2
             assert run_process(instance, instance.get_run_by_id(run_id)).pid == holder.pid
             assert _holders(instance) == [run_id]
+            tails = _kill_leaving_tailers(holder)
+            time.sleep(1.5)  # longer than Dagster's orphan watchers poll: they are gone, the tails stay
+            assert len(tailers_under(dagster_home)) == 2
+            skip = dead_run_sweeper(dg.build_sensor_context(instance=instance))
         finally:
-            _kill(holder)
-        skip = dead_run_sweeper(dg.build_sensor_context(instance=instance))
+            if holder.poll() is None:
+                _kill(holder)
+            kill_all(tails)  # the sweeper should have ended them; never leave them behind
         assert run_id[:8] in skip.skip_message and "marked failed" in skip.skip_message
+        assert "2 compute-log tail process(es)" in skip.skip_message, skip.skip_message
+        assert tailers_under(dagster_home) == []
         assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
         assert _holders(instance) == []
         assert sweep_dead_runs(instance) == []  # nothing left to do
@@ -180,3 +239,4 @@ def test_run_after_wrmil_run_killed_during_arcface_model(dagster_home: Path, tmp
         assert instance.get_run_by_id(dead_run).status == dg.DagsterRunStatus.FAILURE
         assert instance.get_latest_materialization_event(dg.AssetKey("arcface_model")) is not None
         assert _holders(instance) == []
+    assert_no_tailers(dagster_home)

@@ -1,7 +1,9 @@
 """Run ``wrmil`` as a real process for fault-injection tests: start it, watch it, kill -9 it.
 
 Each ``wrmil`` process starts in its own session, so :meth:`WrmilProcess.kill9` reaches every
-process it spawned (SIGKILL to the whole group, as a power cut or the OOM killer would). Every
+process it spawned (SIGKILL to the whole group, as a power cut or the OOM killer would), including
+the ``tail -F`` processes Dagster's compute log manager starts (and any descendant that left the
+group); :func:`tailers_under` finds the ones a test left behind. Every
 wait is bounded: a run that hangs fails its test with the end of its log instead of hanging the
 suite. Everything a run writes (``DAGSTER_HOME``, artifacts, its log) lies under a temporary
 directory the caller owns.
@@ -20,6 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from tests.support.ui import REPO_ROOT, group_alive
 
@@ -85,16 +89,77 @@ class WrmilProcess:
     def kill9(self, grace_s: float = 30.0) -> None:
         """SIGKILL the whole process group and wait until none of it is left."""
         pgid = self.proc.pid  # start_new_session=True: the leader's pid is the group id
+        strays = descendants(self.proc.pid)  # found before the kill: orphans can no longer be traced
         try:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        kill_all(strays, grace_s)  # those that left the group (setsid); the rest are gone already
         self.proc.wait(timeout=grace_s)  # reap the leader (sets returncode)
         deadline = time.monotonic() + grace_s
         while group_alive(pgid):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"process group {pgid} survived SIGKILL for {grace_s:.0f} s")
             time.sleep(0.05)
+
+
+def descendants(pid: int) -> list[psutil.Process]:
+    """Every live descendant of process ``pid`` (empty when it is gone)."""
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_all(procs: list[psutil.Process], timeout_s: float = 30.0) -> None:
+    """SIGKILL ``procs`` and wait until they are gone (a pid already reused is left alone by psutil)."""
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    deadline = time.monotonic() + timeout_s
+    # Poll instead of psutil.wait_procs: that would reap our own children behind Popen's back.
+    while alive := [p.pid for p in procs if _running(p)]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"processes {alive} survived SIGKILL for {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Whether ``proc`` still runs (a zombie does not: it only waits to be reaped)."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill_tree(proc: subprocess.Popen, timeout_s: float = 30.0) -> None:
+    """SIGKILL ``proc`` and every process it started (found before the kill), and reap ``proc``."""
+    tree = [psutil.Process(proc.pid), *descendants(proc.pid)] if proc.poll() is None else []
+    kill_all(tree, timeout_s)
+    proc.wait(timeout=timeout_s)
+
+
+def tailers_under(root: Path) -> list[str]:
+    """The command lines of live ``tail`` processes that name a file under ``root``."""
+    root = Path(os.path.realpath(root))
+    found = []
+    for proc in psutil.process_iter(["name", "cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if proc.info["status"] == psutil.STATUS_ZOMBIE or not cmdline or Path(cmdline[0]).name != "tail":
+            continue
+        if any(root in Path(os.path.realpath(arg)).parents for arg in cmdline[1:] if arg.startswith("/")):
+            found.append(" ".join(cmdline))
+    return found
+
+
+def assert_no_tailers(root: Path, timeout_s: float = 10.0) -> None:
+    """No ``tail`` process names a file under ``root`` (allowing a moment for SIGTERMs to land)."""
+    deadline = time.monotonic() + timeout_s
+    while (left := tailers_under(root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"log tailers outlived their run: {left}"
 
 
 def start_wrmil(args: list[str], env: dict[str, str], log_path: Path) -> WrmilProcess:
@@ -148,5 +213,5 @@ def read_record(artifact_dir: Path, asset: str) -> dict[str, Any]:
     return json.loads((artifact_dir / "assets" / f"{asset}.json").read_text())
 
 
-__all__ = ["WrmilProcess", "file_digests", "read_record", "run_wrmil", "start_wrmil", "wait_until",
-           "wrmil_command", "wrmil_env"]
+__all__ = ["WrmilProcess", "assert_no_tailers", "descendants", "file_digests", "kill_all", "kill_tree",
+           "read_record", "run_wrmil", "start_wrmil", "tailers_under", "wait_until", "wrmil_command", "wrmil_env"]

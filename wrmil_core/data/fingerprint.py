@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 PARTIAL_SUFFIXES: tuple[str, ...] = (".tmp", ".part", ".partial", ".crdownload")
@@ -41,3 +43,39 @@ def is_partially_written(metadata_path: str | Path, *, interval: float = 0.25) -
     except FileNotFoundError:
         return False
     return (a.st_size, a.st_mtime_ns) != (b.st_size, b.st_mtime_ns)
+
+
+def _stats(files: Sequence[Path]) -> list[tuple[str, int, int]]:
+    """``(path, size, mtime_ns)`` of each file; a file gone in between counts as size -1."""
+    out = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((str(f), st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((str(f), -1, 0))
+    return out
+
+
+def files_fingerprint(root: str | Path, files: Sequence[Path]) -> str:
+    """sha256 (hex) of each file's path relative to ``root``, size and mtime, in the order given.
+
+    For data that is too large to hash on every sensor tick (page scans): a page added, removed,
+    renamed or rewritten changes it; a moved copy of the same root does not.
+    """
+    root = Path(root)
+    h = hashlib.sha256()
+    for path, size, mtime in _stats(files):
+        h.update(f"{os.path.relpath(path, root)}\t{size}\t{mtime}\n".encode())
+    return h.hexdigest()
+
+
+def tree_partially_written(root: str | Path, files: Sequence[Path], *, interval: float = 0.25) -> bool:
+    """Heuristic: True if a copy into ``root`` looks unfinished: a file under it ends in
+    ``.tmp``/``.part``/``.partial``/``.crdownload``, or the size or mtime of one of ``files``
+    changes between two looks ``interval`` seconds apart."""
+    if any(p.name.endswith(PARTIAL_SUFFIXES) for p in Path(root).rglob("*")):
+        return True
+    before = _stats(files)
+    time.sleep(interval)
+    return _stats(files) != before

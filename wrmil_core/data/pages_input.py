@@ -88,6 +88,16 @@ def is_page_root(root: str | Path, metadata_csv: str | Path) -> bool:
     return (root / PAGES_CSV).is_file() or bool(top_level_pages(root))
 
 
+def page_root_files(root: str | Path) -> list[Path]:
+    """Every file a page-scan root's content depends on: ``pages.csv`` and each page image under the
+    root (hidden files and folders skipped), sorted; what a data-change sensor watches."""
+    root = Path(root).expanduser()
+    images = [p for p in root.rglob("*") if p.suffix.lower() in PAGE_SUFFIXES and p.is_file()
+              and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    listing = [root / PAGES_CSV] if (root / PAGES_CSV).is_file() else []
+    return listing + sorted(images)
+
+
 def data_root_kind(root: str | Path, metadata_csv: str | Path) -> str:
     """``"words"`` (metadata CSV present, or a root ingest will refuse with its own message: missing,
     not a folder, empty) or ``"pages"``; a folder that holds neither layout is refused in one line."""

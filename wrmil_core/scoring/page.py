@@ -314,40 +314,58 @@ def legend_lines(score: DocumentScore, evidence: np.ndarray, name: str, passage:
             *(f"warning: {w}" for w in score.warnings)]
 
 
+def legend_font(canvas_width: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """The legend's font for a canvas ``canvas_width`` pixels wide (scaled with the page, 12 px at least)."""
+    return ImageFont.load_default(size=max(12, canvas_width // 90))
+
+
+def wrap_text(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, max_width: float) -> list[str]:
+    """``text`` broken into lines at most ``max_width`` pixels wide in ``font``: at spaces, and inside a
+    word only when the word alone is wider (one character per line at the very least). Joining the
+    lines with spaces gives ``text`` back, up to the breaks inside such words."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        candidate = f"{current} {word}" if current else word
+        if font.getlength(candidate) <= max_width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        # a word too wide for a line of its own is cut between characters
+        while font.getlength(word) > max_width and len(word) > 1:
+            cut = 1
+            while cut < len(word) and font.getlength(word[:cut + 1]) <= max_width:
+                cut += 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        current = word
+    if current:
+        lines.append(current)
+    return lines
+
+
 def _legend(canvas: Image.Image, lines: list[str], text_top: float) -> Image.Image:
-    """``canvas`` with ``lines`` (wrapped to its width) in a white band at the top: drawn over the
-    page's top margin when the band fits above the writing (``text_top``, canvas px), else in a band
-    added above the page (a crop of a passage has no margin to spare)."""
-    size = max(12, canvas.width // 90)
-    font = ImageFont.load_default(size=size)
-    wrapped = _wrap(lines, ImageDraw.Draw(canvas), font, canvas.width - size)
-    band = round((0.4 + 1.3 * len(wrapped)) * size)
-    if band + size // 2 > text_top:  # the band would cover the first line of writing
+    """``canvas`` with ``lines`` (each wrapped to its width: a narrow page would cut them off at its right
+    edge) in a white band at the top: drawn over the page's top margin when the band fits above the
+    writing (``text_top``, canvas px), else in a band added above the page (a crop of a passage has no
+    margin to spare)."""
+    font = legend_font(canvas.width)
+    size = font.size if isinstance(font, ImageFont.FreeTypeFont) else 12
+    margin, step = size // 2, round(1.3 * size)
+    wrapped = [part for line in lines for part in wrap_text(line, font, canvas.width - 2 * margin)]
+    band = round(0.4 * size) + step * len(wrapped)
+    if band + margin > text_top:  # the band would cover the first line of writing
         taller = Image.new("RGB", (canvas.width, canvas.height + band), (255, 255, 255))
         taller.paste(canvas, (0, band))
         canvas = taller
     draw = ImageDraw.Draw(canvas)
     draw.rectangle([0, 0, canvas.width, band], fill=(255, 255, 255))
     for k, line in enumerate(wrapped):
-        draw.text((size // 2, size // 3 + k * round(1.3 * size)), line, fill=(0, 0, 0), font=font)
+        draw.text((margin, size // 3 + k * step), line, fill=(0, 0, 0), font=font)
     return canvas
 
 
-def _wrap(lines: list[str], draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
-          width: float) -> list[str]:
-    """``lines`` broken at spaces so that each fits ``width`` pixels in ``font``."""
-    out: list[str] = []
-    for line in lines:
-        current = ""
-        for word in line.split(" "):
-            trial = f"{current} {word}" if current else word
-            if current and draw.textlength(trial, font=font) > width:
-                out.append(current)
-                current = "  " + word  # continuation lines indented
-            else:
-                current = trial
-        out.append(current)
-    return out
-
-__all__ = ["DOCUMENT_SUFFIXES", "PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_lines",
-           "passage_outline", "read_scan", "score_page", "small_writing_warning", "word_colours", "word_evidence"]
+__all__ = ["DOCUMENT_SUFFIXES", "PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_font",
+           "legend_lines", "passage_outline", "read_scan", "score_page", "small_writing_warning", "word_colours",
+           "word_evidence", "wrap_text"]

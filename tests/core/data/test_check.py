@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from PIL import Image
 
 from tests.support.raw_root import HEADER, make_raw_root, read_rows, write_csv
 from wrmil_assets.cli import main
-from wrmil_core.data.check import check_data_root
+from wrmil_core.data.check import DataCheck, PageCheck, check_data_root, check_root
 from wrmil_core.data.ingest import ingest
+from wrmil_core.data.pages_input import data_root_kind, list_pages
 from wrmil_core.errors import WrmilInputError
 
 
@@ -89,3 +91,82 @@ def test_cli_check_errors_are_one_line_with_exit_2(root, capsys, mutate, expecte
     assert captured.out == ""
     lines = captured.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("wrmil check: error: ") and expected in lines[0]
+
+
+# --- page-scan roots: `wrmil check` reads them as `wrmil run --data-root` does -------------------------
+
+
+def _page(path, shade: int) -> None:
+    """A tiny valid page image; ``shade`` makes its bytes differ from every other page's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("L", (16, 12), shade).save(path)
+
+
+@pytest.fixture
+def page_root(tmp_path):
+    """4 writers x 2 CSAFE pages (one session each), plus a corrupt page and a byte-identical copy."""
+    root = tmp_path / "scans"
+    for w in range(1, 5):
+        for k, prompt in enumerate(("WOZ", "LND")):
+            _page(root / f"w{w:04d}_s01_p{prompt}_r1.png", shade=10 * w + k)
+    (root / "w0004_s01_pPHR_r1.png").write_bytes(b"not an image")
+    shutil.copy(root / "w0001_s01_pWOZ_r1.png", root / "w0001_s01_pPHR_r1.png")
+    return root
+
+
+def test_check_reads_a_page_root_as_run_does(page_root):
+    assert data_root_kind(page_root, "naver_ocr.csv") == "pages"  # the rule `wrmil run` and raw_pages use
+    check = check_root(page_root)
+    assert isinstance(check, PageCheck) and check.root == page_root
+    assert [p.rel for p in check.pages] == [r.rel for r in list_pages(page_root)
+                                            if r.rel not in ("w0004_s01_pPHR_r1.png", "w0001_s01_pPHR_r1.png")]
+    assert check.split_writers == (2, 1, 1) and check.n_skipped == 2
+    rows = dict(check.rows())
+    assert rows["layout"] == "page scans (CSAFE file names)"
+    assert (rows["pages"], rows["writers"], rows["documents"]) == ("8", "4", "4")
+    assert rows["pages per document"] == "min 2, median 2, max 2"
+    assert rows["skipped: corrupt_image"].startswith("1  e.g. w0004_s01_pPHR_r1.png (")
+    assert rows["skipped: duplicate_page"] == "1  e.g. w0001_s01_pPHR_r1.png (same bytes as w0001_s01_pWOZ_r1.png)"
+    assert len(check.table().splitlines()) == len(rows)
+
+
+def test_check_reads_pages_csv_documents(tmp_path):
+    root = tmp_path / "letters"
+    lines = ["page,writer,doc_id"]
+    for w in range(1, 4):
+        for k in range(3):  # three pages of one letter per writer, in subfolders
+            _page(root / f"writer{w}" / f"p{k}.tif", shade=10 * w + k)
+            lines.append(f"writer{w}/p{k}.tif,{w},letter{w}")
+    (root / "pages.csv").write_text("\n".join(lines) + "\n")
+    rows = dict(check_root(root).rows())
+    assert rows["layout"] == "page scans (listed in pages.csv)"
+    assert (rows["pages"], rows["writers"], rows["documents"]) == ("9", "3", "3")
+    assert rows["skipped"] == "nothing"
+
+
+def test_cli_check_on_a_page_root(page_root, capsys):
+    assert main(["check", str(page_root)]) == 0
+    out = capsys.readouterr().out
+    assert "page scans (CSAFE file names)" in out and "skipped: duplicate_page" in out
+    assert f"next: wrmil run --data-root {page_root}" in out
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda root: _page(root / "scan_0001.png", 7), "scan_0001.png: the name does not follow wNNNN_sNN"),
+    (lambda root: [p.unlink() for p in root.glob("w000[34]_*")], "at least 3 writers, got 2"),
+    (lambda root: [p.write_bytes(b"") for p in root.glob("*.png")], "none of its 10 page(s) can be used"),
+    (lambda root: [p.unlink() for p in root.glob("*.png")] and (root / "notes.txt").write_text("x"),
+     "holds neither word crops nor page scans"),
+])
+def test_cli_check_page_root_errors_are_one_line_with_exit_2(page_root, capsys, mutate, expected):
+    mutate(page_root)
+    assert main(["check", str(page_root)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert captured.out == "" and len(lines) == 1, captured
+    assert lines[0].startswith("wrmil check: error: ") and expected in lines[0]
+
+
+def test_check_keeps_reading_word_crops_when_the_root_also_holds_page_images(root):
+    _page(root / "w0001_s01_pLND_r1.png", 3)  # the metadata CSV decides, as for `wrmil run`
+    assert isinstance(check_root(root, reps_per_session=2), DataCheck)

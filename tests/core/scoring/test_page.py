@@ -19,14 +19,17 @@ from wrmil_core.plots import png_data_uri
 from wrmil_core.scoring.page import (
     PASSAGE_COLOUR,
     SMALL_WRITING_PX,
+    draw_scored_page,
     flagged_passage,
     is_page_path,
+    legend_font,
     legend_lines,
     passage_outline,
     score_page,
     small_writing_warning,
     word_colours,
     word_evidence,
+    wrap_text,
 )
 from wrmil_core.scoring.score import DocumentScore
 
@@ -200,3 +203,36 @@ def test_small_writing_warning_and_legend() -> None:
     s = _score([0.9], [0], 20)
     s.warnings = [warning]
     assert legend_lines(s, np.array([0.5]), "word score", None)[-1] == f"warning: {warning}"
+def test_wrap_text_fits_the_width_and_loses_nothing() -> None:
+    font = legend_font(300)
+    text = "log10 LR = +1.50: moderate support (H1 more than one writer vs H0 one writer) " + "x" * 80
+    wrapped = wrap_text(text, font, 200)
+    assert len(wrapped) > 2 and all(font.getlength(line) <= 200 for line in wrapped)
+    assert "".join(wrapped).replace(" ", "") == text.replace(" ", "")  # the long word is cut, not dropped
+    assert " ".join(wrapped[:3]).startswith("log10 LR = +1.50: moderate support")  # broken at spaces
+    assert wrap_text("fits", font, 1000) == ["fits"] and wrap_text("", font, 100) == []
+    assert all(len(line) == 1 for line in wrap_text("abc", font, 1))  # narrower than a letter: one per line
+
+
+def test_the_legend_of_a_narrow_page_is_wrapped_inside_the_canvas() -> None:
+    s = _score([0.9], [0], 4)
+    s.log10_lr, s.verbal = 1.5, "moderate support for more than one writer"
+    s.word_scores = [0.2, 0.4, 0.6, 0.9]
+    image = np.full((500, 300), 250, dtype=np.uint8)
+    boxes = pl.DataFrame({"word_index": [0, 1, 2, 3], "line": [0, 0, 1, 1], "x0": [20, 150, 20, 150],
+                          "y0": [300, 300, 400, 400], "x1": [120, 280, 120, 280], "y1": [340, 340, 440, 440]})
+    canvas = draw_scored_page(image, boxes, s, (2, 3))
+    assert canvas.width == 300
+    font = legend_font(canvas.width)
+    margin = font.size // 2
+    lines = legend_lines(s, word_evidence(s)[0], word_evidence(s)[1], (2, 3))
+    wrapped = [part for line in lines for part in wrap_text(line, font, canvas.width - 2 * margin)]
+    # every drawn line fits inside the canvas with the same font, and the wrapped text is all the legend's
+    assert all(margin + font.getlength(part) <= canvas.width - margin for part in wrapped)
+    assert " ".join(wrapped).split() == " ".join(lines).split()
+    # on the canvas: the band holds ink down to its last line, and nothing touches the right edge
+    pixels = np.asarray(canvas.convert("L"))
+    band = round(0.4 * font.size) + round(1.3 * font.size) * len(wrapped)
+    ink_rows = np.flatnonzero((pixels[:band] < 128).any(axis=1))
+    assert len(wrapped) > len(lines) and ink_rows.max() > band - round(1.3 * font.size)
+    assert (pixels[:band, canvas.width - margin // 2:] == 255).all()
