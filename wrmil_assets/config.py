@@ -18,7 +18,8 @@ from wrmil_core.errors import WrmilInputError
 
 
 # The presets `wrmil run --preset` offers, one name for all stages: every stage's PRESETS holds each
-# (where a stage has nothing to change, e.g. ingest, its entries are equal). README "Presets and configuration".
+# (where a stage has nothing to change, e.g. ingest, its entries are equal). docs/configuration.md,
+# "Presets and configuration".
 RUN_PRESETS: dict[str, str] = {
     "demo": "the synthetic demo set on a CPU (its default)",
     "cpu": "your own handwriting on a CPU (its default): writer-balanced P x K batches, capture-shortcut "

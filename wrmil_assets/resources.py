@@ -74,7 +74,7 @@ class WrmilSettings(dg.ConfigurableResource):
         return p
 
 
-# The default preset per kind of data (README, "Presets and configuration"): the synthetic demo set
+# The default preset per kind of data (docs/configuration.md, "Presets and configuration"): the synthetic demo set
 # keeps the preset tuned on it; a user's own handwriting gets the real-data CPU recipe.
 SYNTHETIC_PRESET = "demo"
 OWN_DATA_PRESET = "cpu"

@@ -31,7 +31,7 @@ from .resources import PROJECT_ROOT, WrmilSettings, preset_choice
 from .run_health import HOST_TAG, sweep_dead_runs, watching_slots
 
 # Written into DAGSTER_HOME/dagster.yaml, each section only when the file lacks it (a user's own
-# settings win). The README ("Runs that die") explains them.
+# settings win). docs/operations.md ("Runs that die") explains them.
 DAGSTER_YAML_SECTIONS: dict[str, str] = {
     "telemetry": "telemetry:\n  enabled: false\n",
     "concurrency": (

@@ -26,7 +26,7 @@ class QuestionedDocumentConfig(dg.Config):
                                                     "order), or a CSV with columns image_path,order")
     order_csv: str = pydantic.Field(default="", description="optional CSV image_path,order (relative to the folder)")
     model: str = pydantic.Field(default="", description="MIL model name; empty = the best calibrated whole-document "
-                                                        "detector (see README 'Scoring a questioned document')")
+                                                        "detector (see docs/scoring-and-comparison.md)")
     out_dir: str = pydantic.Field(default="", description="output folder; empty = <artifact_dir>/scores/<folder name>")
     top_k: int = pydantic.Field(default=10, description="how many suspicious words to list")
 

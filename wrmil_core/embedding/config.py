@@ -276,7 +276,7 @@ _SCRATCH = EmbeddingConfig(
 # training writers, fused with the classical LDA part at weight 0.3, and the transcriptions' content
 # offsets removed where words have text. No training loop: fitting is one pass over the training words.
 # Chosen on AHAWP, 5 writer folds pooled over 82 unseen writers (the figures of the single-word table in
-# the README, features extracted once per backbone and input size, then PCA + LDA per fold):
+# docs/cross-validation.md, features extracted once per backbone and input size, then PCA + LDA per fold):
 #   frozen part alone, lite0 at 64 x 256, PCA 256, shrinkage 0.5 (issue 19's recipe)   0.798
 #     lite0 at 96 x 384 0.811; PCA 384 and shrinkage 0.3 0.827; PCA 512 0.831; lite0 at 64 and 96
 #     concatenated 0.838; signed square root of the features 0.785 (worse)
@@ -284,7 +284,7 @@ _SCRATCH = EmbeddingConfig(
 #   fused with the classical LDA at weight 0.3 / 0.4                                   0.857 / 0.851
 # A network fine-tuned from the same start on 2 cores sees about two epochs of AHAWP in 15 minutes;
 # CPU_NETWORK is that recipe (not a preset name of its own: every stage shares the preset names; the
-# cpu preset with ``method: arcface`` and the fields below gives it; README: "Pretrained start").
+# cpu preset with ``method: arcface`` and the fields below gives it; docs/configuration.md: "The pretrained start").
 CPU = dataclasses.replace(
     _SCRATCH, method="frozen", backbone="efficientnet_lite2", weights="efficientnet_lite2@imagenet",
     pooling="style", img_h=96, img_w=384, frozen_pca_dim=512, frozen_lda_dim=64, frozen_shrinkage=0.3,

@@ -4,7 +4,7 @@ With a few tens of training writers the network and the hand-crafted ink-shape h
 (``classical.py``, projected by a shrinkage LDA of the training writers) each reach about the same
 verification AUC on unseen writers, and they err on different pairs: on AHAWP, pooled over 5 writer
 folds (82 unseen writers), the network gives 0.772, the classical LDA 0.782 and the two fused 0.819
-(top-1 retrieval 0.45, 0.64, 0.76; README, "How good is the embedding on your data").
+(top-1 retrieval 0.45, 0.64, 0.76; docs/cross-validation.md, "How good is the embedding on your data").
 
 ``EmbeddingConfig.classical_weight`` = w > 0 turns it on. After training, :func:`fit_classical_part`
 fits the classical LDA on the training words, and the network is saved with it in one directory: its

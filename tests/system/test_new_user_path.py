@@ -1,4 +1,4 @@
-"""A new user's first hour, as the README's "Your own data" walk-through tells it, on a fresh
+"""A new user's first hour, as docs/data.md's "Your own data" walk-through tells it, on a fresh
 ``DAGSTER_HOME`` and artifact directory: ``wrmil check DIR``, ``wrmil run --data-root DIR`` killed
 with kill -9 half-way, then ``wrmil run --data-root DIR`` again.
 
@@ -53,7 +53,7 @@ def test_check_run_kill9_run_again_on_own_data_with_extra_columns(synth_root, tm
     data = Path(shutil.copytree(synth_root, tmp_path / "my word images"))
     add_extra_columns(data / "naver_ocr.csv")
     home, art = tmp_path / "dagster_home", tmp_path / "artifacts"
-    # The one setting this data set needs: 4 repetitions make a document (README, "Your own data").
+    # The one setting this data set needs: 4 repetitions make a document (docs/data.md, "Your own data").
     env = wrmil_env(home, art, WRMIL_REPS_PER_SESSION=str(PIPELINE_SYNTH.reps_per_session))
     config = str(write_run_config(tmp_path / "fast.json"))  # small epochs: the demo preset takes minutes
 
