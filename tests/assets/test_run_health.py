@@ -102,7 +102,8 @@ def test_log_tailers_finds_and_ends_only_a_runs_compute_log_tails(tmp_path: Path
         found = log_tailers(root.resolve())
         assert {run_id: [p.pid for p in procs] for run_id, procs in found.items()} == {"run-1": [run_tail.pid]}
         assert end_processes(found["run-1"]) == [run_tail.pid]
-        assert run_tail.wait(timeout=5) == -signal.SIGTERM
+        # ended: by its SIGTERM, or by the SIGKILL that follows when a loaded machine is slow to let it go
+        assert run_tail.wait(timeout=10) in (-signal.SIGTERM, -signal.SIGKILL)
         assert tick_tail.poll() is None and other_tail.poll() is None
         assert log_tailers(root.resolve()) == {}
     finally:
@@ -178,7 +179,8 @@ def test_a_run_waiting_for_a_killed_holder_names_it_then_completes(dagster_home:
         assert instance.get_run_by_id(outcome["run_id"]).status == dg.DagsterRunStatus.SUCCESS
         assert any("its process is gone" in line and dead_run[:8] in line for line in lines), lines
         assert _holders(instance) == []
-    assert_no_tailers(dagster_home)
+    # the killed holder's log tailers are gone (the follower ran in this process: Dagster ends its own)
+    assert_no_tailers(dagster_home / "storage" / dead_run)
 
 
 def test_ui_sensor_leaves_live_runs_alone_and_frees_dead_ones(dagster_home: Path, tmp_path: Path) -> None:
@@ -239,4 +241,5 @@ def test_run_after_wrmil_run_killed_during_arcface_model(dagster_home: Path, tmp
         assert instance.get_run_by_id(dead_run).status == dg.DagsterRunStatus.FAILURE
         assert instance.get_latest_materialization_event(dg.AssetKey("arcface_model")) is not None
         assert _holders(instance) == []
-    assert_no_tailers(dagster_home)
+    # the killed holder's log tailers are gone (the follower ran in this process: Dagster ends its own)
+    assert_no_tailers(dagster_home / "storage" / dead_run)
