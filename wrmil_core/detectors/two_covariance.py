@@ -101,7 +101,12 @@ def same_writer_llr(zq: torch.Tensor, zk: torch.Tensor, between: torch.Tensor) -
     nq, nk = zq.shape[-2], zk.shape[-2]
     if nq < 1 or nk < 1:
         raise WrmilInputError(f"two-covariance comparison: each side needs at least one word, got {nq} and {nk}")
-    sq, sk = zq.sum(dim=-2), zk.sum(dim=-2)
+    return same_writer_llr_sums(nq, zq.sum(dim=-2), nk, zk.sum(dim=-2), between)
+
+
+def same_writer_llr_sums(nq: int, sq: torch.Tensor, nk: int, sk: torch.Tensor, between: torch.Tensor) -> torch.Tensor:
+    """:func:`same_writer_llr` from the sets' sizes and summed vectors ``(..., D)`` (many pairs of
+    runs then cost one sum per run, not one copy of its words per pair)."""
     return (set_loglik(float(nq + nk), sq + sk, between) - set_loglik(float(nq), sq, between)
             - set_loglik(float(nk), sk, between))
 
@@ -150,4 +155,5 @@ def contiguous_batch(x: torch.Tensor, model: TwoCovariance, max_frac: float = 0.
 
 
 __all__ = ["ContiguousBatch", "TwoCovariance", "contiguous_batch", "fit_two_covariance", "from_covariances",
-           "run_llrs", "same_writer_llr", "set_loglik"]
+           "run_llrs", "same_writer_llr", "same_writer_llr_sums",
+           "set_loglik"]
