@@ -1,5 +1,6 @@
 """The ``wrmil`` command: ``wrmil check`` validates a data root, ``wrmil run`` materialises the graph,
-``wrmil score`` scores a questioned document, ``wrmil segment`` cuts page scans into words."""
+``wrmil score`` scores a questioned document, ``wrmil compare`` compares it with known writings,
+``wrmil segment`` cuts page scans into words."""
 
 from __future__ import annotations
 
@@ -177,6 +178,34 @@ def _score_batch(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifac
     return exit_code(rows)
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    """``wrmil compare Q K [K ...]``: same writer or not, as a calibrated log10 LR; compare.json in --out.
+    Bad input prints one line and exits with code 2."""
+    from wrmil_core.data.multipage import check_dpi
+    from wrmil_core.errors import WrmilInputError
+    from wrmil_core.evidence.compare_calibration import COMPARE_MODEL
+    from wrmil_core.scoring.compare import compare_documents, write_comparison
+
+    from .model_records import latest_models
+    from .resources import default_artifact_dir
+
+    artifact_dir = Path(args.artifact_dir or default_artifact_dir())
+    out_dir = Path(args.out) if args.out else artifact_dir / "compare" / Path(args.questioned).stem
+    try:
+        check_dpi(args.dpi)
+        emb_dir, mil_dir = latest_models(artifact_dir, None if args.mil_model else COMPARE_MODEL,
+                                         args.embedding_model, args.mil_model)
+        result = compare_documents(args.questioned, args.known, emb_dir, mil_dir, out_dir, device=args.device,
+                                   pages_spec=args.pages, dpi=args.dpi)
+        path = write_comparison(result, out_dir)
+    except WrmilInputError as e:
+        print(f"wrmil compare: error: {e}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    print(f"wrmil compare: JSON {path}")
+    return 0
+
+
 def _cmd_segment(args: argparse.Namespace) -> int:
     """Cut page scans into word crops, page maps and overlays; one line per flagged or unreadable page,
     exit code 2 when a page could not be used."""
@@ -236,7 +265,7 @@ def _add_layout_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``wrmil`` argument parser (``run``, ``score``, ``check``, ``segment``)."""
+    """The ``wrmil`` argument parser (``run``, ``score``, ``compare``, ``check``, ``segment``)."""
     p = argparse.ArgumentParser(prog="wrmil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="materialise the whole asset graph, stage by stage")
@@ -286,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     sc.add_argument("--top-k", type=int, default=10, help="how many suspicious words to list (default 10)")
     sc.set_defaults(func=_cmd_score)
+    _add_compare_parser(sub)
     ck = sub.add_parser("check", help="validate a data root (columns, paths, images, documents, writers) "
                                       "without running anything",
                         description="Read DATA_ROOT as `wrmil run` would and print what it holds: writers, "
@@ -309,6 +339,31 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--right-to-left", action="store_true", help="read lines right to left (Arabic, Hebrew)")
     sg.set_defaults(func=_cmd_segment)
     return p
+
+
+def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
+    """``wrmil compare QUESTIONED KNOWN [KNOWN ...]``."""
+    cp = sub.add_parser("compare", help="was a questioned document written by the writer of known writings? "
+                                        "log10 LR (same writer vs different writers)",
+                        description="Compare a questioned document with one or more known documents of one writer "
+                                    "(each a folder of word images, a page image, or a PDF/TIFF): the two-covariance "
+                                    "same-writer LR of the two word sets in the default (fused) detector's writer "
+                                    "model, calibrated on validation writers' pairs of disjoint documents at 10, 25 "
+                                    "or 50 words per side (the nearest is used). Prints log10 LR of H1 'same "
+                                    "writer' vs H2 'different writers' with its verbal equivalent (ENFSI 2015 "
+                                    "scale); writes compare.json. Exit code 2 on bad input.")
+    cp.add_argument("questioned", help="the questioned document")
+    cp.add_argument("known", nargs="+", help="known document(s) of one writer, pooled")
+    cp.add_argument("--out", help="output folder for compare.json (and page cuts; default "
+                                  "<artifact-dir>/compare/<questioned name>)")
+    cp.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
+    cp.add_argument("--mil-model", help="fused MIL model directory (default: the latest mil_model's fused)")
+    cp.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
+                                           "(default $WRMIL_ARTIFACT_DIR or data/artifacts)")
+    cp.add_argument("--pages", metavar="SPEC", help="pages of every PDF/TIFF to read, 1-based, e.g. 1,3-4 (default all)")
+    cp.add_argument("--dpi", type=int, default=300, help="resolution PDF pages are rendered at (default 300)")
+    cp.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    cp.set_defaults(func=_cmd_compare)
 
 
 def main(argv: list[str] | None = None) -> int:

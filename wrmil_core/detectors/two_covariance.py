@@ -93,6 +93,24 @@ def set_loglik(n: torch.Tensor | float, s: torch.Tensor, between: torch.Tensor) 
     return (-0.5 * torch.log1p(nb) + 0.5 * between * s.square() / (1.0 + nb)).sum(-1)
 
 
+def same_writer_llr(zq: torch.Tensor, zk: torch.Tensor, between: torch.Tensor) -> torch.Tensor:
+    """Natural log LR of "one writer wrote both word sets" against "two writers, one each": for word
+    vectors ``zq (..., nQ, D)`` and ``zk (..., nK, D)`` in the diagonal frame, ``f(nQ + nK, sQ + sK)
+    - f(nQ, sQ) - f(nK, sK)`` (module docstring; the ``sum z^2`` terms cancel). Batched over the
+    leading axes; positive favours one writer."""
+    nq, nk = zq.shape[-2], zk.shape[-2]
+    if nq < 1 or nk < 1:
+        raise WrmilInputError(f"two-covariance comparison: each side needs at least one word, got {nq} and {nk}")
+    return same_writer_llr_sums(nq, zq.sum(dim=-2), nk, zk.sum(dim=-2), between)
+
+
+def same_writer_llr_sums(nq: int, sq: torch.Tensor, nk: int, sk: torch.Tensor, between: torch.Tensor) -> torch.Tensor:
+    """:func:`same_writer_llr` from the sets' sizes and summed vectors ``(..., D)`` (many pairs of
+    runs then cost one sum per run, not one copy of its words per pair)."""
+    return (set_loglik(float(nq + nk), sq + sk, between) - set_loglik(float(nq), sq, between)
+            - set_loglik(float(nk), sk, between))
+
+
 def run_llrs(z: torch.Tensor, between: torch.Tensor, max_frac: float = 0.5) -> list[torch.Tensor]:
     """Log LR of every contiguous run of ``1 .. floor(max_frac * N)`` words being a second writer's:
     one ``(B, N - L + 1)`` tensor per run length ``L`` (entry ``i``: the run starting at word ``i``)."""
@@ -137,4 +155,5 @@ def contiguous_batch(x: torch.Tensor, model: TwoCovariance, max_frac: float = 0.
 
 
 __all__ = ["ContiguousBatch", "TwoCovariance", "contiguous_batch", "fit_two_covariance", "from_covariances",
-           "run_llrs", "set_loglik"]
+           "run_llrs", "same_writer_llr", "same_writer_llr_sums",
+           "set_loglik"]

@@ -6,7 +6,9 @@ CV (:mod:`wrmil_core.cv.fold`) both make, so CV measures the detectors ``wrmil r
 returned (:func:`attach_evidence`: calibrator and 1%/5%-FPR thresholds, ``<model_dir>/calibration.json``,
 recording how many writers the val bags hold), then each detector's calibration per document length
 on the validation writers' words (``<model_dir>/length_calibration.json``,
-:mod:`wrmil_core.evidence.length_calibration`; never test writers), which ``wrmil score`` applies.
+:mod:`wrmil_core.evidence.length_calibration`; never test writers), which ``wrmil score`` applies,
+and the fused detector's two-document comparison calibration (``compare_calibration.json``,
+:mod:`wrmil_core.evidence.compare_calibration`), which ``wrmil compare`` applies.
 The evidence is fitted here, not in the training loop, because :mod:`wrmil_core.mil` sits below
 evidence and never imports it.
 """
@@ -22,6 +24,7 @@ import polars as pl
 
 from wrmil_core.bags.tensors import BagTensors, gather_bags
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.evidence.compare_calibration import fit_compare_calibrations
 from wrmil_core.evidence.length_calibration import fit_length_calibrations
 from wrmil_core.evidence.calibration import Calibrator
 from wrmil_core.evidence.store import fit_evidence, save_evidence
@@ -91,7 +94,9 @@ def fit_detectors(train_bags: pl.DataFrame, train_emb: pl.DataFrame, val_bags: p
     train, val = gather_bags(train_bags, train_emb), gather_bags(val_bags, val_emb)
     val_writers = n_bag_writers(val_bags)
     results = train_with_evidence(None, train, val, config, Path(out_dir), log=log, val_writers=val_writers)
-    lengths = fit_length_calibrations({n: r.model_dir for n, r in results.items()}, val_emb, device=device, log=log)
+    dirs = {n: Path(r.model_dir) for n, r in results.items()}
+    lengths = fit_length_calibrations(dirs, val_emb, device=device, log=log)
+    fit_compare_calibrations(dirs, val_emb, device=device, log=log)  # wrmil compare's, for the fused detector
     return FittedDetectors(results, train, val, val_writers, lengths)
 
 

@@ -178,6 +178,20 @@ def score_page(page: str | Path, embedding_model_dir: str | Path | None, mil_mod
     return result
 
 
+def cut_scan(page: str | Path, out_dir: str | Path, *, pages_spec: str | None = None, dpi: int = DEFAULT_DPI,
+             segment_config: pages.SegmentConfig | None = None) -> list[Path]:
+    """Segment a page image or a PDF/TIFF (``pages_spec``: its pages) into word crops under
+    ``out_dir/words`` as :func:`score_page` does; return them in reading order (for ``wrmil compare``).
+    Refuses an unreadable file and a single image that holds no text."""
+    page = Path(page)
+    scans = read_scan(page, pages_spec, dpi)
+    segs = [pages.segment_page(image, segment_config, name=f"{page} page {n}" if len(scans) > 1 else str(page))
+            for n, image in scans]
+    if len(scans) == 1:
+        pages.check_text(segs[0], scans[0][1], name=str(page))
+    return _write_cuts(segs, scans, Path(out_dir))[0]
+
+
 def _write_cuts(segs: list[pages.PageSegmentation], scans: list[tuple[int, np.ndarray]],
                 out_dir: Path) -> tuple[list[Path], list[pl.DataFrame], dict[str, Path]]:
     """Write each page's crops, page map and cut overlay; return the crops in reading order (page
@@ -366,6 +380,6 @@ def _legend(canvas: Image.Image, lines: list[str], text_top: float) -> Image.Ima
     return canvas
 
 
-__all__ = ["DOCUMENT_SUFFIXES", "PageScore", "draw_scored_page", "flagged_passage", "is_page_path", "legend_font",
+__all__ = ["DOCUMENT_SUFFIXES", "PageScore", "cut_scan", "draw_scored_page", "flagged_passage", "is_page_path", "legend_font",
            "legend_lines", "passage_outline", "read_scan", "score_page", "small_writing_warning", "word_colours",
            "word_evidence", "wrap_text"]

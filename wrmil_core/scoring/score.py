@@ -366,7 +366,7 @@ def score_words(
         models = load_scoring_models(pair.embedding_dir, pair.mil_dir, device)
     clock.append(time.perf_counter())
     say(f"score: embedding {len(images)} words of {folder}")
-    emb, emb_model_id = _embed(folder, images, models, batch_size, log)
+    emb, emb_model_id = embed_images(folder, images, models, batch_size, log)
     clock.append(time.perf_counter())
     model = models.mil
     cut = cut_document(len(images), pair.window_size, pair.bag_size)
@@ -434,8 +434,8 @@ PASSAGE_METHOD = ("segment scan of the document's word embeddings: the contiguou
                   "estimate whether or not the document is flagged")
 
 
-def _embed(folder: Path, images: list[Path], models: ScoringModels, batch_size: int,
-           log: Log) -> tuple[np.ndarray, str]:
+def embed_images(folder: Path, images: list[Path], models: ScoringModels, batch_size: int = 64,
+                 log: Log = None) -> tuple[np.ndarray, str]:
     """The document's ``(n, dim)`` embeddings in reading order and the embedding model's id."""
     from wrmil_core.embedding.infer import embedding_matrix
     from wrmil_core.embedding.models import embed_words
@@ -482,5 +482,6 @@ def _result(folder: Path, images: list[Path], pair: ModelPair, cut: DocumentCut,
     )
 
 
-__all__ = ["DocumentScore", "ModelPair", "ScoringModels", "check_model_pair", "load_scoring_models", "read_model_pair",
+__all__ = ["DocumentScore", "ModelPair", "ScoringModels", "check_model_pair", "embed_images", "load_scoring_models",
+           "read_model_pair",
            "score_document", "score_words"]

@@ -8,7 +8,13 @@ import pytest
 import torch
 from scipy.stats import multivariate_normal
 
-from wrmil_core.detectors.two_covariance import contiguous_batch, fit_two_covariance, from_covariances, run_llrs
+from wrmil_core.detectors.two_covariance import (
+    contiguous_batch,
+    fit_two_covariance,
+    from_covariances,
+    run_llrs,
+    same_writer_llr,
+)
 from wrmil_core.errors import WrmilInputError
 
 
@@ -39,6 +45,20 @@ def test_run_llr_matches_gaussian_marginal_likelihoods() -> None:
                     - _set_logpdf(x, mu, within, between))
             assert float(r[0, start]) == pytest.approx(want, abs=1e-8)
     assert len(runs) == n // 2
+
+
+def test_same_writer_llr_matches_gaussian_marginal_likelihoods() -> None:
+    d = 3
+    mu, within, between = _covariances(d, 4)
+    rng = np.random.default_rng(5)
+    q, k = rng.normal(size=(4, d)), rng.normal(size=(7, d))
+    model = from_covariances(mu, within, between)
+    got = same_writer_llr(model.project(torch.as_tensor(q)), model.project(torch.as_tensor(k)), model.between)
+    want = (_set_logpdf(np.vstack([q, k]), mu, within, between) - _set_logpdf(q, mu, within, between)
+            - _set_logpdf(k, mu, within, between))
+    assert float(got) == pytest.approx(want, abs=1e-8)
+    with pytest.raises(WrmilInputError, match="at least one word"):
+        same_writer_llr(model.project(torch.as_tensor(q)), model.project(torch.as_tensor(k[:0])), model.between)
 
 
 def test_fit_recovers_planted_covariances() -> None:
