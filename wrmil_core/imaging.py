@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from wrmil_core.errors import WrmilInputError
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
 
 
@@ -82,6 +83,22 @@ def open_image(path: str | Path, max_pixels: int | None = None) -> Iterator[Imag
             yield im
         except Image.DecompressionBombError:  # a frame or tile over PIL's default limit, met while decoding
             raise too_large(path, (w, h), limit) from None
+
+
+def grey_array(im: Image.Image) -> np.ndarray:
+    """One image (or one frame of a multi-page file) as a uint8 grey array: EXIF rotation applied,
+    transparency flattened onto white, 16-bit and float images stretched to 0..255."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
+    if im.mode in ("I;16", "I;16B", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        span = max(float(np.ptp(a)), 1e-9)
+        return np.round((a - a.min()) / span * 255).astype(np.uint8)
+    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
 
 
 def reduce_to(im: Image.Image, max_pixels: int) -> Image.Image:

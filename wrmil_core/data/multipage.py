@@ -15,9 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import ImageSequence, UnidentifiedImageError
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import grey_array, open_image
 
 PDF_SUFFIX = ".pdf"
 TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff")
@@ -104,8 +105,8 @@ def _read_pdf(path: Path, pages: str | None, dpi: int) -> list[tuple[int, np.nda
 def _read_tiff(path: Path, pages: str | None) -> list[tuple[int, np.ndarray]]:
     """The chosen frames of a (multi-page) TIFF, in order."""
     try:
-        with Image.open(path) as im:
-            frames = [_grey(f) for f in ImageSequence.Iterator(im)]
+        with open_image(path) as im:  # the size limit of every reader, per frame
+            frames = [grey_array(f) for f in ImageSequence.Iterator(im)]
     except UnidentifiedImageError:
         raise WrmilInputError(f"{path}: not an image (unknown format); give the scan as a TIFF or PDF") from None
     except (OSError, ValueError, SyntaxError) as e:
@@ -113,19 +114,6 @@ def _read_tiff(path: Path, pages: str | None) -> list[tuple[int, np.ndarray]]:
                               "the file") from None
     chosen = parse_page_spec(pages, len(frames)) if pages else range(len(frames))
     return [(i + 1, frames[i]) for i in chosen]
-
-
-def _grey(frame: Image.Image) -> np.ndarray:
-    """One frame as a uint8 grey array: EXIF rotation applied, transparency flattened onto white,
-    16-bit and float frames stretched to 0..255 (the conversion ``pages.read_page`` applies to a file)."""
-    im = ImageOps.exif_transpose(frame)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
-    if im.mode in ("I;16", "I;16B", "I", "F"):
-        a = np.asarray(im, dtype=np.float64)
-        span = max(float(np.ptp(a)), 1e-9)
-        return np.round((a - a.min()) / span * 255).astype(np.uint8)
-    return np.asarray(im.convert("L"), dtype=np.uint8).copy()
 
 
 __all__ = ["DEFAULT_DPI", "MULTIPAGE_SUFFIXES", "check_dpi", "is_multipage_path", "parse_page_spec",

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.imaging import open_image, reduce_to
+from wrmil_core.imaging import grey_array, open_image, reduce_to
 from wrmil_core.pages.config import DEFAULT, SegmentConfig
 from wrmil_core.pages.overlay import draw_overlay
 from wrmil_core.pages.segment import PageSegmentation, segment_page
@@ -42,14 +42,7 @@ def read_page(path: str | Path, max_pixels: int = MAX_PAGE_PIXELS) -> np.ndarray
     path = Path(path)
     try:
         with open_image(path) as im:
-            im = ImageOps.exif_transpose(reduce_to(im, max_pixels))
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = Image.alpha_composite(Image.new("RGBA", im.size, "white"), im.convert("RGBA"))
-            if im.mode in ("I;16", "I;16B", "I", "F"):
-                a = np.asarray(im, dtype=np.float64)
-                span = max(float(np.ptp(a)), 1e-9)
-                return np.round((a - a.min()) / span * 255).astype(np.uint8)
-            return np.asarray(im.convert("L"), dtype=np.uint8).copy()
+            return grey_array(reduce_to(im, max_pixels))
     except WrmilInputError:  # over the size limit: already one line naming the file and the fix
         raise
     except FileNotFoundError:
