@@ -305,8 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--dpi", type=int, default=300, help="resolution PDF pages are rendered at (default 300)")
     sc.add_argument("--out", help="output folder for score.json and strip.png, or a batch's summary and one folder "
                                   "per document (default <artifact-dir>/scores/<name>)")
-    sc.add_argument("--model", help="MIL model name (default: the best calibrated whole-document detector, "
-                                    "e.g. segment_scan; see docs/scoring-and-comparison.md)")
+    sc.add_argument("--model", help="MIL model name (default: the calibrated default detector, fused; e.g. "
+                                    "segment_scan or scattered; see docs/scoring-and-comparison.md)")
     sc.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
     sc.add_argument("--mil-model", help="MIL model directory (default: the latest mil_model, --model)")
     sc.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
