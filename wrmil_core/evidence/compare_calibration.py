@@ -24,8 +24,6 @@ about 95 per side, not 50 or 1000.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,8 @@ from wrmil_core.detectors.two_covariance import TwoCovariance, same_writer_llr_s
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.calibration import Calibrator, fit_calibrator
 from wrmil_core.evidence.length import writer_sequences
-from wrmil_core.evidence.store import read_calibration_json
+from wrmil_core.evidence.length_calibration import nearest_length
+from wrmil_core.evidence.store import read_calibration_json, write_json_atomic
 from wrmil_core.runtime import Log, speaker
 
 COMPARE_CALIBRATION_FILE = "compare_calibration.json"
@@ -78,8 +77,7 @@ class CompareCalibration:
 
     def nearest(self, n_q: int, n_k: int) -> int:
         """The calibrated words per side nearest (log scale) the pair's effective size (module docstring)."""
-        effective = effective_words(n_q, n_k)
-        return min(sorted(self.buckets), key=lambda n: abs(math.log(effective / n)))
+        return nearest_length(self.buckets, effective_words(n_q, n_k))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -172,11 +170,7 @@ def fit_compare_calibration(model_name: str, model_id: str, model: TwoCovariance
 
 def save_compare_calibration(calibration: CompareCalibration, model_dir: str | Path) -> Path:
     """Write ``<model_dir>/compare_calibration.json`` atomically (plain JSON)."""
-    path = Path(model_dir) / COMPARE_CALIBRATION_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(calibration.to_dict(), indent=2, allow_nan=False))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(Path(model_dir) / COMPARE_CALIBRATION_FILE, calibration.to_dict())
 
 
 def load_compare_calibration(model_dir: str | Path, model_id: str | None = None) -> CompareCalibration:

@@ -36,7 +36,6 @@ calibrated length gets that one with a warning.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -51,7 +50,7 @@ from wrmil_core.evidence.calibration import fit_pav, logistic_calibrator, pav_le
 from wrmil_core.evidence.decisions import fit_fpr_thresholds
 from wrmil_core.evidence.metrics import cllr
 from wrmil_core.evidence.length import LENGTHS, writer_sequences
-from wrmil_core.evidence.store import DetectorEvidence, fit_evidence, read_calibration_json
+from wrmil_core.evidence.store import DetectorEvidence, fit_evidence, read_calibration_json, write_json_atomic
 from wrmil_core.mil.documents import SLIDING, WHOLE, document_scorer
 from wrmil_core.mil.registry import load_mil_model, scores_whole
 from wrmil_core.runtime import Log, speaker
@@ -273,18 +272,14 @@ def parametric_evidence(name: str, model_id: str, length_model: LengthModel, len
                             thresholds=fit_fpr_thresholds(y, s), n_genuine_val=int((y == 0).sum()))
 
 
-def nearest_length(lengths: Iterable[int], n_words: int) -> int:
+def nearest_length(lengths: Iterable[int], n_words: float) -> int:
     """The length nearest ``n_words`` on a log scale (70 words is nearer 50 than 100; ties: the shorter)."""
     return min(sorted(lengths), key=lambda length: abs(math.log(max(n_words, 1) / length)))
 
 
 def save_length_calibration(calibration: LengthCalibration, model_dir: str | Path) -> Path:
     """Write ``<model_dir>/length_calibration.json`` atomically."""
-    path = Path(model_dir) / LENGTH_CALIBRATION_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(calibration.to_dict(), indent=2, allow_nan=False))
-    tmp.replace(path)
-    return path
+    return write_json_atomic(Path(model_dir) / LENGTH_CALIBRATION_FILE, calibration.to_dict())
 
 
 def load_length_calibration(model_dir: str | Path, model_id: str | None = None) -> LengthCalibration | None:

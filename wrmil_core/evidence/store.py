@@ -63,14 +63,19 @@ def fit_evidence(model_name: str, model_id: str, val_scores: np.ndarray, val_lab
                             thresholds=fit_fpr_thresholds(y, val_scores, targets), n_genuine_val=int((y == 0).sum()))
 
 
-def save_evidence(evidence: DetectorEvidence, model_dir: str | Path) -> Path:
-    """Write ``<model_dir>/calibration.json`` atomically (temporary name, then rename)."""
-    path = Path(model_dir) / EVIDENCE_FILE
+def write_json_atomic(path: Path, doc: dict[str, Any], sort_keys: bool = False) -> Path:
+    """Write ``doc`` as strict JSON to ``path`` atomically (temporary name, then rename): a killed run
+    never leaves a half-written calibration beside a model."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(evidence.to_dict(), indent=2, sort_keys=True, allow_nan=False))
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=sort_keys, allow_nan=False))
     tmp.replace(path)
     return path
+
+
+def save_evidence(evidence: DetectorEvidence, model_dir: str | Path) -> Path:
+    """Write ``<model_dir>/calibration.json`` atomically (:func:`write_json_atomic`)."""
+    return write_json_atomic(Path(model_dir) / EVIDENCE_FILE, evidence.to_dict(), sort_keys=True)
 
 
 def load_evidence(model_dir: str | Path, model_id: str | None = None) -> DetectorEvidence:
