@@ -4,7 +4,7 @@ test writers' pairs of disjoint documents, at 10, 25 and 50 words per side.
 For each fold folder (``val.parquet`` and ``test.parquet`` embedding tables, as for
 ``benchmarks/evidence_cv.py``): the two-covariance model is fitted on the val writers' disjoint
 50-word runs (one-writer groups, like the fused detector's genuine val bags), the comparison's
-calibrators on the val writers' pairs (:mod:`wrmil_core.evidence.compare_calibration`); the test
+calibrators on the val writers' cross-fitted pairs (:mod:`wrmil_core.evidence.compare_calibration`); the test
 writers' pairs of disjoint runs are then scored and calibrated. Test figures pool every fold's pairs:
 
     .venv/bin/python benchmarks/compare_cv.py /tmp/ahawp_cv/fold_*
@@ -17,31 +17,21 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import torch
 
-from wrmil_core.detectors.two_covariance import fit_two_covariance
-from wrmil_core.evidence.compare_calibration import COMPARE_WORDS, disjoint_runs, fit_compare_calibration, score_pairs
+from wrmil_core.evidence.compare_calibration import COMPARE_WORDS, GROUP_WORDS, fit_compare_calibration, frame_of
 from wrmil_core.evidence.metrics import cllr, cllr_min
+from wrmil_core.report.compare import CompareRow, compare_rows
 
-GROUP_WORDS = 50  # words per one-writer group of the covariance fit (the fused detector's bag length)
 
-
-def run_fold(folder: Path) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per words per side: the fold's test pairs' calibrated log10 LRs, labels (1 = same writer) and writers."""
+def run_fold(folder: Path) -> dict[int, CompareRow]:
+    """Per words per side: the fold's test pairs, calibrated on its val writers (the report's rows)."""
     val, test = pl.read_parquet(folder / "val.parquet"), pl.read_parquet(folder / "test.parquet")
-    runs, _, matrix = disjoint_runs(val, GROUP_WORDS)
-    cov = fit_two_covariance(torch.from_numpy(matrix[runs]).double())
+    cov = frame_of(val)
     cal = fit_compare_calibration("fused", "cv", cov, val)
-    out = {}
-    for n in COMPARE_WORDS:
-        if cal is None or n not in cal.buckets:
-            continue
-        p = score_pairs(test, cov, n)
-        if p.same.any() and (p.same == 0).any():
-            out[n] = (cal.buckets[n].log10_lr(p.llr), p.same, p.writers)
-    print(f"[{folder}] {val['writer'].n_unique()} val / {test['writer'].n_unique()} test writers, "
-          f"{runs.shape[0]} val groups of {GROUP_WORDS}", flush=True)
-    return out
+    how = "none" if cal is None else ", ".join(f"{n}: {cal.method(n)}" for n in sorted(cal.buckets))
+    print(f"[{folder}] {val['writer'].n_unique()} val / {test['writer'].n_unique()} test writers; calibration "
+          f"cross-fitted: {cal is not None and cal.cross_fitted}; per size {how}", flush=True)
+    return {} if cal is None else {r.words: r for r in compare_rows(cal, cov, test)}
 
 
 def main() -> None:
@@ -55,8 +45,9 @@ def main() -> None:
         if not got:
             print(f"| {n} | no pairs | | | |")
             continue
-        llr, y, w = (np.concatenate([g[i] for g in got]) for i in range(3))
-        print(f"| {n} | {int(y.sum())} / {int((y == 0).sum())} | {np.unique(w).size} | {cllr(llr, y):.3f} | "
+        llr, y = np.concatenate([r.log10_lr for r in got]), np.concatenate([r.same for r in got])
+        writers = sum(r.n_writers for r in got)  # the folds' test writers are disjoint
+        print(f"| {n} | {int(y.sum())} / {int((y == 0).sum())} | {writers} | {cllr(llr, y):.3f} | "
               f"{cllr_min(llr, y):.3f} |")
 
 

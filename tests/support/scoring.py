@@ -27,6 +27,7 @@ import torch
 
 from wrmil_core import synth
 from wrmil_core.artifacts import save_model
+from wrmil_core.detectors.two_covariance import fit_two_covariance
 from wrmil_core.evidence import Calibrator, DetectorEvidence, save_evidence
 
 WORDS = list(synth.DEMO.words)
@@ -189,3 +190,16 @@ def synthetic_embeddings(writers: range, words_per_writer: int, dim: int = 8, me
         "doc_id": pl.Series(doc_id, dtype=pl.Utf8), "position": pl.Series(position, dtype=pl.Int32),
         "emb": pl.Series(np.concatenate(vecs).astype(np.float32), dtype=pl.Array(pl.Float32, dim)),
         "model_id": pl.Series(["toy"] * len(rows), dtype=pl.Utf8)})
+
+
+def save_fused(directory: Path, val_emb: pl.DataFrame, dim: int = 8) -> tuple[Path, str]:
+    """A fused model whose two-covariance model is fitted on ``val_emb``'s writers (one group each)."""
+    groups = np.stack([np.stack(g) for g in val_emb.group_by("writer", maintain_order=True)
+                       .agg("emb")["emb"].to_list()])[:, :200]
+    from wrmil_core.mil.registry import build_mil_model
+
+    model = build_mil_model("fused", dim)
+    model.cov.set(fit_two_covariance(torch.as_tensor(groups, dtype=torch.float64)))
+    config = {"model_name": "fused", "hparams": model.hparams, "dim": dim, "bag_size": 10, "window_size": 5,
+              "embedding_model_id": "toy", "thresholds": {"fpr_5": 0.5}, "trainable": False}
+    return directory, save_model(directory, dict(model.state_dict()), config)

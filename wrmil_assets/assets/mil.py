@@ -7,7 +7,15 @@ from wrmil_core.bags.tensors import gather_bags
 from wrmil_core.evidence.fit import bag_writers, fit_detectors, results_metadata
 from wrmil_core.evidence.scored import score_saved_models
 from wrmil_core.mil.config import PRESETS, MILConfig
-from wrmil_core.report import build_report, check_beats_distance, evaluate_controls, evaluate_length, forensic_text
+from wrmil_core.report import (
+    build_report,
+    check_beats_distance,
+    evaluate_compare,
+    evaluate_controls,
+    evaluate_length,
+    forensic_text,
+)
+from wrmil_core.report.compare import compare_table
 from wrmil_core.report.forensic import best_training_free
 
 from ..config import preset_config_class, resolve
@@ -70,7 +78,7 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
     """Per-difficulty detection quality of every model on the unseen test writers (HTML, Markdown, JSON):
     calibrated log10 LRs in the forensic convention (Cllr, misleading evidence, Tippett, reliability,
     detection at the val 1%/5%-FPR thresholds) per difficulty, geometry and overall, detection against
-    document length, and the shortcut controls: the distance detector and verification with the
+    document length, the two-document comparison (`wrmil compare`) per words per side, and the shortcut controls: the distance detector and verification with the
     untrained network and raw pixels beside the trained embedding, on the same test bags and words."""
     bags, emb = _by_split(bags_by_difficulty, "test"), _by_split(word_embeddings, "test")
     test = gather_bags(bags, emb)
@@ -81,8 +89,9 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
     controls = evaluate_controls(bags, tables)
     fpr5 = {n: s.evidence.thresholds["fpr_5"] for n, s in scored.items() if s.evidence is not None}
     lengths = evaluate_length(dirs, fpr5, emb, device=settings.device)
+    comparison = evaluate_compare(dirs, emb, device=settings.device)
     report = build_report(scored, test, settings.artifact_path("report"), val_auc=val_auc, shortcuts=controls,
-                          writers=bag_writers(bags), length_rows=lengths)
+                          writers=bag_writers(bags), length_rows=lengths, compare_rows=comparison)
     context.log.info(f"report written to {report.paths['html']}")
     for cell in report.failing_cells:
         context.log.warning(f"never-misleading check: {cell.describe()}")
@@ -95,6 +104,7 @@ def difficulty_report(context: dg.AssetExecutionContext, settings: WrmilSettings
                   "report_html": dg.MetadataValue.path(str(report.paths["html"])),
                   "main_plot": png_md(report.main_plot_png, "detection rate vs contamination"),
                   "shortcut_controls": dg.MetadataValue.md(report.shortcut_table),
+                  **({"comparison": dg.MetadataValue.md(compare_table(comparison))} if comparison else {}),
                   "n_test_bags": len(test), **to_metadata(report.headline), **to_metadata(controls.headline)},
     )
     cells = report.checks or []

@@ -23,16 +23,19 @@ from wrmil_core.plots import save_figure
 
 
 class Panel(NamedTuple):
-    """One detector's test LLRs: ``h2`` (genuine) and named groups of ``h1`` (contaminated)."""
+    """One detector's test LLRs: ``h2`` (genuine) and named groups of ``h1`` (contaminated); the
+    comparison names its own hypotheses (``h2_label``, ``xlabel``)."""
 
     title: str
     h2: np.ndarray
     h1: dict[str, np.ndarray]
+    h2_label: str = "H2: one writer"
+    xlabel: str = "log$_{10}$ LR (H1: >1 writer vs H2: 1 writer)"
 
 
 def tippett(ax, panel: Panel) -> None:
     """Draw one Tippett panel: share of LRs >= x for H2 and for each H1 group."""
-    groups = [("H2: one writer" + _n(panel.h2), panel.h2, dict(color="black", lw=2))]
+    groups = [(panel.h2_label + _n(panel.h2), panel.h2, dict(color="black", lw=2))]
     styles = ["-", "--", "-.", ":"]
     groups += [(f"H1 {name}" + _n(v), v, dict(ls=styles[k % len(styles)]))
                for k, (name, v) in enumerate(panel.h1.items())]
@@ -43,7 +46,7 @@ def tippett(ax, panel: Panel) -> None:
         if v.size:
             ax.plot(grid, 1 - np.searchsorted(v, grid, side="left") / v.size, label=label, **style)
     ax.axvline(0, color="grey", lw=0.8, ls="--")
-    ax.set(title=panel.title, xlabel="log$_{10}$ LR (H1: >1 writer vs H2: 1 writer)",
+    ax.set(title=panel.title, xlabel=panel.xlabel,
            ylabel="share of LRs >= x", ylim=(-0.02, 1.02))
     ax.legend(fontsize=6)
 

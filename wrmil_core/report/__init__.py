@@ -31,6 +31,7 @@ from wrmil_core.report.figures import draw_figures, draw_forensic_figures
 from wrmil_core.report.forensic import ForensicEvaluation, evaluate_forensic
 from wrmil_core.mil.registry import default_detector
 from wrmil_core.report.forensic import geometry_of
+from wrmil_core.report.compare import CompareRow, compare_headline, evaluate_compare, plot_compare_tippett
 from wrmil_core.report.length import LengthRow, evaluate_length, length_headline, plot_length
 from wrmil_core.report.never_misleading import CellCheck, check_report, failing
 from wrmil_core.report.shortcuts import ShortcutControls, evaluate_controls, gather_baseline_bags
@@ -55,6 +56,7 @@ class Report:
     forensic: ForensicEvaluation | None = None
     length_rows: list[LengthRow] | None = None
     checks: list[CellCheck] | None = None  # the never-misleading check, per geometry x difficulty cell
+    compare_rows: list[CompareRow] | None = None  # wrmil compare on the test writers, per words per side
 
     @property
     def best_model(self) -> str | None:
@@ -77,7 +79,7 @@ class Report:
         checks = ({"never_misleading/cells": len(self.checks), "never_misleading/failing": len(self.failing_cells)}
                   if self.checks else {})
         return (self.evaluation.headline | (self.forensic.headline if self.forensic else {})
-                | length_headline(self.length_rows or []) | checks)
+                | length_headline(self.length_rows or []) | compare_headline(self.compare_rows or []) | checks)
 
     @property
     def main_plot_png(self) -> Path:
@@ -87,7 +89,8 @@ class Report:
 def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Path,
                  val_auc: dict[str, float] | None = None, n_boot: int = 1000, seed: int = 0,
                  title: str = TITLE, shortcuts: ShortcutControls | None = None,
-                 writers: np.ndarray | None = None, length_rows: list[LengthRow] | None = None) -> Report:
+                 writers: np.ndarray | None = None, length_rows: list[LengthRow] | None = None,
+                 compare_rows: list[CompareRow] | None = None) -> Report:
     """Evaluate every model's test scores per difficulty and write report.html/.md/.json + PNGs.
 
     ``results`` as returned by :func:`wrmil_core.evidence.scored.score_saved_models`. The rows follow
@@ -98,7 +101,8 @@ def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Pat
     forensic section, and with the default detector among ``results`` the never-misleading check
     (:mod:`.never_misleading`) opens the report; ``writers`` ((B,) or (B, k) writer ids per test bag, negative = none) gives
     the writer counts behind each figure. ``length_rows`` (from :func:`evaluate_length`) adds the
-    detection-against-document-length section.
+    detection-against-document-length section, ``compare_rows`` (from :func:`evaluate_compare`) the
+    two-document comparison section.
     """
     ev = evaluate_scores(results, test, n_boot=n_boot, seed=seed)
     out_dir = Path(out_dir)
@@ -111,16 +115,20 @@ def build_report(results: dict[str, ModelScores], test: BagTensors, out_dir: Pat
         paths |= draw_forensic_figures(fe, test, out_dir)
     if length_rows:
         paths["length_plot"] = plot_length(length_rows, out_dir / "detection_by_length.png")
-    text = render.report_text(ev, val_auc, title, shortcuts, fe, length_rows, checks)
+    if compare_rows:
+        paths["compare_tippett_plot"] = plot_compare_tippett(compare_rows, out_dir / "compare_tippett.png")
+    text = render.report_text(ev, val_auc, title, shortcuts, fe, length_rows, checks, compare_rows)
     paths["md"] = render.write_markdown(text, paths, out_dir / "report.md")
     paths["html"] = render.write_html(text, paths, out_dir / "report.html")
-    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts, fe, length_rows, checks)
+    paths["json"] = render.write_json(ev, text, val_auc, out_dir / "report.json", shortcuts, fe, length_rows, checks,
+                                      compare_rows)
     return Report(evaluation=ev, summary=text.summary, markdown_table=text.difficulty_table, paths=paths,
                   shortcuts=shortcuts, shortcut_table=text.shortcut_table, forensic=fe, length_rows=length_rows,
-                  checks=checks)
+                  checks=checks, compare_rows=compare_rows)
 
 
 __all__ = [
+    "CompareRow",
     "DifficultyRow",
     "Evaluation",
     "ForensicEvaluation",
@@ -130,6 +138,7 @@ __all__ = [
     "ShortcutControls",
     "build_report",
     "check_beats_distance",
+    "evaluate_compare",
     "evaluate_controls",
     "evaluate_forensic",
     "evaluate_length",

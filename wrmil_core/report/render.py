@@ -23,6 +23,8 @@ from wrmil_core.report.evaluate import (
 )
 from wrmil_core.report.forensic import ForensicEvaluation
 from wrmil_core.report.forensic_text import FORENSIC_HEADING, GROUP_HEADINGS
+from wrmil_core.report.compare import HEADING as COMPARE_HEADING
+from wrmil_core.report.compare import CompareRow, compare_intro, compare_table
 from wrmil_core.report.length import LengthRow, length_intro, length_table
 from wrmil_core.report.never_misleading import MARGIN, CellCheck, check_lines, check_table
 from wrmil_core.report.shortcuts import LABELS, ShortcutControls
@@ -56,6 +58,8 @@ class ReportText:
     length_table: str = ""
     check_lines: tuple[str, ...] = ()  # the never-misleading verdict and failing cells: the first lines
     check_table: str = ""
+    compare_intro: str = ""  # empty: the default detector has no comparison calibration
+    compare_table: str = ""
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -65,7 +69,8 @@ def fmt(v: float | None, digits: int = 3) -> str:
 
 def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
                 shortcuts: ShortcutControls | None = None, fe: ForensicEvaluation | None = None,
-                length_rows: list[LengthRow] | None = None, checks: list[CellCheck] | None = None) -> ReportText:
+                length_rows: list[LengthRow] | None = None, checks: list[CellCheck] | None = None,
+                compare_rows: list[CompareRow] | None = None) -> ReportText:
     """Summary, intro and tables of the report (and its shortcut-control and forensic sections when given)."""
     intro = (f"Test bags: {ev.n_test_bags} ({ev.n_genuine} genuine, {ev.n_contaminated} contaminated); "
              f"embedding model `{ev.embedding_model_id}`. "
@@ -80,7 +85,9 @@ def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
                       forensic=forensic_text.forensic_text(fe) if fe is not None and fe.models else None,
                       length_intro=length_intro(length_rows) if length_rows else "",
                       length_table=length_table(length_rows) if length_rows else "",
-                      check_lines=tuple(check_lines(checks or [])), check_table=check_table(checks) if checks else "")
+                      check_lines=tuple(check_lines(checks or [])), check_table=check_table(checks) if checks else "",
+                      compare_intro=compare_intro(compare_rows) if compare_rows else "",
+                      compare_table=compare_table(compare_rows) if compare_rows else "")
 
 
 def summary(ev: Evaluation) -> str:
@@ -189,7 +196,8 @@ Block = tuple[str, object]
 def report_blocks(text: ReportText, plots: dict[str, Path]) -> list[Block]:
     """The report in order: the never-misleading verdict and failing cells, few-data caution, title,
     summary, the never-misleading table, forensic section,
-    per-difficulty detection, the original's metrics, shortcut controls, plots."""
+    length curve, two-document comparison, per-difficulty detection, the original's metrics, shortcut
+    controls, plots."""
     fx = text.forensic
     blocks: list[Block] = [("b", line) for line in text.check_lines]
     blocks += [("b", fx.caution)] if fx is not None and fx.caution else []
@@ -205,6 +213,9 @@ def report_blocks(text: ReportText, plots: dict[str, Path]) -> list[Block]:
     if text.length_table:
         blocks += [("h2", LENGTH_HEADING), ("p", text.length_intro), ("table", text.length_table),
                    ("img", ("detection by document length", plots["length_plot"]))]
+    if text.compare_table:
+        blocks += [("h2", COMPARE_HEADING), ("p", text.compare_intro), ("table", text.compare_table),
+                   ("img", ("comparison Tippett plots", plots["compare_tippett_plot"]))]
     blocks += [("h2", "AUC by difficulty"), ("table", text.pivot_table),
                ("img", ("detection by difficulty", plots["main_plot"])),
                ("h2", "Per difficulty"), ("table", text.difficulty_table),
@@ -260,7 +271,8 @@ def write_html(text: ReportText, plots: dict[str, Path], path: Path) -> Path:
 
 def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | None, path: Path,
                shortcuts: ShortcutControls | None = None, fe: ForensicEvaluation | None = None,
-               length_rows: list[LengthRow] | None = None, checks: list[CellCheck] | None = None) -> Path:
+               length_rows: list[LengthRow] | None = None, checks: list[CellCheck] | None = None,
+               compare_rows: list[CompareRow] | None = None) -> Path:
     """report.json: every number (strict JSON: n/a is null, never NaN)."""
     doc = {"title": text.title, "summary": text.summary, "best_model": ev.best_model,
            "gain_over_abmil": ev.gain_over_abmil, "mean_auc": ev.mean_auc, "difficulties": ev.difficulties,
@@ -275,6 +287,8 @@ def write_json(ev: Evaluation, text: ReportText, val_auc: dict[str, float] | Non
                                          "comparison_text": text.forensic.comparison if text.forensic else ""}
     if length_rows:
         doc["length_curve"] = [r.as_dict() for r in length_rows]
+    if compare_rows:
+        doc["comparison"] = [r.as_dict() for r in compare_rows]
     if checks:
         doc["never_misleading"] = {"lines": list(text.check_lines), "cells": [c.as_dict() for c in checks]}
     path.write_text(json.dumps(doc, indent=2, allow_nan=False))

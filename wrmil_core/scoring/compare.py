@@ -24,7 +24,12 @@ import torch
 from wrmil_core.data.multipage import DEFAULT_DPI
 from wrmil_core.detectors.two_covariance import same_writer_llr
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.evidence.compare_calibration import COMPARE_MODEL, CompareCalibration, load_compare_calibration
+from wrmil_core.evidence.compare_calibration import (
+    COMPARE_MODEL,
+    CompareCalibration,
+    effective_words,
+    load_compare_calibration,
+)
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.scoring.document import list_document_images
 from wrmil_core.scoring.page import cut_scan, is_page_path
@@ -130,9 +135,10 @@ def _result(docs: list[str | Path], n_q: int, n_k: int, llr: float, calibration:
     return Comparison(
         questioned=str(docs[0]), known=[str(d) for d in docs[1:]], n_questioned=n_q, n_known=n_k, llr_raw=llr,
         log10_lr=log10_lr, verbal=compare_verbal(log10_lr), mil_model_dir=mil_dir, embedding_model_dir=emb_dir,
-        calibration={"words_per_side": n, "effective_words": round(2 * n_q * n_k / (n_q + n_k), 2),
+        calibration={"words_per_side": n, "effective_words": round(effective_words(n_q, n_k), 2),
                      "available": sorted(calibration.buckets), "n_same": pairs.get("same"),
                      "n_different": pairs.get("different"), "n_writers": calibration.n_writers, "split": "val",
+                     "method": calibration.method(n), "cross_fitted": calibration.cross_fitted,
                      "raw_log10_lr": llr / math.log(10), **calibration.buckets[n].describe()})
 
 

@@ -8,16 +8,18 @@ import json
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 
-from tests.support.scoring import synthetic_embeddings
-from wrmil_core.artifacts import save_model
-from wrmil_core.detectors.two_covariance import fit_two_covariance
+from tests.support.scoring import save_fused, synthetic_embeddings
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence.compare_calibration import (
     COMPARE_CALIBRATION_FILE,
     COMPARE_WORDS,
+    MIN_SAME,
+    PAIRS,
+    PARAMETRIC,
     CompareCalibration,
     disjoint_runs,
     effective_words,
@@ -27,21 +29,9 @@ from wrmil_core.evidence.compare_calibration import (
     score_pairs,
 )
 from wrmil_core.evidence.metrics import cllr
-from wrmil_core.mil.registry import build_mil_model
 
 DIM = 8
 VAL_WRITERS = range(12)
-
-
-def save_fused(directory: Path, val_emb, dim: int = DIM) -> tuple[Path, str]:
-    """A fused model whose two-covariance model is fitted on ``val_emb``'s writers (one group each)."""
-    groups = np.stack([np.stack(g) for g in val_emb.group_by("writer", maintain_order=True)
-                       .agg("emb")["emb"].to_list()])[:, :200]
-    model = build_mil_model("fused", dim)
-    model.cov.set(fit_two_covariance(torch.as_tensor(groups, dtype=torch.float64)))
-    config = {"model_name": "fused", "hparams": model.hparams, "dim": dim, "bag_size": 10, "window_size": 5,
-              "embedding_model_id": "toy", "thresholds": {"fpr_5": 0.5}, "trainable": False}
-    return directory, save_model(directory, dict(model.state_dict()), config)
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +91,56 @@ def test_nearest_size_on_the_harmonic_mean() -> None:
 def test_missing_calibration_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WrmilInputError, match="compare_calibration.json is missing"):
         load_compare_calibration(tmp_path)
+
+
+def test_each_pair_is_scored_without_its_writers() -> None:
+    """By hand: a different-writer pair's LLR is the one in the frame fitted on the other writers only;
+    a same-writer pair's comes from a frame without its writer (and one other)."""
+    from wrmil_core.detectors.two_covariance import same_writer_llr
+    from wrmil_core.evidence.compare_calibration import cross_fitted_pairs, frame_of
+
+    emb = synthetic_embeddings(range(6), 120, DIM, mean_norm=2.0, seed=3)
+    p = cross_fitted_pairs(emb, 10)
+    runs, writers, matrix = disjoint_runs(emb, 10)
+    pairs, _ = pair_indices(writers)
+
+    def by_hand(i: int, left_out: list[int]) -> float:
+        frame = frame_of(emb.filter(~pl.col("writer").is_in(left_out)))
+        a, b = (frame.project(torch.from_numpy(matrix[runs[j]])) for j in pairs[i])
+        return float(same_writer_llr(a, b, frame.between.double()))
+
+    diff = int(np.flatnonzero(p.same == 0)[0])
+    assert p.llr[diff] == pytest.approx(by_hand(diff, p.writers[diff].tolist()), rel=1e-9)
+    same = int(np.flatnonzero(p.same == 1)[0])
+    own = int(p.writers[same, 0])
+    candidates = [by_hand(same, [own, other]) for other in range(6) if other != own]
+    assert min(abs(p.llr[same] - c) for c in candidates) < 1e-9 * max(1.0, abs(p.llr[same]))
+    assert by_hand(same, []) not in candidates  # the in-sample frame would give another value
+
+
+def test_in_sample_only_with_too_few_writers(tmp_path: Path) -> None:
+    val = synthetic_embeddings(range(3), 300, DIM, mean_norm=2.0, seed=4)
+    directory, _ = save_fused(tmp_path / "fused", val)
+    fit_compare_calibrations({"fused": directory}, val)
+    cal = load_compare_calibration(directory)
+    assert not cal.cross_fitted and sorted(cal.buckets) == list(COMPARE_WORDS)
+
+
+def test_sizes_with_few_same_writer_pairs_are_parametric(tmp_path: Path) -> None:
+    """120 words per writer: 12 runs of 10 (66 same-writer pairs each), 2 runs of 50 (one pair each):
+    50 words per side gets the parametric model, 10 its own pairs; the choice is saved."""
+    val = synthetic_embeddings(range(12), 120, DIM, mean_norm=2.0, seed=5)
+    directory, _ = save_fused(tmp_path / "fused", val)
+    fit_compare_calibrations({"fused": directory}, val)
+    cal = load_compare_calibration(directory)
+    assert cal.cross_fitted and cal.n_pairs[50]["same"] == 12 < MIN_SAME
+    assert cal.method(50) == PARAMETRIC and cal.method(10) == PAIRS and cal.buckets[50].kind == "logistic"
+    saved = json.loads((directory / COMPARE_CALIBRATION_FILE).read_text())
+    assert saved["methods"]["50"] == PARAMETRIC and saved["cross_fitted"] is True
+
+
+def test_version_1_files_read_as_in_sample_pairs(fitted: dict) -> None:
+    d = CompareCalibration.from_dict(json.loads((fitted["dir"] / COMPARE_CALIBRATION_FILE).read_text()), "x").to_dict()
+    del d["methods"], d["cross_fitted"]
+    old = CompareCalibration.from_dict(d | {"format_version": 1}, "x")
+    assert not old.cross_fitted and {old.method(n) for n in old.buckets} == {PAIRS}
