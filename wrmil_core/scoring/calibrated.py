@@ -34,7 +34,7 @@ class AppliedCalibration:
     n_h1: int
     n_h0: int
     n_writers: int | None
-    warning: str | None    # set when the document is shorter than the shortest calibrated length
+    warning: str | None    # set when the document is outside the calibrated lengths (:func:`_outside`)
     length_method: str = "bags"  # "runs" / "parametric" (length_calibration.json) or "bags"
 
     def describe(self) -> dict[str, Any]:
@@ -78,15 +78,22 @@ def applied_calibration(mil_dir: Path, mil_config: dict[str, Any], n_words: int)
     length = nearest_length(options, n_words)
     source, evidence, file, n_h1, n_h0, n_writers, method = options[length]
     return AppliedCalibration(evidence, source, length, str(mil_dir / file), n_h1, n_h0, n_writers,
-                              _short(n_words, min(options)), method)
+                              _outside(n_words, min(options), max(options)), method)
 
 
-def _short(n_words: int, shortest: int) -> str | None:
-    """A warning when the document is shorter than the shortest calibrated length."""
-    if n_words >= shortest:
-        return None
-    return (f"the document has {n_words} words, fewer than the shortest calibrated length ({shortest} words); "
-            "its LR and decisions are extrapolated and less reliable")
+LONG_FACTOR = 2  # a document more than this many times the longest calibrated length is warned about
+
+
+def _outside(n_words: int, shortest: int, longest: int) -> str | None:
+    """A warning when the document is shorter than the shortest calibrated length, or more than
+    ``LONG_FACTOR`` times the longest (nearest on a log scale would still pick the longest)."""
+    if n_words < shortest:
+        return (f"the document has {n_words} words, fewer than the shortest calibrated length ({shortest} words); "
+                "its LR and decisions are extrapolated and less reliable")
+    if n_words > LONG_FACTOR * longest:
+        return (f"the document has {n_words} words, more than {LONG_FACTOR}x the longest calibrated length "
+                f"({longest} words); its LR and decisions are extrapolated from that length")
+    return None
 
 
 __all__ = ["REMATERIALISE", "AppliedCalibration", "applied_calibration", "require_evidence"]

@@ -282,7 +282,7 @@ def limitations(score: DocumentScore) -> list[str]:
                                                                  else "")
                    + (f"; shorter than one bag ({score.bag_size} windows)" if score.short_document else "")
                    + ". Less writing gives less evidence either way.")
-    out += [f"Warning recorded with the score: {w}" for w in score.warnings]
+    out += [f"Warning recorded with the score: {w}" for w in score.warnings]  # small writing, beyond the lengths
     n_writers = c.get("n_writers")
     if c and (n_writers is None or n_writers < FEW_WRITERS):
         out.append(f"Few validation writers ({n_writers or NOT_RECORDED}, under {FEW_WRITERS}): the calibration "

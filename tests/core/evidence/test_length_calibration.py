@@ -125,7 +125,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"dir": model_dir, "cal": cal}
 
 
-def test_nearest_calibrated_length_and_short_document_warning(small: dict) -> None:
+def test_nearest_calibrated_length_and_outside_length_warnings(small: dict) -> None:
     model_dir = small["dir"]
     cfg = load_mil_model(model_dir)[1]
     cal = small["cal"]
@@ -135,12 +135,15 @@ def test_nearest_calibrated_length_and_short_document_warning(small: dict) -> No
     # 25, 100 and 200 words from length_calibration.json; 50 (the bag) from calibration.json
     for n_words, source, length, method in ((10, "length", 25, RUNS), (30, "length", 25, RUNS),
                                             (40, "bags", 50, "bags"), (60, "bags", 50, "bags"),
-                                            (80, "length", 100, RUNS), (5000, "length", 200, PARAMETRIC)):
+                                            (80, "length", 100, RUNS), (400, "length", 200, PARAMETRIC),
+                                            (5000, "length", 200, PARAMETRIC)):
         applied = applied_calibration(Path(model_dir), cfg, n_words)
         assert (applied.source, applied.length, applied.describe()["length_method"]) == (source, length, method)
-        assert (applied.warning is not None) == (n_words < 25), n_words
+        assert (applied.warning is not None) == (n_words < 25 or n_words > 400), n_words
     applied = applied_calibration(Path(model_dir), cfg, 10)
     assert "fewer than the shortest calibrated length (25 words)" in applied.warning
+    long = applied_calibration(Path(model_dir), cfg, 5000).warning
+    assert "5000 words, more than 2x the longest calibrated length (200 words)" in long
     assert applied.describe()["calibrated_length_words"] == 25 and applied.describe()["n_h0"] == 6 * 68
     assert applied.evidence == small["cal"].buckets[25]
 
