@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import sleeping_thread_waits
 from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
 from wrmil_core.synth import PRESETS as SYNTH_PRESETS
 
@@ -110,6 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score one questioned document, or a batch of them (folder or CSV list) in this one process;
     bad input prints the reason and exits with code 2 (a batch: see :func:`_score_batch`)."""
+    sleeping_thread_waits()  # before torch loads: a shared machine's cores are not spun away
     from wrmil_core.data.multipage import check_dpi
     from wrmil_core.scoring.batch import is_batch_folder, is_batch_list
     from wrmil_core.scoring.page import is_page_path
@@ -193,6 +195,7 @@ def _score_batch(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifac
 def _cmd_compare(args: argparse.Namespace) -> int:
     """``wrmil compare Q K [K ...]``: same writer or not, as a calibrated log10 LR; compare.json in --out.
     Bad input prints one line and exits with code 2."""
+    sleeping_thread_waits()  # before torch loads (see _cmd_score)
     from wrmil_core.data.multipage import check_dpi
     from wrmil_core.evidence.compare_calibration import COMPARE_MODEL
     from wrmil_core.scoring.compare import compare_documents, write_comparison
