@@ -5,11 +5,15 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from wrmil_core.errors import WrmilInputError
+from wrmil_core.runtime import sleeping_thread_waits
 from wrmil_core.schema import DEFAULT_METADATA_CSV, DEFAULT_REPS_PER_SESSION
 from wrmil_core.synth import PRESETS as SYNTH_PRESETS
 
@@ -21,11 +25,29 @@ PRESET_HELP = ("every stage's hyper-parameter preset (default: demo for a genera
                "own data; $WRMIL_PRESET overrides that): " + "; ".join(f"{k}: {v}" for k, v in RUN_PRESETS.items()))
 
 
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _bad_input_exits_2(command: str) -> Callable[[Handler], Handler]:
+    """The one place a ``wrmil COMMAND`` handler turns bad input into its exit: a
+    :class:`WrmilInputError` anywhere in it prints one line, ``wrmil COMMAND: error: <cause and fix>``,
+    on stderr and exits with code 2 (no traceback)."""
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(args: argparse.Namespace) -> int:
+            try:
+                return handler(args)
+            except WrmilInputError as e:
+                print(f"wrmil {command}: error: {e}", file=sys.stderr)
+                return 2
+        return run
+    return decorate
+
+
 def _run_settings(args: argparse.Namespace) -> WrmilSettings:
     """The settings resource for ``wrmil run``: ``WRMIL_*`` defaults with the command's flags applied,
     generating the synthetic set (``--synth-preset``) when asked or when the data root has none."""
     from wrmil_core.data.pages_input import is_page_root
-    from wrmil_core.errors import WrmilInputError
 
     settings = WrmilSettings.from_env()
     data_root = Path(args.data_root or settings.data_root).resolve()
@@ -60,11 +82,10 @@ def _layout_changes(args: argparse.Namespace) -> dict[str, object]:
     return changes
 
 
+@_bad_input_exits_2("run")
 def _cmd_run(args: argparse.Namespace) -> int:
     """Materialise a job's stages. A failure prints one line (cause and fix; the full trace stays in
     the run log for the UI) and exits 2 for bad input, 1 otherwise."""
-    from wrmil_core.errors import WrmilInputError
-
     from .run import StageFailed, ensure_dagster_home, load_config_file, run_stages
 
     ensure_dagster_home()
@@ -74,9 +95,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         preset, why = preset_choice(settings.data_root, args.preset)
         print(f"wrmil: preset {preset} ({why})")
         timings = run_stages(settings, preset=preset, run_config=run_config, stages=JOB_STAGES[args.job])
-    except WrmilInputError as e:
-        print(f"wrmil run: error: {e}", file=sys.stderr)
-        return 2
     except StageFailed as e:
         print(f"wrmil run: error: {e}", file=sys.stderr)
         return 2 if e.bad_input else 1
@@ -89,11 +107,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+@_bad_input_exits_2("score")
 def _cmd_score(args: argparse.Namespace) -> int:
     """Score one questioned document, or a batch of them (folder or CSV list) in this one process;
     bad input prints the reason and exits with code 2 (a batch: see :func:`_score_batch`)."""
+    sleeping_thread_waits()  # before torch loads: a shared machine's cores are not spun away
     from wrmil_core.data.multipage import check_dpi
-    from wrmil_core.errors import WrmilInputError
     from wrmil_core.scoring.batch import is_batch_folder, is_batch_list
     from wrmil_core.scoring.page import is_page_path
     from wrmil_core.scoring.score import score_document
@@ -103,23 +122,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .resources import default_artifact_dir
 
     artifact_dir = Path(args.artifact_dir or default_artifact_dir())
-    try:
-        check_dpi(args.dpi)
-        emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
-        if args.batch or is_batch_list(args.path) or (not args.order_csv and is_batch_folder(args.path)):
-            return _score_batch(args, emb_dir, mil_dir, artifact_dir)
-        if is_page_path(args.path):
-            return _score_page(args, emb_dir, mil_dir, artifact_dir)
-        if args.pages:
-            raise WrmilInputError(f"--pages selects pages of a PDF or TIFF; {args.path} is a folder of word images, "
-                                  "so leave --pages out")
-        result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
-                                top_k=args.top_k)
-        out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
-        paths = write_outputs(result, out_dir)
-    except WrmilInputError as e:
-        print(f"wrmil score: error: {e}", file=sys.stderr)
-        return 2
+    check_dpi(args.dpi)
+    emb_dir, mil_dir = latest_models(artifact_dir, args.model, args.embedding_model, args.mil_model)
+    if args.batch or is_batch_list(args.path) or (not args.order_csv and is_batch_folder(args.path)):
+        return _score_batch(args, emb_dir, mil_dir, artifact_dir)
+    if is_page_path(args.path):
+        return _score_page(args, emb_dir, mil_dir, artifact_dir)
+    if args.pages:
+        raise WrmilInputError(f"--pages selects pages of a PDF or TIFF; {args.path} is a folder of word images, "
+                              "so leave --pages out")
+    result = score_document(args.path, emb_dir, mil_dir, order_csv=args.order_csv, device=args.device,
+                            top_k=args.top_k)
+    out_dir = Path(args.out) if args.out else artifact_dir / "scores" / Path(result.document).name
+    paths = write_outputs(result, out_dir)
     print(result.summary())
     print(f"wrmil score: JSON  {paths['json']}")
     print(f"wrmil score: strip {paths['strip']}")
@@ -130,7 +145,6 @@ def _cmd_score(args: argparse.Namespace) -> int:
 def _score_page(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifact_dir: Path) -> int:
     """``wrmil score PAGE.png`` (or a PDF/TIFF of several pages): segment the pages, score their words
     in reading order, draw the scores onto them."""
-    from wrmil_core.errors import WrmilInputError
     from wrmil_core.scoring.page import score_page
 
     if args.order_csv:
@@ -152,7 +166,6 @@ def _score_batch(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifac
     with the models loaded once; summary.csv and summary.html in the output folder. Exit code 0 when
     every document was scored, 2 when one or more had bad input (their rows carry the error), 1 when
     one crashed."""
-    from wrmil_core.errors import WrmilInputError
     from wrmil_core.scoring.batch import exit_code, list_batch, score_batch, write_summary
     from wrmil_core.scoring.score import load_scoring_models
 
@@ -178,11 +191,12 @@ def _score_batch(args: argparse.Namespace, emb_dir: Path, mil_dir: Path, artifac
     return exit_code(rows)
 
 
+@_bad_input_exits_2("compare")
 def _cmd_compare(args: argparse.Namespace) -> int:
     """``wrmil compare Q K [K ...]``: same writer or not, as a calibrated log10 LR; compare.json in --out.
     Bad input prints one line and exits with code 2."""
+    sleeping_thread_waits()  # before torch loads (see _cmd_score)
     from wrmil_core.data.multipage import check_dpi
-    from wrmil_core.errors import WrmilInputError
     from wrmil_core.evidence.compare_calibration import COMPARE_MODEL
     from wrmil_core.scoring.compare import compare_documents, write_comparison
 
@@ -191,33 +205,25 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     artifact_dir = Path(args.artifact_dir or default_artifact_dir())
     out_dir = Path(args.out) if args.out else artifact_dir / "compare" / Path(args.questioned).stem
-    try:
-        check_dpi(args.dpi)
-        emb_dir, mil_dir = latest_models(artifact_dir, None if args.mil_model else COMPARE_MODEL,
-                                         args.embedding_model, args.mil_model)
-        result = compare_documents(args.questioned, args.known, emb_dir, mil_dir, out_dir, device=args.device,
-                                   pages_spec=args.pages, dpi=args.dpi)
-        path = write_comparison(result, out_dir)
-    except WrmilInputError as e:
-        print(f"wrmil compare: error: {e}", file=sys.stderr)
-        return 2
+    check_dpi(args.dpi)
+    emb_dir, mil_dir = latest_models(artifact_dir, None if args.mil_model else COMPARE_MODEL,
+                                     args.embedding_model, args.mil_model)
+    result = compare_documents(args.questioned, args.known, emb_dir, mil_dir, out_dir, device=args.device,
+                               pages_spec=args.pages, dpi=args.dpi)
+    path = write_comparison(result, out_dir)
     print(result.summary())
     print(f"wrmil compare: JSON {path}")
     return 0
 
 
+@_bad_input_exits_2("segment")
 def _cmd_segment(args: argparse.Namespace) -> int:
     """Cut page scans into word crops, page maps and overlays; one line per flagged or unreadable page,
     exit code 2 when a page could not be used."""
-    from wrmil_core.errors import WrmilInputError
     from wrmil_core.pages import preset, segment_pages
 
-    try:
-        config = preset(args.preset, **({"right_to_left": True} if args.right_to_left else {}))
-        summary = segment_pages(args.path, args.out, config)
-    except WrmilInputError as e:
-        print(f"wrmil segment: error: {e}", file=sys.stderr)
-        return 2
+    config = preset(args.preset, **({"right_to_left": True} if args.right_to_left else {}))
+    summary = segment_pages(args.path, args.out, config)
     for error in summary.failed.values():
         print(f"wrmil segment: error: {error}", file=sys.stderr)
     if not summary.n_pages:
@@ -233,21 +239,17 @@ def _cmd_segment(args: argparse.Namespace) -> int:
     return 2 if summary.failed else 0
 
 
+@_bad_input_exits_2("check")
 def _cmd_check(args: argparse.Namespace) -> int:
     """Validate a data root without running anything; one error line and exit code 2 on bad input."""
     from wrmil_core.data.check import check_root
     from wrmil_core.data.ingest import DEFAULT
-    from wrmil_core.errors import WrmilInputError
 
     # the same WRMIL_* defaults and layout flags `wrmil run` reads
     settings = WrmilSettings.from_env().replace(**_layout_changes(args))
-    try:
-        check = check_root(  # word crops or page scans, told apart as `wrmil run` does
-            args.data_root, metadata_csv=settings.metadata_csv, reps_per_session=settings.reps_per_session,
-            min_doc_words=DEFAULT.min_doc_words if args.min_doc_words is None else args.min_doc_words)
-    except WrmilInputError as e:
-        print(f"wrmil check: error: {e}", file=sys.stderr)
-        return 2
+    check = check_root(  # word crops or page scans, told apart as `wrmil run` does
+        args.data_root, metadata_csv=settings.metadata_csv, reps_per_session=settings.reps_per_session,
+        min_doc_words=DEFAULT.min_doc_words if args.min_doc_words is None else args.min_doc_words)
     print(check.table())
     verdict = "usable, with skips listed above" if check.n_skipped else "usable"
     flags = [f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in _layout_changes(args).items()]

@@ -6,6 +6,8 @@ code below the learned models (:mod:`wrmil_core.mil`) can score bags too.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -31,10 +33,12 @@ def check_bags(bags: BagTensors, what: str, model_id: str | None = None, dim: in
                                   "use bags built with the same geometry and embedding model")
 
 
-def forward(model: MILModel, x: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(bag_logit (B,), window_scores (B, n_win))`` in float32; bf16 autocast on a capable GPU."""
+def forward(model: MILModel, x: torch.Tensor, device: torch.device,
+            features: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(bag_logit (B,), window_scores (B, n_win))`` in float32; bf16 autocast on a capable GPU.
+    ``features``: the model's own precomputed features of ``x``, passed on to its forward (``FusedMIL``)."""
     with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16(device)):
-        logit, ws = model(x)
+        logit, ws = model(x) if features is None else model(x, features)
     return logit.float(), ws.float()
 
 
@@ -50,16 +54,21 @@ def score_bags(model: MILModel, bags: BagTensors, batch_size: int = 512) -> tupl
 
 
 @torch.no_grad()
-def score_tensor(model: MILModel, x: torch.Tensor | np.ndarray, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`score_bags` on a bare ``(B, n_win, n_words, dim)`` tensor (e.g. bags cut from a document)."""
+def score_tensor(model: MILModel, x: torch.Tensor | np.ndarray, batch_size: int = 512,
+                 features: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`score_bags` on a bare ``(B, n_win, n_words, dim)`` tensor (e.g. bags cut from a document).
+    ``features``: the model's precomputed features of all of ``x`` (see :func:`forward`); ``x`` then
+    runs as one batch."""
     x = torch.as_tensor(x)
+    if features is not None:
+        batch_size = max(len(x), 1)  # the features are of the whole of x
     was_training = model.training
     model.eval()
     param = next(model.parameters(), None)  # training-free models have no parameters: they run on the CPU
     device = param.device if param is not None else torch.device("cpu")
     probs, wins = [], []
     for start in range(0, len(x), batch_size):
-        logit, ws = forward(model, x[start:start + batch_size].to(device), device)
+        logit, ws = forward(model, x[start:start + batch_size].to(device), device, features)
         probs.append(torch.sigmoid(logit).double().cpu())
         wins.append(ws.double().cpu())
     model.train(was_training)

@@ -19,8 +19,10 @@ so the calibration can use it without importing scoring or the report.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import torch
 
 from wrmil_core.bags.layout import cut_document
 from wrmil_core.detectors.base import MILModel
@@ -31,11 +33,17 @@ DocScorer = Callable[[np.ndarray], np.ndarray]  # (n_docs, L, dim) float32 -> (n
 WHOLE, SLIDING = "whole document", "sliding bags"
 
 
-def whole_document(model: MILModel, emb: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def document_tensor(emb: np.ndarray) -> torch.Tensor:
+    """One ``(n, dim)`` document as the one bag of ``n`` one-word windows a whole-document model scores."""
+    return torch.from_numpy(np.array(emb, dtype=np.float32))[None, :, None, :]  # a writable copy
+
+
+def whole_document(model: MILModel, emb: np.ndarray, features: Any = None) -> tuple[float, np.ndarray, np.ndarray]:
     """``(document score, per-word scores (n,), per-word evidence (n,))`` of one ``(n, dim)`` document:
     the scores on the bag-score scale (``sigmoid(statistic)``, ``sigmoid(evidence)``), the evidence
-    on the detector's own scale."""
-    probs, words = score_tensor(model, np.array(emb, dtype=np.float32)[None, :, None, :])  # a writable copy
+    on the detector's own scale. ``features``: the model's features of :func:`document_tensor` when
+    already computed (``FusedMIL.features``)."""
+    probs, words = score_tensor(model, document_tensor(emb), features=features)
     return float(probs[0]), 1.0 / (1.0 + np.exp(-words[0])), words[0]
 
 
@@ -62,4 +70,4 @@ def document_scorer(model: MILModel, model_name: str, window_size: int, bag_size
     return sliding_scorer(model, window_size, bag_size)
 
 
-__all__ = ["SLIDING", "WHOLE", "DocScorer", "document_scorer", "sliding_scorer", "whole_document"]
+__all__ = ["SLIDING", "WHOLE", "DocScorer", "document_scorer", "document_tensor", "sliding_scorer", "whole_document"]

@@ -116,8 +116,10 @@ class FusedMIL(MILModel):
         """The bag logit ``log mean_g LR_g`` of raw statistic rows ``(B, F)``."""
         return torch.as_tensor(self.fusion().logit(values.detach().cpu().numpy()), device=values.device)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        f = self.features(x)
+    def forward(self, x: torch.Tensor, features: FusedFeatures | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(bag logit, window scores)`` of bags ``x``; ``features``: their :meth:`features` when
+        already computed (``wrmil score`` computes them once for this and :meth:`writers`)."""
+        f = self.features(x) if features is None else features
         return words_to_windows(x, self.fused_logit(f.values).float(), f.word_evidence.float())
 
     def fit(self, train: BagTensors, val: BagTensors) -> dict[str, Any]:
@@ -176,9 +178,10 @@ class FusedMIL(MILModel):
             self.count_threshold[1] = balanced_threshold(extra[contaminated], writers[contaminated] >= 3)
 
     @torch.no_grad()
-    def writers(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """``(writer count (B,) in 1, 2, 3, main-writer posterior (B, N))`` of bags ``x`` (module docstring)."""
-        f = self.features(x)
+    def writers(self, x: torch.Tensor, features: FusedFeatures | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(writer count (B,) in 1, 2, 3, main-writer posterior (B, N))`` of bags ``x`` (module docstring);
+        ``features``: their :meth:`features` when already computed."""
+        f = self.features(x) if features is None else features
         logit = self.fused_logit(f.values).cpu()
         extra = (f.values[:, 5] - f.values[:, 4]).cpu()
         thr = self.count_threshold.cpu()

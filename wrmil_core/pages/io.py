@@ -20,7 +20,7 @@ import polars as pl
 from PIL import Image, UnidentifiedImageError
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.imaging import grey_array, open_image, reduce_to
+from wrmil_core.imaging import grey_array, open_image, reduce_to, save_png
 from wrmil_core.pages.config import DEFAULT, SegmentConfig
 from wrmil_core.pages.overlay import draw_overlay
 from wrmil_core.pages.segment import PageSegmentation, segment_page
@@ -73,7 +73,7 @@ def write_segmentation(seg: PageSegmentation, image: np.ndarray, out_dir: str | 
     _clear_old_crops(crop_dir)
     names = [f"{i:04d}.png" for i in seg.boxes["word_index"].to_list()]
     for name, crop in zip(names, seg.crops(image)):
-        Image.fromarray(crop).save(crop_dir / name)
+        save_png(Image.fromarray(crop), crop_dir / name)
     page_map = seg.boxes.with_columns(pl.lit(page_name).alias("page"),
                                       pl.Series("crop", [f"{page_name}/{n}" for n in names], dtype=pl.String))
     map_path = out_dir / f"{page_name}.parquet"
@@ -83,7 +83,7 @@ def write_segmentation(seg: PageSegmentation, image: np.ndarray, out_dir: str | 
     page_map.write_parquet(tmp, metadata=meta)
     os.replace(tmp, map_path)
     overlay = out_dir / f"{page_name}.overlay.png"
-    draw_overlay(image, seg.boxes).save(overlay)
+    save_png(draw_overlay(image, seg.boxes), overlay)
     return {"crops": crop_dir, "page_map": map_path, "overlay": overlay}
 
 

@@ -41,6 +41,7 @@ from wrmil_core import pages
 from wrmil_core.data.multipage import DEFAULT_DPI, PDF_SUFFIX, is_multipage_path, parse_page_spec, read_document_pages
 from wrmil_core.data.pages_input import PAGE_SUFFIXES
 from wrmil_core.errors import WrmilInputError
+from wrmil_core.imaging import save_png
 from wrmil_core.runtime import Log, speaker
 from wrmil_core.scoring.score import DocumentScore, ScoringModels, read_model_pair, score_words
 from wrmil_core.scoring.strip import write_outputs
@@ -247,7 +248,7 @@ def write_page_outputs(result: PageScore, images: np.ndarray | list[np.ndarray],
     names = [PAGE_OVERLAY] if len(images) == 1 else [f"page_overlay_p{n:03d}.png" for n in result.page_numbers]
     overlays = [out_dir / name for name in names]
     for image, boxes, path in zip(images, page_boxes, overlays):
-        draw_scored_page(image, boxes, result.score, result.passage).save(path)
+        save_png(draw_scored_page(image, boxes, result.score, result.passage), path)
     out = {"overlay": overlays[0], "page_scores": out_dir / PAGE_SCORES, "page_json": out_dir / PAGE_JSON}
     page_scores_table(result).write_parquet(out["page_scores"])
     record = {"page": str(result.page), "n_words": result.boxes.height, "raw_score": result.score.probability,

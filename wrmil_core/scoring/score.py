@@ -32,7 +32,8 @@ from wrmil_core.detectors.base import MILModel
 from wrmil_core.detectors.run import score_bags
 from wrmil_core.embedding.fusion import fused_dim
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.mil.documents import SLIDING, WHOLE, whole_document
+from wrmil_core.mil.documents import SLIDING, WHOLE, document_tensor, whole_document
+from wrmil_core.mil.fused import FusedFeatures, FusedMIL
 from wrmil_core.mil.registry import load_mil_model, scores_whole
 from wrmil_core.runtime import Log, resolve_device, speaker
 from wrmil_core.scoring.aggregate import (
@@ -371,11 +372,12 @@ def score_words(
     model = models.mil
     cut = cut_document(len(images), pair.window_size, pair.bag_size)
     whole = scores_whole(pair.model_name)
-    scores = _whole_scores(model, emb, cut) if whole else _sliding_scores(model, emb, cut, emb_model_id)
+    features = _fused_features(model, emb) if whole else None  # once, for the score and the writer count
+    scores = _whole_scores(model, emb, cut, features) if whole else _sliding_scores(model, emb, cut, emb_model_id)
     clock.append(time.perf_counter())
     result = _result(folder, images, pair, cut, scores, emb_model_id, top_k, _seconds(clock))
     _apply_evidence(result, calibration, segment_scan(emb).passage, whole)
-    _apply_writers(result, model, emb)
+    _apply_writers(result, model, emb, features)
     say(f"score: log10 LR = {result.log10_lr:+.2f}, {result.verbal} ({clock[-1] - clock[0]:.1f} s)")
     return result
 
@@ -386,10 +388,20 @@ def _sliding_scores(model: MILModel, emb: np.ndarray, cut: DocumentCut, emb_mode
     return aggregate(cut, model.window_output, bag_probs, window_raw, emb)
 
 
-def _whole_scores(model: MILModel, emb: np.ndarray, cut: DocumentCut) -> DocumentScores:
+def _fused_features(model: MILModel, emb: np.ndarray) -> FusedFeatures | None:
+    """The default detector's statistics of the whole document (its VB fits included), computed once
+    for both its score and its writer count; ``None`` for any other detector."""
+    if not isinstance(model, FusedMIL):
+        return None
+    with torch.no_grad():
+        return model.features(document_tensor(emb))
+
+
+def _whole_scores(model: MILModel, emb: np.ndarray, cut: DocumentCut,
+                  features: FusedFeatures | None = None) -> DocumentScores:
     """Scores of a word-level detector on the whole sequence: one "bag", each word its own evidence,
-    each window the max over its words (:mod:`.whole`)."""
-    prob, words, evidence = whole_document(model, emb)
+    each window the max over its words (:mod:`.whole`); ``features``: :func:`_fused_features`."""
+    prob, words, evidence = whole_document(model, emb, features)
     windows = words[cut.rows].max(axis=1)
     return DocumentScores(bag_probs=np.array([prob]), window_scores=windows,
                           window_raw=evidence[cut.rows].max(axis=1), word_scores=words,
@@ -414,12 +426,15 @@ def _apply_evidence(result: DocumentScore, calibration: AppliedCalibration, pass
                       "last_file": result.files[last], "n_words": last - first + 1, "method": PASSAGE_METHOD}
 
 
-def _apply_writers(result: DocumentScore, model: MILModel, emb: np.ndarray) -> None:
-    """The writer count and each word's main-writer posterior, from a detector that diarizes."""
+def _apply_writers(result: DocumentScore, model: MILModel, emb: np.ndarray,
+                   features: FusedFeatures | None = None) -> None:
+    """The writer count and each word's main-writer posterior, from a detector that diarizes
+    (``features``: its statistics of the document when the score already computed them)."""
     diarize = getattr(model, "writers", None)
     if diarize is None:
         return
-    count, posterior = diarize(torch.from_numpy(emb)[None, :, None, :])
+    x = document_tensor(emb)
+    count, posterior = diarize(x) if features is None else diarize(x, features)
     n = int(count[0])
     result.writers = {"count": n, "estimate": "3+" if n >= 3 else str(n), "method": WRITERS_METHOD}
     result.word_main_posterior = [round(float(p), 4) for p in posterior[0]]

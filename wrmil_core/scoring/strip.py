@@ -18,7 +18,7 @@ from matplotlib.colors import Colormap, TwoSlopeNorm
 from PIL import Image, ImageDraw, ImageFont
 
 from wrmil_core.errors import WrmilInputError
-from wrmil_core.imaging import open_image
+from wrmil_core.imaging import open_image, save_png
 from wrmil_core.scoring.case_report import CASE_REPORT, write_case_report
 from wrmil_core.scoring.score import DocumentScore, fpr_percent
 
@@ -148,7 +148,7 @@ def render_strip(score: DocumentScore, out_path: str | Path, *, row_width: int =
             draw.rectangle([x, y, x + tile.width - 1, y + tile.height - 1], outline=_PASSAGE_RGB, width=3)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out_path, format="PNG")
+    save_png(canvas, out_path)
     return out_path
 
 

@@ -10,20 +10,32 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from tests.support.scoring import (
     CALIBRATIONS,
+    EMB_DIM,
     FOREIGN,
     N_WORDS,
     THRESHOLDS,
     crafted_evidence,
+    save_mil,
     scoring_setup,
     sigmoid,
     write_document,
 )
 from wrmil_core.errors import WrmilInputError
 from wrmil_core.evidence import EVIDENCE_FILE, save_evidence
-from wrmil_core.scoring.score import DocumentScore, read_model_pair, score_document
+from wrmil_core.mil.documents import whole_document
+from wrmil_core.scoring.document import list_document_images
+from wrmil_core.scoring.score import (
+    DocumentScore,
+    embed_images,
+    load_scoring_models,
+    read_model_pair,
+    score_document,
+)
+from wrmil_core.scoring.strip import write_outputs
 from wrmil_core.scoring.verbal import verbal_label
 
 
@@ -171,3 +183,23 @@ def test_model_pair_refusals(setup: dict[str, Any]) -> None:
         read_model_pair(mil, emb)
     with pytest.raises(WrmilInputError, match="model.safetensors is missing; give a model directory written by wrmil"):
         read_model_pair(emb, setup["base"])
+
+
+def test_fused_writer_count_in_score_json_is_the_detectors_own(setup: dict[str, Any], tmp_path: Path) -> None:
+    """The default detector: score.json's score, writer count and word posteriors are what ``FusedMIL``
+    gives the document on its own (``wrmil score`` computes its statistics once and shares them)."""
+    fused_dir = save_mil(tmp_path / "fused", "fused", EMB_DIM, setup["emb_id"], calibrated=False)
+    model_id = json.loads((fused_dir / "config.json").read_text())["model_id"]
+    save_evidence(crafted_evidence("fused", model_id, **CALIBRATIONS["abmil"]), fused_dir)
+    result = score_document(setup["mixed"], setup["emb_dir"], fused_dir)
+    doc = json.loads(write_outputs(result, tmp_path / "out")["json"].read_text())
+
+    models = load_scoring_models(setup["emb_dir"], fused_dir)
+    emb, _ = embed_images(*list_document_images(setup["mixed"], None), models)
+    x = torch.from_numpy(emb)[None, :, None, :]
+    count, posterior = models.mil.writers(x)  # its own features, computed afresh
+    prob, words, _ = whole_document(models.mil, emb)
+    assert doc["scoring"] == "whole document" and doc["n_words"] == N_WORDS
+    assert doc["writers"]["count"] == int(count[0]) and doc["writers"]["estimate"] == str(int(count[0]))
+    assert doc["word_main_posterior"] == [round(float(p), 4) for p in posterior[0]]
+    assert doc["raw_score"] == prob and doc["word_scores"] == words.tolist()
