@@ -43,6 +43,9 @@ class SegmentConfig:
         classes as a prior worth this many gaps of each (0: every line uses the page's threshold).
     relative_gap: in a line with three or more word gaps, a gap under this x their median is no word gap
         (0 switches the rule off).
+    min_word_width_frac: a "word" whose ink is narrower than this x core height is a fragment (a
+        lone stroke, a letter written apart: Arabic's alif, a ruling's stub) and joins the nearer word
+        beside it in its line (0 switches the rule off).
     right_to_left: reading order right to left within a line (Arabic, Hebrew).
     min_words: fewer words flag the page as doubtful; overlap_frac: boxes covering more than this share
         of a smaller box overlap heavily; max_overlap_share: share of such boxes that flags the page.
@@ -71,6 +74,7 @@ class SegmentConfig:
     min_line_gaps: int = 0
     line_prior: float = 3.0
     relative_gap: float = 0.5
+    min_word_width_frac: float = 0.8
     right_to_left: bool = False
     min_words: int = 5
     overlap_frac: float = 0.5
@@ -90,6 +94,8 @@ class SegmentConfig:
         for name in fractions:
             if not 0.0 < getattr(self, name) <= 1.0:
                 raise WrmilInputError(f"SegmentConfig.{name}={getattr(self, name)!r}: must be in (0, 1]")
+        if self.min_word_width_frac < 0:
+            raise WrmilInputError(f"SegmentConfig.min_word_width_frac={self.min_word_width_frac!r}: must be >= 0")
         if not 0.0 <= self.relative_gap < 1.0:
             raise WrmilInputError(f"SegmentConfig.relative_gap={self.relative_gap!r}: must be in [0, 1)")
         for name in ("attach_frac", "line_sigma_frac", "min_line_gap_frac", "gap_min_frac", "blur_sigma"):

@@ -25,7 +25,7 @@ from wrmil_core.pages.lines import core_height, find_lines, nearest_line
 from wrmil_core.pages.rules import remove_rules
 from wrmil_core.pages.skew import deskew, estimate_skew
 from wrmil_core.pages.touching import split_touching
-from wrmil_core.pages.words import absorb_punctuation, attach_marks, split_words
+from wrmil_core.pages.words import absorb_narrow, absorb_punctuation, attach_marks, split_words
 
 BOX_COLUMNS = ("word_index", "line", "position", "x0", "y0", "x1", "y1")
 BOX_SCHEMA = {c: pl.Int64 for c in BOX_COLUMNS}
@@ -187,6 +187,8 @@ def _word_boxes(glyphs: Components, line: np.ndarray, marks: Components, angle: 
     word = split_words(glyphs.sx0, glyphs.sx1, line, core, config)
     word = absorb_punctuation(line, word, np.maximum(glyphs.width, glyphs.height), cyr, PUNCT_FRAC * th,
                               config.right_to_left, sx=(glyphs.sx0, glyphs.sx1))
+    if config.min_word_width_frac > 0:
+        word = absorb_narrow(line, word, (glyphs.sx0, glyphs.sx1), config.min_word_width_frac * core)
     owner = attach_marks(marks, glyphs, config.attach_frac * th)
     keep = owner >= 0
     frame = pl.DataFrame({

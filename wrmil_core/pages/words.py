@@ -178,6 +178,22 @@ def absorb_punctuation(line: np.ndarray, word: np.ndarray, size: np.ndarray, cyr
     return word
 
 
+def absorb_narrow(line: np.ndarray, word: np.ndarray, sx: tuple[np.ndarray, np.ndarray], min_width: float) -> np.ndarray:
+    """Join every "word" whose ink is narrower than ``min_width`` (deskewed, ``sx``: each glyph's left
+    and right ink ends) to the nearer word beside it in its line: a lone stroke or a letter written
+    apart is a fragment of a word, and a crop of it says little about its writer."""
+    word = word.copy()
+    x0, x1 = sx
+    for ln in np.unique(line):
+        in_line = line == ln
+        present = set(word[in_line].tolist())
+        for w in sorted(present):
+            members = in_line & (word == w)
+            if len(present) > 1 and members.any() and x1[members].max() - x0[members].min() < min_width:
+                word[members] = _nearer_word(word, in_line, members, w, present, sx)
+    return word
+
+
 def _nearer_word(word: np.ndarray, in_line: np.ndarray, members: np.ndarray, w: int, present: set[int],
                  sx: tuple[np.ndarray, np.ndarray]) -> int:
     """Of the words ``w - 1`` and ``w + 1`` in the line, the one whose ink is nearer word ``w``'s (``w``

@@ -7,6 +7,7 @@ import numpy as np
 from wrmil_core.pages import SegmentConfig
 from wrmil_core.pages.components import Components
 from wrmil_core.pages.words import (
+    absorb_narrow,
     absorb_punctuation,
     attach_marks,
     split_words,
@@ -110,3 +111,16 @@ def test_a_line_of_few_gaps_stays_near_the_page_threshold() -> None:
     lines = _two_spacings()[:5] + [np.array([3.0, 8.0])]  # two gaps: too few to move the threshold far
     page = word_threshold(lines, 10.0, SegmentConfig(line_prior=0))[0]
     assert abs(word_threshold(lines, 10.0, SegmentConfig())[-1] / page - 1) < 0.35
+
+
+def test_a_narrow_fragment_joins_the_nearer_word() -> None:
+    """An alif written apart (4 px of ink against a core height of 20) joins the word it is nearer;
+    a narrow word alone on its line, and a word as wide as the limit, stay as they are."""
+    line = np.array([0, 0, 0, 0, 1])
+    word = np.array([0, 1, 2, 3, 0])
+    x0, x1 = np.array([0.0, 70, 80, 140, 0]), np.array([40.0, 74, 120, 200, 4])
+    assert absorb_narrow(line, word, (x0, x1), min_width=16).tolist() == [0, 2, 2, 3, 0]
+    x0[1], x1[1] = 44, 48  # nearer the word before it
+    assert absorb_narrow(line, word, (x0, x1), min_width=16).tolist() == [0, 0, 2, 3, 0]
+    x1[1] = 60  # 16 px wide: a word ("a", "I" in a wide hand), not a fragment
+    assert absorb_narrow(line, word, (x0, x1), min_width=16).tolist() == word.tolist()
