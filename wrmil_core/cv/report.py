@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from wrmil_core.embedding.evaluate import MULTIWORD_SIZES
+from wrmil_core.report.tables import fmt, markdown_table
 
 # Below either count a figure moves by several hundredths with the choice of writers.
 FEW_PER_FOLD = 30
@@ -34,10 +35,6 @@ def first_line(counts: dict[str, Any]) -> str:
     return line
 
 
-def _f(v: float | None, digits: int = 3) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
-
-
 def _spread(s: dict[str, Any]) -> str:
     if s["mean"] is None:
         return "n/a"
@@ -45,20 +42,15 @@ def _spread(s: dict[str, Any]) -> str:
     return f"{s['mean']:.3f}{sd} [{s['min']:.3f}, {s['max']:.3f}]"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
-
-
 def embedding_table(summary: dict[str, Any]) -> str:
     """Pooled verification and retrieval per embedding, with the per-fold AUC spread and the counts, and
     the multi-word AUC / EER (one document's n words against another document's) per n."""
     rows = []
     for name, e in summary["embedding"].items():
-        rows.append([name, _f(e["auc"]), _f(e["eer"]), _f(e["tar_far_1e-2"]), _f(e["top1"]), _f(e["map"]),
+        rows.append([name, fmt(e["auc"]), fmt(e["eer"]), fmt(e["tar_far_1e-2"]), fmt(e["top1"]), fmt(e["map"]),
                      _spread(e["spread"]["auc"]), str(e["n_writers"]), str(e["n_images"]), str(e["n_pairs"]),
                      _by_n(e, "auc"), _by_n(e, "eer"), _by_n(e, "n_writers")])
-    return _table(["embedding", "AUC", "EER", "TAR@FAR1e-2", "top-1", "mAP", "per-fold AUC mean ± sd [min, max]",
+    return markdown_table(["embedding", "AUC", "EER", "TAR@FAR1e-2", "top-1", "mAP", "per-fold AUC mean ± sd [min, max]",
                    "writers", "words", "pairs", f"doc vs doc AUC, n = {MW}", f"doc vs doc EER, n = {MW}",
                    f"writers with a doc of n words, n = {MW}"], rows)
 
@@ -66,7 +58,7 @@ def embedding_table(summary: dict[str, Any]) -> str:
 def _by_n(figures: dict[str, Any], key: str) -> str:
     """``0.712 / 0.803 / ...``: the multi-word ``key`` at each n of MULTIWORD_SIZES (n/a where not measured)."""
     values = [figures.get(f"multiword_{key}_n{n}") for n in MULTIWORD_SIZES]
-    return " / ".join(str(v) if isinstance(v, int) else _f(v) for v in values)
+    return " / ".join(str(v) if isinstance(v, int) else fmt(v) for v in values)
 
 
 def difficulty_label(row: dict[str, Any]) -> str:
@@ -81,18 +73,18 @@ def detection_table(summary: dict[str, Any]) -> str:
     rows = []
     for d in summary["detection"]:
         ci = "" if d["auc_lo"] is None else f" [{d['auc_lo']:.3f}, {d['auc_hi']:.3f}]"
-        rows.append([d["model"], difficulty_label(d), _f(d["auc"]) + ci, _spread(d["spread"]),
+        rows.append([d["model"], difficulty_label(d), fmt(d["auc"]) + ci, _spread(d["spread"]),
                      f"{d['n_genuine']} + {d['n_contaminated']}", str(d["n_documents"]), str(d["n_writers"])])
-    return _table(["model", "difficulty", "pooled AUC [95% CI]", "per-fold AUC mean ± sd [min, max]",
+    return markdown_table(["model", "difficulty", "pooled AUC [95% CI]", "per-fold AUC mean ± sd [min, max]",
                    "genuine + contaminated bags", "documents", "writers"], rows)
 
 
 def fold_table(summary: dict[str, Any]) -> str:
     """One line per fold: its writers and documents, the embedding's figures, the best detector."""
     rows = [[str(r["fold"]), f"{r['train_writers']}/{r['val_writers']}/{r['test_writers']}", str(r["test_documents"]),
-             str(r["test_words"]), _f(r["auc"]), _f(r["eer"]), _f(r["top1"]), _f(r["map"]),
-             f"{r['best_detector'] or 'n/a'} {_f(r['best_detector_mean_auc'])}"] for r in summary["per_fold"]]
-    return _table(["fold", "train/val/test writers", "test documents", "test words", "AUC", "EER", "top-1", "mAP",
+             str(r["test_words"]), fmt(r["auc"]), fmt(r["eer"]), fmt(r["top1"]), fmt(r["map"]),
+             f"{r['best_detector'] or 'n/a'} {fmt(r['best_detector_mean_auc'])}"] for r in summary["per_fold"]]
+    return markdown_table(["fold", "train/val/test writers", "test documents", "test words", "AUC", "EER", "top-1", "mAP",
                    "best detector (mean AUC)"], rows)
 
 

@@ -30,6 +30,7 @@ from wrmil_core.evidence.compare_calibration import (
 )
 from wrmil_core.evidence.figures import Panel, plot_panels, tippett
 from wrmil_core.evidence.metrics import forensic_metrics
+from wrmil_core.report.tables import fmt, markdown_table
 
 HEADING = "Two-document comparison (`wrmil compare`) on test writers"
 AXIS = "log$_{10}$ LR (H1: same writer vs H2: different writers)"
@@ -92,9 +93,8 @@ def compare_table(rows: list[CompareRow]) -> str:
     head = ["words per side", "same / different pairs", "test writers", "Cllr", "Cllr_min", "Cllr_cal",
             "same-writer pairs misled", "different-writer pairs misled"]
     body = [[str(r.words), f"{r.n_same} / {r.n_different}", str(r.n_writers)]
-            + [_fmt(r.figures.get(k)) for k in ("cllr", "cllr_min", "cllr_cal", "rme_h1", "rme_h2")] for r in rows]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body])
+            + [fmt(r.figures.get(k)) for k in ("cllr", "cllr_min", "cllr_cal", "rme_h1", "rme_h2")] for r in rows]
+    return markdown_table(head, body)
 
 
 def compare_intro(rows: list[CompareRow]) -> str:
@@ -118,10 +118,6 @@ def plot_compare_tippett(rows: list[CompareRow], path: Path) -> Path:
                     h1={"same writer": r.log10_lr[r.same == 1]}, h2_label="H2: different writers", xlabel=AXIS)
               for r in rows]
     return plot_panels(panels, tippett, path, "Comparison on test writers: share of LRs >= x")
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 __all__ = ["CompareRow", "compare_headline", "compare_intro", "compare_rows", "compare_table", "evaluate_compare",

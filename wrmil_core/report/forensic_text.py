@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from wrmil_core.report.evaluate import BASELINE
 from wrmil_core.report.forensic import FEW_GENUINE, FEW_WRITERS, ForensicEvaluation, ForensicRow
+from wrmil_core.report.tables import fmt, markdown_table
 
 FORENSIC_HEADING = "Evidence in the forensic convention (calibrated log10 LR, thresholds fixed on validation)"
 GROUP_HEADINGS = {"overall": "All test bags", "difficulty": "By difficulty (genuine bags vs that share of foreign words)",
@@ -24,15 +25,6 @@ class ForensicText:
     comparison: str  # the learned models against the best training-free detector, in words
     tables: dict[str, str]  # group -> Markdown table
     calibration_table: str
-
-
-def _fmt(v: float | None, digits: int = 3) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
-
-
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
 def model_label(fe: ForensicEvaluation, model: str) -> str:
@@ -76,14 +68,14 @@ def comparison(fe: ForensicEvaluation) -> str:
         return "No training-free detector with a validation AUC was evaluated, so the learned models have no baseline here."
     base = fe.row(c.baseline)
     ref = f"{c.baseline} (best training-free detector by validation AUC {c.baseline_val_auc:.3f}; test Cllr " \
-          f"{_fmt(base.figures['cllr'] if base else None)})"
+          f"{fmt(base.figures['cllr'] if base else None)})"
     if not c.beating and not c.not_beating:
         return f"Baseline for the learned models: {ref}; no learned model was evaluated."
     parts = [f"Baseline for the learned models: {ref}."]
     for m in c.not_beating:
-        parts.append(f"{m} does not beat it on test (Cllr {_fmt(_cllr(fe, m))}).")
+        parts.append(f"{m} does not beat it on test (Cllr {fmt(_cllr(fe, m))}).")
     if c.beating:
-        parts.append("Lower test Cllr than the baseline: " + ", ".join(f"{m} ({_fmt(_cllr(fe, m))})" for m in c.beating) + ".")
+        parts.append("Lower test Cllr than the baseline: " + ", ".join(f"{m} ({fmt(_cllr(fe, m))})" for m in c.beating) + ".")
     return " ".join(parts)
 
 
@@ -101,14 +93,14 @@ def group_table(fe: ForensicEvaluation, group: str) -> str:
     rows = [r for r in fe.rows if r.group == group]
     order = list(dict.fromkeys(r.value for r in rows))
     body = [_cells(fe, r, keys) for v in order for r in rows if r.value == v]
-    return _table(head, body)
+    return markdown_table(head, body)
 
 
 def _cells(fe: ForensicEvaluation, r: ForensicRow, keys: list[str]) -> list[str]:
     f = r.figures
     cells = [r.value, model_label(fe, r.model), "n/a" if r.n_writers is None else str(r.n_writers), str(r.n_h1),
-             str(r.n_h2), _fmt(f["cllr"]), _fmt(f["cllr_min"]), _fmt(f["cllr_cal"]), _fmt(f["rme_h1"]), _fmt(f["rme_h2"])]
-    return cells + [_fmt(r.detection.get(k)) for k in keys] + [_fmt(r.fpr.get(k)) for k in keys]
+             str(r.n_h2), fmt(f["cllr"]), fmt(f["cllr_min"]), fmt(f["cllr_cal"]), fmt(f["rme_h1"]), fmt(f["rme_h2"])]
+    return cells + [fmt(r.detection.get(k)) for k in keys] + [fmt(r.fpr.get(k)) for k in keys]
 
 
 def calibration_table(fe: ForensicEvaluation) -> str:
@@ -122,9 +114,9 @@ def calibration_table(fe: ForensicEvaluation) -> str:
         body.append([model_label(fe, m), str(c["n_h1"]), str(c["n_h2"]),
                      "n/a" if c["n_writers"] is None else str(c["n_writers"]),
                      f"{c.get('kind', 'pav')} ({c.get('pav_levels') or 'n/a'})",
-                     f"{_fmt(c.get('cllr_val_pav'))} / {_fmt(c.get('cllr_val_logistic'))}",
+                     f"{fmt(c.get('cllr_val_pav'))} / {fmt(c.get('cllr_val_logistic'))}",
                      f"[{c['lower']:.2f}, {c['upper']:.2f}]", thr])
-    return _table(head, body)
+    return markdown_table(head, body)
 
 
 def forensic_text(fe: ForensicEvaluation) -> ForensicText:

@@ -25,6 +25,7 @@ from wrmil_core.evidence.length import LENGTHS, LengthRow, length_curve
 from wrmil_core.mil.documents import DocScorer, sliding_scorer
 from wrmil_core.mil.registry import is_training_free, load_mil_model
 from wrmil_core.plots import save_figure
+from wrmil_core.report.tables import fmt, markdown_table
 
 WHOLE = " (whole)"
 
@@ -65,10 +66,9 @@ def length_table(rows: list[LengthRow]) -> str:
     """Markdown: per detector and length, documents and writers, AUC, detection and FPR at the val 5% threshold."""
     head = ["model", "words", "writers", "H1 docs", "H2 docs", "AUC", "detection @ val 5%-FPR threshold",
             "test FPR @ that threshold"]
-    body = [[r.model, str(r.length), str(r.n_writers), str(r.n_h1), str(r.n_h2), _fmt(r.auc), _fmt(r.detection),
-             _fmt(r.fpr)] for r in rows]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(c) + " |" for c in body])
+    body = [[r.model, str(r.length), str(r.n_writers), str(r.n_h1), str(r.n_h2), fmt(r.auc), fmt(r.detection),
+             fmt(r.fpr)] for r in rows]
+    return markdown_table(head, body)
 
 
 def length_headline(rows: list[LengthRow]) -> dict[str, float]:
@@ -90,10 +90,6 @@ def length_intro(rows: list[LengthRow]) -> str:
             "training-free one also on the whole document as one bag (\"(whole)\"). The threshold is the "
             "detector's 5%-FPR threshold fixed on the validation bags; a false-positive rate that climbs with the "
             "length is the length effect of the maximum over more bags.")
-
-
-def _fmt(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 def plot_length(rows: list[LengthRow], path: Path) -> Path:

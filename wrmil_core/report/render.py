@@ -28,6 +28,7 @@ from wrmil_core.report.compare import CompareRow, compare_intro, compare_table
 from wrmil_core.report.length import LengthRow, length_intro, length_table
 from wrmil_core.report.never_misleading import MARGIN, CellCheck, check_lines, check_table
 from wrmil_core.report.shortcuts import LABELS, ShortcutControls
+from wrmil_core.report.tables import fmt, markdown_table
 
 CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
        "table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:3px 8px;"
@@ -60,11 +61,6 @@ class ReportText:
     check_table: str = ""
     compare_intro: str = ""  # empty: the default detector has no comparison calibration
     compare_table: str = ""
-
-
-def fmt(v: float | None, digits: int = 3) -> str:
-    """A number for a table cell; None -> 'n/a'."""
-    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 def report_text(ev: Evaluation, val_auc: dict[str, float] | None, title: str,
@@ -102,11 +98,6 @@ def summary(ev: Evaluation) -> str:
             f"{fmt(ev.mean_auc[BASELINE])}). AUC gain over {BASELINE} by difficulty: " + ", ".join(parts) + ".")
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(cells) + " |" for cells in rows])
-
-
 def difficulty_table(ev: Evaluation) -> str:
     """Per difficulty (genuine first) and model: bags, foreign share, AUC [CI], flagged rates, localisation."""
     thr = [t for t in ev.threshold_names if t != "max_f1"]  # max-F1 only in the original's table
@@ -122,7 +113,7 @@ def difficulty_table(ev: Evaluation) -> str:
             cells += [fmt(r.flagged.get(t)) for t in thr]
             cells += [fmt(r.loc_auc) if ratio > 0 else "—", fmt(r.top1) if ratio > 0 else "—"]
             body.append(cells)
-    return _table(head, body)
+    return markdown_table(head, body)
 
 
 def overall_table(ev: Evaluation, val_auc: dict[str, float] | None) -> str:
@@ -133,13 +124,13 @@ def overall_table(ev: Evaluation, val_auc: dict[str, float] | None) -> str:
         auc = "n/a" if o.auc is None else f"{o.auc:.3f} [{fmt(o.auc_lo)}, {fmt(o.auc_hi)}]"
         body.append([name, fmt((val_auc or {}).get(name)), auc, fmt(o.f1), fmt(o.recall), fmt(o.precision),
                      fmt(o.loc_auc), fmt(o.top1)])
-    return _table(head, body)
+    return markdown_table(head, body)
 
 
 def pivot_table(ev: Evaluation) -> str:
     """AUC per model (rows) and difficulty (columns), with the mean."""
     head = ["model"] + [f"AUC {pct_label(r)}%" for r in ev.difficulties] + ["mean"]
-    return _table(head, [[m] + [fmt(ev.auc_of(m, r)) for r in ev.difficulties] + [fmt(ev.mean_auc[m])]
+    return markdown_table(head, [[m] + [fmt(ev.auc_of(m, r)) for r in ev.difficulties] + [fmt(ev.mean_auc[m])]
                          for m in ev.models])
 
 
@@ -154,7 +145,7 @@ def shortcut_table(sc: ShortcutControls) -> str:
                  fmt(q.get("top1")), fmt(q.get("map"))]
         cells += [_with_ci(r.auc, r.auc_lo, r.auc_hi) for r in sc.detection if r.embedding == e]
         body.append(cells + [fmt(sc.mean_detection_auc(e))])
-    return _table(head, body)
+    return markdown_table(head, body)
 
 
 def shortcut_intro(sc: ShortcutControls) -> str:
