@@ -173,9 +173,17 @@ def score_pairs(emb: pl.DataFrame, model: TwoCovariance, n: int, seed: int = 0) 
     pairs, same = pair_indices(writers, seed)
     if not len(pairs):
         return ComparePairs(n=n, llr=np.zeros(0), same=same, writers=np.zeros((0, 2), int))
-    sums = model.project(torch.from_numpy(matrix[runs])).sum(dim=1)  # (R, D): each run's summed frame vector
-    llr = same_writer_llr_sums(n, sums[pairs[:, 0]], n, sums[pairs[:, 1]], model.between.double())
-    return ComparePairs(n=n, llr=llr.numpy().astype(np.float64), same=same, writers=writers[pairs])
+    return ComparePairs(n=n, llr=_pair_llrs(model, matrix, runs, pairs), same=same, writers=writers[pairs])
+
+
+def _pair_llrs(model: TwoCovariance, matrix: np.ndarray, runs: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """The same-writer LLR in ``model``'s frame of each pair of runs (``pairs`` (P, 2) rows of ``runs``
+    (R, n) word indices into ``matrix``); each run used is projected once."""
+    used, where = np.unique(pairs, return_inverse=True)
+    sums = model.project(torch.from_numpy(matrix[runs[used]])).sum(dim=1)  # each run's summed frame vector
+    sums = sums[torch.from_numpy(where.reshape(pairs.shape))]
+    n = runs.shape[1]
+    return same_writer_llr_sums(n, sums[:, 0], n, sums[:, 1], model.between.double()).numpy().astype(np.float64)
 
 
 def frame_of(emb: pl.DataFrame, shrinkage: float = 0.1) -> TwoCovariance | None:
@@ -209,10 +217,8 @@ def cross_fitted_pairs(emb: pl.DataFrame, n: int, shrinkage: float = 0.1, seed: 
         kept = groups[(group_part != a) & (group_part != b)]
         if len(kept) < 2:
             return None
-        frame = fit_two_covariance(torch.from_numpy(matrix[kept]), shrinkage)
         sel = (left_out[:, 0] == a) & (left_out[:, 1] == b)
-        sums = frame.project(torch.from_numpy(matrix[runs[pairs[sel].ravel()]])).sum(dim=1).reshape(-1, 2, matrix.shape[1])
-        llr[sel] = same_writer_llr_sums(n, sums[:, 0], n, sums[:, 1], frame.between.double()).numpy()
+        llr[sel] = _pair_llrs(fit_two_covariance(torch.from_numpy(matrix[kept]), shrinkage), matrix, runs, pairs[sel])
     return ComparePairs(n=n, llr=llr, same=same, writers=writers[pairs])
 
 
@@ -234,9 +240,8 @@ def fit_compare_calibration(model_name: str, model_id: str, model: TwoCovariance
     buckets, methods = _calibrators(pairs)
     return CompareCalibration(
         model_name=model_name, model_id=model_id, buckets=buckets, methods=methods, cross_fitted=cross_fitted,
-        n_pairs={n: {"same": int(p.same.sum()), "different": int((p.same == 0).sum())} for n, p in pairs.items()
-                 if n in buckets},
-        n_writers=int(np.unique(np.concatenate([pairs[n].writers.ravel() for n in buckets])).size))
+        n_pairs={n: {"same": int(p.same.sum()), "different": int((p.same == 0).sum())} for n, p in pairs.items()},
+        n_writers=int(np.unique(np.concatenate([p.writers.ravel() for p in pairs.values()])).size))
 
 
 def _calibrators(pairs: dict[int, ComparePairs]) -> tuple[dict[int, Calibrator], dict[int, str]]:
