@@ -304,17 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "not one folder of word images; implied for a folder that holds only PDFs and subfolders")
     sc.add_argument("--pages", metavar="SPEC", help="pages of a PDF/TIFF to score, 1-based, e.g. 1,3-4 (default all; "
                                                     "in a batch: every PDF/TIFF without its own pages column)")
-    sc.add_argument("--dpi", type=int, default=300, help="resolution PDF pages are rendered at (default 300)")
     sc.add_argument("--out", help="output folder for score.json and strip.png, or a batch's summary and one folder "
                                   "per document (default <artifact-dir>/scores/<name>)")
     sc.add_argument("--model", help="MIL model name (default: the calibrated default detector, fused; e.g. "
                                     "segment_scan or scattered; see docs/scoring-and-comparison.md)")
-    sc.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
-    sc.add_argument("--mil-model", help="MIL model directory (default: the latest mil_model, --model)")
-    sc.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
-                                           "(default $WRMIL_ARTIFACT_DIR or data/artifacts)")
+    _add_model_options(sc, mil_help="MIL model directory (default: the latest mil_model, --model)")
     sc.add_argument("--order-csv", help="CSV with columns image_path,order (paths relative to PATH)")
-    sc.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     sc.add_argument("--top-k", type=int, default=10, help="how many suspicious words to list (default 10)")
     sc.set_defaults(func=_cmd_score)
     _add_compare_parser(sub)
@@ -343,6 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_model_options(parser: argparse.ArgumentParser, mil_help: str) -> None:
+    """The options ``wrmil score`` and ``wrmil compare`` share: which models, where they are, how PDF
+    pages are rendered and on which device."""
+    parser.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
+    parser.add_argument("--mil-model", help=mil_help)
+    parser.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
+                                               "(default $WRMIL_ARTIFACT_DIR or data/artifacts)")
+    parser.add_argument("--dpi", type=int, default=300, help="resolution PDF pages are rendered at (default 300)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+
+
 def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     """``wrmil compare QUESTIONED KNOWN [KNOWN ...]``."""
     cp = sub.add_parser("compare", help="was a questioned document written by the writer of known writings? "
@@ -358,13 +364,8 @@ def _add_compare_parser(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("known", nargs="+", help="known document(s) of one writer, pooled")
     cp.add_argument("--out", help="output folder for compare.json (and page cuts; default "
                                   "<artifact-dir>/compare/<questioned name>)")
-    cp.add_argument("--embedding-model", help="embedding model directory (default: the latest arcface_model)")
-    cp.add_argument("--mil-model", help="fused MIL model directory (default: the latest mil_model's fused)")
-    cp.add_argument("--artifact-dir", help="artifact directory holding the materialised models "
-                                           "(default $WRMIL_ARTIFACT_DIR or data/artifacts)")
     cp.add_argument("--pages", metavar="SPEC", help="pages of every PDF/TIFF to read, 1-based, e.g. 1,3-4 (default all)")
-    cp.add_argument("--dpi", type=int, default=300, help="resolution PDF pages are rendered at (default 300)")
-    cp.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    _add_model_options(cp, mil_help="fused MIL model directory (default: the latest mil_model's fused)")
     cp.set_defaults(func=_cmd_compare)
 
 
