@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
 from torch.distributed import run as torchrun
-from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
 from wrmil_core.errors import WrmilInputError
 
@@ -33,9 +34,21 @@ def torchrun_args(nproc_per_node: int, worker_args: list[str]) -> list[str]:
     return ["--standalone", f"--nproc_per_node={nproc_per_node}", "-m", WORKER_MODULE, *worker_args]
 
 
+def first_failure(error: ChildFailedError) -> tuple[int, ProcessFailure]:
+    """The rank that failed first, leaving out ranks torchrun itself stopped (SIGTERM) when another
+    failed on its own. torch's ``get_first_failure`` orders by the error file's time, and a rank
+    killed outright (kill -9) has no file, so it is stamped when torchrun reads it: a peer that
+    raised on the broken connection meanwhile, then was stopped, would be named instead."""
+    own = {r: f for r, f in error.failures.items() if f.exitcode != -signal.SIGTERM}
+    if not own:
+        return error.get_first_failure()
+    rank = min(own, key=lambda r: own[r].timestamp)
+    return rank, own[rank]
+
+
 def rank_error(error: ChildFailedError) -> str:
     """The first failed rank's own exception (``Type: message``, recorded by ``@record``), or ""."""
-    _, failure = error.get_first_failure()
+    _, failure = first_failure(error)
     if not failure.error_file_data.get("message"):
         return ""  # no error file: killed (kill -9, out of memory), no exception to tell
     message = failure.message  # @record's file: {"message": "Type: text", "extraInfo": {...}}
@@ -44,9 +57,9 @@ def rank_error(error: ChildFailedError) -> str:
 
 def failure_line(error: ChildFailedError) -> str:
     """The first failed rank of a torchrun job, its exit code and signal (or exception), in one line."""
-    rank, failure = error.get_first_failure()
-    signal = failure.signal_name()
-    cause = f"exit code {failure.exitcode}" + (f" ({signal})" if failure.exitcode < 0 else "")
+    rank, failure = first_failure(error)
+    name = failure.signal_name()
+    cause = f"exit code {failure.exitcode}" + (f" ({name})" if failure.exitcode < 0 else "")
     own = rank_error(error)
     others = len(error.failures) - 1
     return (f"training rank {rank} (local rank {failure.local_rank}, pid {failure.pid}) died with {cause}"
